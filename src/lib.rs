@@ -1,0 +1,62 @@
+//! kiln: deterministic, verified release builds of Rust for Linux, driven by Nix.
+//!
+//! The binary is a thin shell over [`main_entry`]. Modules, one concept each:
+//! - [`cli`]: command-line syntax (clap), seen by [`run`] only;
+//! - [`target`]: the target table embedded from `nix/targets.json`;
+//! - [`elf`]: facts about a binary (inspection), never judgements;
+//! - [`store_refs`]: finding real `/nix/store` paths in bytes;
+//! - [`policy`]: judging facts against a target, as findings with stable codes;
+//! - [`report`]: rendering facts and findings for humans and as JSON;
+//! - [`ui`]: terminal concerns (colour, `NO_COLOR`).
+
+pub mod cli;
+pub mod elf;
+mod mapped;
+pub mod policy;
+pub mod report;
+pub mod run;
+pub mod store_refs;
+pub mod target;
+pub mod ui;
+
+use std::ffi::OsString;
+use std::process::ExitCode;
+
+pub use run::{Outcome, run};
+
+/// Exit code for success.
+pub const EXIT_OK: u8 = 0;
+/// Exit code when verification failed.
+pub const EXIT_FAILED: u8 = 1;
+/// Exit code for usage or environment errors.
+pub const EXIT_USAGE: u8 = 2;
+
+/// Parses `args`, runs the command and maps the outcome to the process exit code: 0 ok,
+/// 1 verification failed, 2 usage or environment error. Errors are printed once, on one line
+/// where possible; a closed stdout (`kiln … | head`) is not an error.
+pub fn main_entry<I: IntoIterator<Item = OsString>>(args: I) -> ExitCode {
+    let cli = match <cli::Cli as clap::Parser>::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { EXIT_USAGE } else { EXIT_OK });
+        }
+    };
+    match run(cli) {
+        Ok(Outcome::Ok) => ExitCode::from(EXIT_OK),
+        Ok(Outcome::Failed) => ExitCode::from(EXIT_FAILED),
+        Ok(Outcome::Error) => ExitCode::from(EXIT_USAGE),
+        Err(e) if is_broken_pipe(&e) => ExitCode::from(EXIT_OK),
+        Err(e) => {
+            eprintln!("kiln: error: {e:#}");
+            ExitCode::from(EXIT_USAGE)
+        }
+    }
+}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
