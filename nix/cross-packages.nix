@@ -1,0 +1,67 @@
+# nix/cross-packages.nix: the flake's package set for one crate.
+#
+# Owns: the attribute set a build system exposes, one release package per
+# selected target (x86_64-gnu, x86_64-musl, aarch64-gnu, aarch64-musl)
+# plus `default`, the crate built natively for use on the build system
+# itself. This is what `kiln.lib.mkCrossPackages` returns for any crate.
+{
+  lib,
+  craneLib,
+  mkCrossPackage,
+  targets,
+}@deps:
+{
+  # Cargo source tree with Cargo.toml and Cargo.lock.
+  src,
+  # Targets to build, by triple or attribute name; all four by default.
+  targets ? deps.targets.attrNames,
+  # Also build `default`, the native package of the build system.
+  native ? true,
+  # Everything else (pname, version, mainProgram, description, glibcFloor,
+  # sourceDateEpoch, cargoExtraArgs, buildInputs, ...) goes to every package.
+  ...
+}@args:
+let
+  common = removeAttrs args [
+    "targets"
+    "native"
+  ];
+  crate = craneLib.crateNameFromCargoToml { inherit src; };
+
+  cross = lib.listToAttrs (
+    map (t: {
+      name = t.attr;
+      value = mkCrossPackage (common // { target = t; });
+    }) (deps.targets.select targets)
+  );
+
+  # The native build keeps the store references a Nix-native binary needs,
+  # and caches its dependencies for the checks (clippy, tests).
+  nativeArgs =
+    removeAttrs common [
+      "mainProgram"
+      "description"
+      "glibcFloor"
+      "sourceDateEpoch"
+    ]
+    // {
+      strictDeps = true;
+      cargoExtraArgs = common.cargoExtraArgs or "--locked";
+    };
+  cargoArtifacts = craneLib.buildDepsOnly nativeArgs;
+  nativePackage = craneLib.buildPackage (
+    nativeArgs
+    // {
+      inherit cargoArtifacts;
+      passthru = (common.passthru or { }) // {
+        inherit cargoArtifacts;
+      };
+      meta = {
+        description = common.description or "${common.pname or crate.pname}, built for the build system";
+        mainProgram = common.mainProgram or crate.pname;
+      }
+      // (common.meta or { });
+    }
+  );
+in
+cross // lib.optionalAttrs native { default = nativePackage; }

@@ -1,0 +1,263 @@
+# tests/nix/flake-outputs.test.nix: the shape of the flake's outputs and of the template.
+#
+# Owns: that flake.nix exposes what the issue promises (packages per build
+# system with the four targets and default, checks, devShells, apps with a
+# description, overlays, formatter, lib, templates) and that the template's
+# flake uses kiln.lib. The outputs function is called with the fake inputs
+# of tests/nix/fake/, so nothing is fetched or built.
+let
+  fake = import ./fake/inputs.nix;
+  lib = import ./fake/lib.nix;
+
+  outputs = (import ../../flake.nix).outputs (fake // { self = outputs; });
+  systems = [
+    "x86_64-linux"
+    "aarch64-linux"
+  ];
+  perSystem = f: map f systems;
+
+  templateDir = outputs.templates.default.path;
+  templateOutputs = (import (templateDir + "/flake.nix")).outputs {
+    self = templateOutputs;
+    inherit (fake) nixpkgs;
+    kiln = outputs;
+  };
+  templateInputs = (import (templateDir + "/flake.nix")).inputs;
+in
+[
+  {
+    name = "top-level outputs";
+    expr = builtins.attrNames outputs;
+    expected = [
+      "apps"
+      "checks"
+      "devShells"
+      "formatter"
+      "lib"
+      "overlays"
+      "packages"
+      "templates"
+    ];
+  }
+  {
+    name = "packages: the four targets and default on each build system";
+    expr = perSystem (s: builtins.attrNames outputs.packages.${s});
+    expected = [
+      [
+        "aarch64-gnu"
+        "aarch64-musl"
+        "default"
+        "x86_64-gnu"
+        "x86_64-musl"
+      ]
+      [
+        "aarch64-gnu"
+        "aarch64-musl"
+        "default"
+        "x86_64-gnu"
+        "x86_64-musl"
+      ]
+    ];
+  }
+  {
+    name = "packages: every output is a derivation";
+    expr = perSystem (s: builtins.all (p: p.type or null == "derivation") (builtins.attrValues outputs.packages.${s}));
+    expected = [
+      true
+      true
+    ];
+  }
+  {
+    name = "packages: each cross package is built on the system that exposes it";
+    expr = perSystem (
+      s: (outputs.packages.${s}.aarch64-gnu.craneArgs.HOST_CC == "/fake/cc/bin/cc") && (outputs.packages.${s}.aarch64-gnu.craneArgs ? CARGO_TARGET_APPLIES_TO_HOST == (s == "aarch64-linux"))
+    );
+    expected = [
+      true
+      true
+    ];
+  }
+  {
+    name = "checks on each build system";
+    expr = perSystem (s: builtins.attrNames outputs.checks.${s});
+    expected = map (_: [
+      "clippy"
+      "fmt"
+      "tests"
+      "verify-aarch64-gnu"
+      "verify-aarch64-musl"
+      "verify-x86_64-gnu"
+      "verify-x86_64-musl"
+    ]) systems;
+  }
+  {
+    name = "apps.default runs kiln and has a description";
+    expr = outputs.apps.x86_64-linux.default;
+    expected = {
+      type = "app";
+      program = "/fake/kiln-package/bin/kiln";
+      meta.description = "kiln: build, verify and export release binaries of a Rust crate";
+    };
+  }
+  {
+    name = "devShells.default and formatter on each build system";
+    expr = perSystem (s: [
+      outputs.devShells.${s}.default.name
+      outputs.formatter.${s}.name
+    ]);
+    expected = [
+      [
+        "shell"
+        "nixfmt"
+      ]
+      [
+        "shell"
+        "nixfmt"
+      ]
+    ];
+  }
+  {
+    name = "overlays.default is final: prev: and adds kiln";
+    expr =
+      let
+        pkgs = import ./fake/pkgs.nix { };
+      in
+      {
+        args = builtins.functionArgs outputs.overlays.default == { };
+        adds = builtins.attrNames (outputs.overlays.default pkgs pkgs);
+        kiln = (outputs.overlays.default pkgs pkgs).kiln.meta.mainProgram;
+      };
+    expected = {
+      args = true;
+      adds = [ "kiln" ];
+      kiln = "kiln";
+    };
+  }
+  {
+    name = "lib exposes the builder, the verify checks and the target table";
+    expr = {
+      names = builtins.attrNames outputs.lib;
+      triples = outputs.lib.targets.triples;
+    };
+    expected = {
+      names = [
+        "mkCrossPackages"
+        "mkKilnLib"
+        "mkVerifyChecks"
+        "targets"
+      ];
+      triples = [
+        "x86_64-unknown-linux-gnu"
+        "x86_64-unknown-linux-musl"
+        "aarch64-unknown-linux-gnu"
+        "aarch64-unknown-linux-musl"
+      ];
+    };
+  }
+  {
+    name = "lib.mkCrossPackages gives a user crate the same attribute set";
+    expr = builtins.attrNames (outputs.lib.mkCrossPackages {
+      pkgs = import ./fake/pkgs.nix { };
+      src = templateDir;
+    });
+    expected = [
+      "aarch64-gnu"
+      "aarch64-musl"
+      "default"
+      "x86_64-gnu"
+      "x86_64-musl"
+    ];
+  }
+  {
+    name = "templates.default has a description and the files of a crate";
+    expr = {
+      described = outputs.templates.default.description != "";
+      files = map (f: builtins.pathExists (templateDir + "/${f}")) [
+        "README.md"
+        "flake.nix"
+        "Cargo.toml"
+        "Cargo.lock"
+        "src/main.rs"
+      ];
+    };
+    expected = {
+      described = true;
+      files = [
+        true
+        true
+        true
+        true
+        true
+      ];
+    };
+  }
+  {
+    name = "template: inputs are nixpkgs and kiln, kiln follows nixpkgs";
+    expr = {
+      names = builtins.attrNames templateInputs;
+      follows = templateInputs.kiln.inputs.nixpkgs.follows;
+    };
+    expected = {
+      names = [
+        "kiln"
+        "nixpkgs"
+      ];
+      follows = "nixpkgs";
+    };
+  }
+  {
+    name = "template: packages and verify checks come from kiln.lib";
+    expr = perSystem (s: {
+      packages = builtins.attrNames templateOutputs.packages.${s};
+      checks = builtins.attrNames templateOutputs.checks.${s};
+      musl = templateOutputs.packages.${s}.x86_64-musl.craneArgs.pname;
+    });
+    expected = map (_: {
+      packages = [
+        "aarch64-gnu"
+        "aarch64-musl"
+        "default"
+        "x86_64-gnu"
+        "x86_64-musl"
+      ];
+      checks = [
+        "verify-aarch64-gnu"
+        "verify-aarch64-musl"
+        "verify-x86_64-gnu"
+        "verify-x86_64-musl"
+      ];
+      musl = "hello-kiln-x86_64-musl";
+    }) systems;
+  }
+  {
+    name = "template: the crate in Cargo.toml matches its Cargo.lock";
+    expr =
+      let
+        toml = builtins.fromTOML (builtins.readFile (templateDir + "/Cargo.toml"));
+        lock = builtins.fromTOML (builtins.readFile (templateDir + "/Cargo.lock"));
+      in
+      {
+        locked = map (p: { inherit (p) name version; }) lock.package;
+        declared = [ { inherit (toml.package) name version; } ];
+      };
+    expected = {
+      locked = [
+        {
+          name = "hello-kiln";
+          version = "0.1.0";
+        }
+      ];
+      declared = [
+        {
+          name = "hello-kiln";
+          version = "0.1.0";
+        }
+      ];
+    };
+  }
+  {
+    name = "flake.nix description is set";
+    expr = lib.hasInfix "kiln" (import ../../flake.nix).description;
+    expected = true;
+  }
+]

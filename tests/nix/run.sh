@@ -1,0 +1,111 @@
+#!/usr/bin/env bash
+# tests/nix/run.sh: the pure Nix tests of kiln's flake and nix/ library.
+#
+# Owns: running them the same way everywhere, from any directory:
+#   1. the harness self-check (tests/nix/fixtures/harness-self-check.nix
+#      must count 1 passed, 3 failed: a harness that cannot fail is caught);
+#   2. every tests/nix/*.test.nix, one line each with its counts;
+#   3. `nix-instantiate --parse` on every *.nix file of the repository
+#      (outside target/ and .git/).
+# It prints "N passed, M failed" last (N and M count cases) and exits
+# non-zero if any case failed.
+#
+# Needs nix-instantiate on PATH (any Nix from 2.8 on). Evaluation is pure:
+# it reads files, fetches nothing and writes nothing to the Nix store.
+#
+#   bash tests/nix/run.sh
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+root=$(cd "$here/../.." && pwd)
+cd "$root"
+
+if ! command -v nix-instantiate >/dev/null 2>&1; then
+  echo "tests/nix/run.sh: nix-instantiate is not on PATH." >&2
+  echo "  Install Nix first (Debian/Ubuntu: apt-get install nix-bin), then run: bash tests/nix/run.sh" >&2
+  exit 2
+fi
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+printf '{"flakes":[],"version":2}\n' >"$work/registry.json"
+
+# A self-contained configuration: no daemon, no substituter, no global flake
+# registry download, and a dummy store so evaluation never needs /nix.
+export NIX_CONFIG="experimental-features = nix-command flakes
+build-users-group =
+substituters =
+sandbox = true
+sandbox-fallback = false
+flake-registry = $work/registry.json
+store = dummy://"
+
+total_passed=0
+total_failed=0
+
+# Evaluate one case file with the harness; sets $passed and $failed.
+# The harness traces each failing case on stderr, kept in $work/stderr.
+# A file that does not evaluate at all counts as one failed case.
+run_file() {
+  local file=$1 out
+  passed=0
+  failed=0
+  if ! out=$(nix-instantiate --eval --strict "$here/harness.nix" --argstr file "$file" 2>"$work/stderr"); then
+    echo "  could not evaluate ${file#"$root"/}:" >&2
+    failed=1
+    return
+  fi
+  out=${out//\"/}
+  passed=${out% *}
+  failed=${out#* }
+}
+
+report() {
+  local label=$1
+  printf '%-28s %3d passed, %d failed\n' "$label" "$passed" "$failed"
+  total_passed=$((total_passed + passed))
+  total_failed=$((total_failed + failed))
+}
+
+# 1. The harness itself must report failures.
+run_file "$here/fixtures/harness-self-check.nix"
+if [[ "$passed $failed" == "1 3" ]] && [[ $(grep -c '^trace: FAIL ' "$work/stderr") == 3 ]]; then
+  passed=1 failed=0
+else
+  echo "  the harness counted '$passed passed, $failed failed' on its fixture, expected '1 passed, 3 failed'" >&2
+  sed 's/^/    /' "$work/stderr" >&2
+  passed=0 failed=1
+fi
+report "harness-self-check"
+
+# 2. The test files.
+shopt -s nullglob
+test_files=("$here"/*.test.nix)
+if ((${#test_files[@]} == 0)); then
+  echo "tests/nix/run.sh: no tests/nix/*.test.nix found" >&2
+  exit 1
+fi
+for file in "${test_files[@]}"; do
+  run_file "$file"
+  if ((failed > 0)); then
+    sed -e 's/^trace: //' -e 's/^/    /' "$work/stderr" >&2
+  fi
+  report "$(basename "$file")"
+done
+
+# 3. Every .nix file of the repository parses.
+passed=0
+failed=0
+while IFS= read -r -d '' file; do
+  if nix-instantiate --parse "$file" >/dev/null 2>"$work/stderr"; then
+    passed=$((passed + 1))
+  else
+    failed=$((failed + 1))
+    echo "  does not parse: ${file#./}" >&2
+    sed 's/^/    /' "$work/stderr" >&2
+  fi
+done < <(find . \( -name target -o -name .git \) -prune -o -type f -name '*.nix' -print0 | sort -z)
+report "parse (every *.nix)"
+
+echo "$total_passed passed, $total_failed failed"
+((total_failed == 0))
