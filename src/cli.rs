@@ -41,6 +41,10 @@ pub enum Command {
     Inspect(InspectArgs),
     /// Check binaries against a target's policy; exit 1 if any error finding.
     Verify(VerifyArgs),
+    /// Build the targets with one `nix build`, verify every binary, export dist/.
+    Build(BuildArgs),
+    /// Check that this machine can build: nix, flakes, sandbox, store, caches, qemu.
+    Doctor(DoctorArgs),
 }
 
 /// `kiln targets`.
@@ -71,6 +75,17 @@ pub struct VerifyArgs {
     /// Target triple or flake attribute (see `kiln targets`).
     #[arg(long, short = 't', value_name = "TARGET")]
     pub target: String,
+    /// Policy options.
+    #[command(flatten)]
+    pub policy: PolicyArgs,
+    /// Print a JSON array, one object per file.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Policy flags shared by `verify` and `build`.
+#[derive(Debug, Args)]
+pub struct PolicyArgs {
     /// Highest glibc symbol version allowed, e.g. 2.28 (default: the target's floor).
     #[arg(long, value_name = "X.Y")]
     pub glibc_max: Option<String>,
@@ -83,7 +98,60 @@ pub struct VerifyArgs {
     /// Treat every warning as an error.
     #[arg(long)]
     pub strict: bool,
-    /// Print a JSON array, one object per file.
+}
+
+/// `kiln build`.
+#[derive(Debug, Args)]
+pub struct BuildArgs {
+    /// Flake reference whose packages.<system>.<attr> are built.
+    #[arg(long, default_value = ".", value_name = "REF")]
+    pub flake: String,
+    /// Target triple or attribute; repeatable (default: [package.metadata.kiln] targets in
+    /// Cargo.toml, else all four).
+    #[arg(long, short = 't', value_name = "TARGET", value_delimiter = ',')]
+    pub target: Vec<String>,
+    /// Output directory, replaced atomically.
+    #[arg(long, short = 'o', default_value = "dist", value_name = "DIR")]
+    pub out: std::path::PathBuf,
+    /// Archive format: tar.gz, tar.xz, tar.zst or zip (default: Cargo.toml's, else tar.gz).
+    #[arg(long, value_name = "FORMAT")]
+    pub archive: Option<String>,
+    /// Build every target a second time and fail if any byte differs.
+    #[arg(long)]
+    pub check_reproducible: bool,
+    /// Go on past failed targets, export the rest, and still exit non-zero.
+    #[arg(long)]
+    pub keep_going: bool,
+    /// Run each binary once with these arguments (natively or under qemu-user), e.g. '--version'.
+    #[arg(long, value_name = "ARGS", allow_hyphen_values = true)]
+    pub smoke: Option<String>,
+    /// Nix system whose packages to build (default: nix's own `system`).
+    #[arg(long, value_name = "SYSTEM")]
+    pub system: Option<String>,
+    /// Passed to nix: remote builders (see the Nix manual's `builders`).
+    #[arg(long, value_name = "SPEC")]
+    pub builders: Option<String>,
+    /// Passed to nix: how many local build jobs (0 forces remote builds).
+    #[arg(long, value_name = "N")]
+    pub max_jobs: Option<String>,
+    /// Policy options.
+    #[command(flatten)]
+    pub policy: PolicyArgs,
+    /// Print one JSON document on stdout at the end.
     #[arg(long)]
     pub json: bool,
+    /// Print the nix commands run and pass their output through.
+    #[arg(long, short = 'v')]
+    pub verbose: bool,
+}
+
+/// `kiln doctor`.
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Print the nix commands run.
+    #[arg(long, short = 'v')]
+    pub verbose: bool,
 }

@@ -48,6 +48,17 @@ pub enum Linkage {
     Dynamic,
 }
 
+impl Linkage {
+    /// The JSON spelling: `static`, `static-pie` or `dynamic`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Linkage::Static => "static",
+            Linkage::StaticPie => "static-pie",
+            Linkage::Dynamic => "dynamic",
+        }
+    }
+}
+
 /// RELRO level, from `PT_GNU_RELRO` and the dynamic flags.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -187,17 +198,14 @@ pub fn inspect(path: &Path) -> Inspection {
 
 fn inspect_into(path: &Path, facts: &mut Facts) -> Result<(), InspectError> {
     let file = File::open(path).map_err(|e| InspectError::Io(io_message(&e)))?;
-    let meta = file
-        .metadata()
-        .map_err(|e| InspectError::Io(io_message(&e)))?;
+    let meta = file.metadata().map_err(|e| InspectError::Io(io_message(&e)))?;
     if meta.is_dir() {
         return Err(InspectError::Io("is a directory".into()));
     }
     if !meta.is_file() {
         return Err(InspectError::Io("not a regular file".into()));
     }
-    let map = crate::mapped::Mapped::open(&file, meta.len())
-        .map_err(|e| InspectError::Io(io_message(&e)))?;
+    let map = crate::mapped::Mapped::open(&file, meta.len()).map_err(|e| InspectError::Io(io_message(&e)))?;
     let bytes = map.bytes();
     facts.size = Some(bytes.len() as u64);
     facts.format = Some(sniff(bytes));
@@ -378,21 +386,14 @@ fn hardening_facts(elf: &Elf<'_>, facts: &mut Facts) {
     });
 
     facts.nx = Some(
-        match elf
-            .program_headers
-            .iter()
-            .find(|p| p.p_type == PT_GNU_STACK)
-        {
+        match elf.program_headers.iter().find(|p| p.p_type == PT_GNU_STACK) {
             Some(p) => p.p_flags & PF_X == 0,
             None => h.e_machine == goblin::elf::header::EM_AARCH64,
         },
     );
 
     let sym_named = |names: &[&str]| {
-        let dynsyms = elf
-            .dynsyms
-            .iter()
-            .filter_map(|s| elf.dynstrtab.get_at(s.st_name));
+        let dynsyms = elf.dynsyms.iter().filter_map(|s| elf.dynstrtab.get_at(s.st_name));
         let syms = elf.syms.iter().filter_map(|s| elf.strtab.get_at(s.st_name));
         dynsyms.chain(syms).any(|n| names.contains(&n))
     };
@@ -416,10 +417,7 @@ fn one_line(s: &str) -> String {
 }
 
 fn tag_value(d: &goblin::elf::Dynamic, tag: u64) -> u64 {
-    d.dyns
-        .iter()
-        .find(|x| x.d_tag == tag)
-        .map_or(0, |x| x.d_val)
+    d.dyns.iter().find(|x| x.d_tag == tag).map_or(0, |x| x.d_val)
 }
 
 /// Lower-case machine names for the `e_machine` values kiln users meet; `em-<n>` otherwise.

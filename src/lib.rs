@@ -7,12 +7,26 @@
 //! - [`store_refs`]: finding real `/nix/store` paths in bytes;
 //! - [`policy`]: judging facts against a target, as findings with stable codes;
 //! - [`report`]: rendering facts and findings for humans and as JSON;
-//! - [`ui`]: terminal concerns (colour, `NO_COLOR`).
+//! - [`ui`]: terminal concerns (colour, `NO_COLOR`);
+//! - [`nix`]: the only module that runs `nix`;
+//! - [`build`]: the `kiln build` pipeline; [`export`]: atomic `dist/`; [`manifest`]: its schema;
+//! - [`archive`], [`checksum`]: deterministic archives and `SHA256SUMS`;
+//! - [`project`]: Cargo.toml metadata; [`progress`]: progress display; [`doctor`]: environment checks.
 
+pub mod archive;
+pub mod build;
+pub mod checksum;
 pub mod cli;
+pub mod doctor;
 pub mod elf;
+pub mod export;
+pub mod manifest;
 mod mapped;
+pub mod nix;
 pub mod policy;
+mod proc;
+pub mod progress;
+pub mod project;
 pub mod report;
 pub mod run;
 pub mod store_refs;
@@ -46,6 +60,7 @@ pub fn main_entry<I: IntoIterator<Item = OsString>>(args: I) -> ExitCode {
         Ok(Outcome::Ok) => ExitCode::from(EXIT_OK),
         Ok(Outcome::Failed) => ExitCode::from(EXIT_FAILED),
         Ok(Outcome::Error) => ExitCode::from(EXIT_USAGE),
+        Ok(Outcome::Interrupted(code)) => ExitCode::from(code),
         Err(e) if is_broken_pipe(&e) => ExitCode::from(EXIT_OK),
         Err(e) => {
             eprintln!("kiln: error: {e:#}");

@@ -47,8 +47,6 @@ impl Mapped {
         // SAFETY: MADV_DONTNEED on a read-only, file-backed private mapping discards only clean
         // page-cache references; the next access faults the same bytes back in from the file, so
         // every outstanding `&[u8]` into the map still sees identical contents.
-        let _ = unsafe {
-            map.unchecked_advise_range(UncheckedAdvice::DontNeed, aligned, end - aligned)
-        };
+        let _ = unsafe { map.unchecked_advise_range(UncheckedAdvice::DontNeed, aligned, end - aligned) };
     }
 }

@@ -9,13 +9,13 @@
 
 use std::fmt;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::elf::{Facts, GlibcVersion, InspectError, Inspection, Linkage, Relro};
 use crate::target::{ExpectedLinkage, Libc, Target};
 
 /// How bad a finding is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
     /// Worth knowing; does not fail verification.
@@ -34,10 +34,10 @@ impl fmt::Display for Severity {
 }
 
 /// One problem found in one file.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Finding {
     /// Stable machine-readable code, e.g. `glibc-too-new`.
-    pub code: &'static str,
+    pub code: String,
     /// Error or warning.
     pub severity: Severity,
     /// One line for humans.
@@ -71,14 +71,8 @@ pub const DEFAULT_ALLOWED_NEEDED: &[&str] = &[
 /// The checks, in the order findings are reported.
 pub const CODES: &[(&str, &str)] = &[
     ("not-elf", "the file is not an ELF binary"),
-    (
-        "malformed-elf",
-        "ELF magic, but the structures do not parse",
-    ),
-    (
-        "wrong-class",
-        "ELF class (32/64-bit) differs from the target's",
-    ),
+    ("malformed-elf", "ELF magic, but the structures do not parse"),
+    ("wrong-class", "ELF class (32/64-bit) differs from the target's"),
     ("wrong-endian", "byte order differs from the target's"),
     (
         "wrong-machine",
@@ -86,23 +80,14 @@ pub const CODES: &[(&str, &str)] = &[
     ),
     ("not-executable", "an object or core file, not a program"),
     ("not-static", "a musl target's binary is dynamically linked"),
-    (
-        "wrong-libc",
-        "linked against another C library than the target's",
-    ),
+    ("wrong-libc", "linked against another C library than the target's"),
     (
         "nonstandard-interpreter",
         "a gnu binary's loader is not the FHS path",
     ),
-    (
-        "store-reference",
-        "a /nix/store path is embedded in the file",
-    ),
+    ("store-reference", "a /nix/store path is embedded in the file"),
     ("store-rpath", "RPATH/RUNPATH points into /nix/store"),
-    (
-        "glibc-too-new",
-        "needs a glibc symbol version above the floor",
-    ),
+    ("glibc-too-new", "needs a glibc symbol version above the floor"),
     (
         "needed-not-allowed",
         "DT_NEEDED names a library outside the allowlist",
@@ -118,11 +103,7 @@ pub const CODES: &[(&str, &str)] = &[
 
 /// Judges one inspection against a target. Returns `Err` only for I/O problems (the file could
 /// not be read), which are not findings.
-pub fn check(
-    inspection: &Inspection,
-    target: &Target,
-    opts: &Options,
-) -> Result<Vec<Finding>, String> {
+pub fn check(inspection: &Inspection, target: &Target, opts: &Options) -> Result<Vec<Finding>, String> {
     let mut out = Findings::default();
     match &inspection.error {
         Some(InspectError::Io(msg)) => return Err(msg.clone()),
@@ -146,14 +127,14 @@ struct Findings(Vec<Finding>);
 impl Findings {
     fn error(&mut self, code: &'static str, message: String) {
         self.0.push(Finding {
-            code,
+            code: code.to_owned(),
             severity: Severity::Error,
             message,
         });
     }
     fn warning(&mut self, code: &'static str, message: String) {
         self.0.push(Finding {
-            code,
+            code: code.to_owned(),
             severity: Severity::Warning,
             message,
         });
@@ -169,16 +150,21 @@ impl Findings {
 }
 
 fn check_facts(f: &Facts, t: &Target, opts: &Options, out: &mut Findings) {
-    // Identity: a binary for another machine is wrong whatever else holds.
+    check_identity(f, t, out);
+    check_linkage(f, t, opts, out);
+    check_leaks(f, out);
+    check_glibc(f, t, opts, out);
+    check_hardening(f, opts, out);
+}
+
+/// Identity: a binary for another machine is wrong whatever else holds.
+fn check_identity(f: &Facts, t: &Target, out: &mut Findings) {
     if let Some(class) = f.class
         && class != t.elf_class
     {
         out.error(
             "wrong-class",
-            format!(
-                "{class}-bit ELF, target {} is {}-bit",
-                t.triple, t.elf_class
-            ),
+            format!("{class}-bit ELF, target {} is {}-bit", t.triple, t.elf_class),
         );
     }
     if let Some(endian) = f.endian
@@ -186,10 +172,7 @@ fn check_facts(f: &Facts, t: &Target, opts: &Options, out: &mut Findings) {
     {
         out.error(
             "wrong-endian",
-            format!(
-                "{endian}-endian, target {} is {}-endian",
-                t.triple, t.elf_endian
-            ),
+            format!("{endian}-endian, target {} is {}-endian", t.triple, t.elf_endian),
         );
     }
     if let Some(machine) = &f.machine
@@ -197,10 +180,7 @@ fn check_facts(f: &Facts, t: &Target, opts: &Options, out: &mut Findings) {
     {
         out.error(
             "wrong-machine",
-            format!(
-                "built for {machine}, target {} is {}",
-                t.triple, t.elf_machine
-            ),
+            format!("built for {machine}, target {} is {}", t.triple, t.elf_machine),
         );
     }
     if let Some(ty) = &f.elf_type
@@ -209,22 +189,18 @@ fn check_facts(f: &Facts, t: &Target, opts: &Options, out: &mut Findings) {
     {
         out.error("not-executable", format!("ELF type {ty} is not a program"));
     }
+}
 
-    // Linkage and C library.
+/// Linkage, C library, loader and needed libraries.
+fn check_linkage(f: &Facts, t: &Target, opts: &Options, out: &mut Findings) {
     if t.linkage == ExpectedLinkage::Static && f.linkage == Some(Linkage::Dynamic) {
         let how = match &f.interpreter {
             Some(i) => format!("loader {i}"),
-            None => format!(
-                "needs {}",
-                f.needed.as_deref().unwrap_or_default().join(", ")
-            ),
+            None => format!("needs {}", f.needed.as_deref().unwrap_or_default().join(", ")),
         };
         out.error(
             "not-static",
-            format!(
-                "dynamically linked ({how}); {} binaries must be static",
-                t.triple
-            ),
+            format!("dynamically linked ({how}); {} binaries must be static", t.triple),
         );
     }
     if let Some(libc) = f.libc
@@ -253,15 +229,24 @@ fn check_facts(f: &Facts, t: &Target, opts: &Options, out: &mut Findings) {
         );
     }
 
-    // Nix leaks.
+    for lib in f.needed.iter().flatten() {
+        if !needed_allowed(lib, t, &opts.allow_needed) {
+            out.error(
+                "needed-not-allowed",
+                format!(
+                    "needs {lib}, which a plain {} host may lack (allow it with --allow-needed {lib})",
+                    t.arch
+                ),
+            );
+        }
+    }
+}
+
+/// Nix leaks: store paths in the bytes or in the library search path.
+fn check_leaks(f: &Facts, out: &mut Findings) {
     if !f.store_references.is_empty() {
         let n = f.store_references.len();
-        let shown: Vec<&str> = f
-            .store_references
-            .iter()
-            .take(3)
-            .map(String::as_str)
-            .collect();
+        let shown: Vec<&str> = f.store_references.iter().take(3).map(String::as_str).collect();
         let more = if n > 3 {
             format!(" and {} more", n - 3)
         } else {
@@ -269,26 +254,21 @@ fn check_facts(f: &Facts, t: &Target, opts: &Options, out: &mut Findings) {
         };
         out.error(
             "store-reference",
-            format!(
-                "{n} /nix/store path(s) embedded: {}{more}",
-                shown.join(", ")
-            ),
+            format!("{n} /nix/store path(s) embedded: {}{more}", shown.join(", ")),
         );
     }
     for (kind, entries) in [("RPATH", &f.rpath), ("RUNPATH", &f.runpath)] {
-        for e in entries
-            .iter()
-            .flatten()
-            .filter(|e| e.contains("/nix/store/"))
-        {
+        for e in entries.iter().flatten().filter(|e| e.contains("/nix/store/")) {
             out.error(
                 "store-rpath",
                 format!("{kind} entry {e} points into the Nix store"),
             );
         }
     }
+}
 
-    // glibc floor.
+/// The glibc floor.
+fn check_glibc(f: &Facts, t: &Target, opts: &Options, out: &mut Findings) {
     if t.libc == Libc::Gnu
         && let Some(max) = f.glibc_max.as_deref().and_then(GlibcVersion::parse)
     {
@@ -301,23 +281,14 @@ fn check_facts(f: &Facts, t: &Target, opts: &Options, out: &mut Findings) {
         {
             out.error(
                 "glibc-too-new",
-                format!(
-                    "needs GLIBC_{max}, above the floor {floor}; it will not run on older hosts"
-                ),
+                format!("needs GLIBC_{max}, above the floor {floor}; it will not run on older hosts"),
             );
         }
     }
+}
 
-    for lib in f.needed.iter().flatten() {
-        if !needed_allowed(lib, t, &opts.allow_needed) {
-            out.error(
-                "needed-not-allowed",
-                format!("needs {lib}, which a plain {} host may lack (allow it with --allow-needed {lib})", t.arch),
-            );
-        }
-    }
-
-    // Hardening: warnings unless asked for more.
+/// Hardening: warnings unless asked for more.
+fn check_hardening(f: &Facts, opts: &Options, out: &mut Findings) {
     if f.pie == Some(false) && f.elf_type.as_deref() == Some("exec") {
         out.warning(
             "not-pie",

@@ -111,12 +111,7 @@ pub fn facts_block(f: &Facts, style: Style) -> String {
                 f.elf_type.as_deref().unwrap_or("?")
             ),
         );
-        let linkage = match f.linkage {
-            Some(Linkage::Static) => "static",
-            Some(Linkage::StaticPie) => "static-pie",
-            Some(Linkage::Dynamic) => "dynamic",
-            None => "-",
-        };
+        let linkage = f.linkage.map_or("-", Linkage::as_str);
         let libc = f.libc.map_or("unknown".into(), |l| l.to_string());
         row("linkage", format!("{linkage}, libc {libc}"));
         row(
@@ -146,10 +141,7 @@ pub fn facts_block(f: &Facts, style: Style) -> String {
             ),
         );
         row("stripped", yes_no(f.stripped).into());
-        row(
-            "build-id",
-            f.build_id.clone().unwrap_or_else(|| "(none)".into()),
-        );
+        row("build-id", f.build_id.clone().unwrap_or_else(|| "(none)".into()));
     } else if let Some(format) = f.format {
         row("format", format!("{format:?}").to_lowercase());
     }

@@ -5,9 +5,14 @@ use std::io::Write;
 
 use anyhow::{Context, Result};
 
-use crate::cli::{Cli, Command, InspectArgs, TargetsArgs, VerifyArgs};
+use crate::archive::ArchiveFormat;
+use crate::build::{self, BuildEnd, BuildRequest};
+use crate::cli::{BuildArgs, Cli, Command, DoctorArgs, InspectArgs, PolicyArgs, TargetsArgs, VerifyArgs};
+use crate::doctor;
 use crate::elf::{self, GlibcVersion};
 use crate::policy::{self, Severity};
+use crate::proc::Interrupt;
+use crate::project;
 use crate::report::{self, Verdict};
 use crate::target;
 use crate::ui::Style;
@@ -21,6 +26,8 @@ pub enum Outcome {
     Failed,
     /// Some input could not be processed; already reported per item (exit 2).
     Error,
+    /// A signal ended the run; the conventional exit code (130 or 143).
+    Interrupted(u8),
 }
 
 /// Runs one parsed command line.
@@ -30,6 +37,8 @@ pub fn run(cli: Cli) -> Result<Outcome> {
         Command::Targets(a) => targets(&a, style),
         Command::Inspect(a) => inspect(&a, style),
         Command::Verify(a) => verify(&a, style),
+        Command::Build(a) => build(&a, style),
+        Command::Doctor(a) => doctor(&a, style),
     }
 }
 
@@ -68,29 +77,12 @@ fn inspect(a: &InspectArgs, style: Style) -> Result<Outcome> {
             .collect();
         print(&blocks.join("\n"))?;
     }
-    Ok(if any_error {
-        Outcome::Error
-    } else {
-        Outcome::Ok
-    })
+    Ok(if any_error { Outcome::Error } else { Outcome::Ok })
 }
 
 fn verify(a: &VerifyArgs, style: Style) -> Result<Outcome> {
     let target = target::lookup(&a.target)?;
-    let glibc_max = a
-        .glibc_max
-        .as_deref()
-        .map(|s| {
-            GlibcVersion::parse(s)
-                .with_context(|| format!("--glibc-max '{s}' is not a version like 2.17"))
-        })
-        .transpose()?;
-    let opts = policy::Options {
-        glibc_max,
-        allow_needed: a.allow_needed.clone(),
-        require_stripped: a.require_stripped,
-        strict: a.strict,
-    };
+    let opts = policy_options(&a.policy, None)?;
     let verdicts: Vec<Verdict> = a
         .files
         .iter()
@@ -117,10 +109,7 @@ fn verify(a: &VerifyArgs, style: Style) -> Result<Outcome> {
     if a.json {
         print_json(&verdicts)?;
     } else {
-        let mut s: String = verdicts
-            .iter()
-            .map(|v| report::verdict_lines(v, style))
-            .collect();
+        let mut s: String = verdicts.iter().map(|v| report::verdict_lines(v, style)).collect();
         let failed = verdicts.iter().filter(|v| !v.ok).count();
         let _ = writeln!(
             s,
@@ -136,6 +125,104 @@ fn verify(a: &VerifyArgs, style: Style) -> Result<Outcome> {
         Outcome::Error
     } else if verdicts.iter().any(|v| !v.ok) {
         Outcome::Failed
+    } else {
+        Outcome::Ok
+    })
+}
+
+fn policy_options(p: &PolicyArgs, project_glibc: Option<&str>) -> Result<policy::Options> {
+    let glibc_max = p
+        .glibc_max
+        .as_deref()
+        .or(project_glibc)
+        .map(|s| {
+            GlibcVersion::parse(s).with_context(|| format!("--glibc-max '{s}' is not a version like 2.17"))
+        })
+        .transpose()?;
+    Ok(policy::Options {
+        glibc_max,
+        allow_needed: p.allow_needed.clone(),
+        require_stripped: p.require_stripped,
+        strict: p.strict,
+    })
+}
+
+fn build(a: &BuildArgs, style: Style) -> Result<Outcome> {
+    let project = match project::local_dir(&a.flake) {
+        Some(dir) => project::load(&dir)?,
+        None => None,
+    }
+    .unwrap_or_default();
+    let target_names: Vec<String> = if !a.target.is_empty() {
+        a.target.clone()
+    } else if let Some(t) = &project.targets {
+        t.clone()
+    } else {
+        target::all().iter().map(|t| t.triple.clone()).collect()
+    };
+    if target_names.is_empty() {
+        anyhow::bail!("no targets: [package.metadata.kiln] targets is empty");
+    }
+    let targets = target::lookup_many(&target_names)?;
+    let archive: ArchiveFormat = a
+        .archive
+        .as_deref()
+        .or(project.archive.as_deref())
+        .unwrap_or("tar.gz")
+        .parse()
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let smoke = a
+        .smoke
+        .as_deref()
+        .map(|s| s.split_whitespace().map(str::to_owned).collect());
+    let mut nix_args = Vec::new();
+    if let Some(b) = &a.builders {
+        nix_args.extend(["--builders".to_owned(), b.clone()]);
+    }
+    if let Some(j) = &a.max_jobs {
+        nix_args.extend(["--max-jobs".to_owned(), j.clone()]);
+    }
+    let req = BuildRequest {
+        flake: a.flake.clone(),
+        targets,
+        out: a.out.clone(),
+        archive,
+        check_reproducible: a.check_reproducible,
+        keep_going: a.keep_going,
+        verbose: a.verbose,
+        system: a.system.clone(),
+        smoke,
+        policy: policy_options(&a.policy, project.glibc_max.as_deref())?,
+        name: project.name,
+        version: project.version,
+        nix_args,
+    };
+    let interrupt = Interrupt::install().context("installing signal handlers")?;
+    match build::run(&req, &interrupt, a.json)? {
+        BuildEnd::Interrupted(code) => {
+            eprintln!("kiln: interrupted; {} left as it was", a.out.display());
+            Ok(Outcome::Interrupted(code))
+        }
+        BuildEnd::Done(report) => {
+            if a.json {
+                print_json(&report)?;
+            } else {
+                print(&build::summary(&report, style))?;
+            }
+            Ok(if report.ok { Outcome::Ok } else { Outcome::Failed })
+        }
+    }
+}
+
+fn doctor(a: &DoctorArgs, style: Style) -> Result<Outcome> {
+    let checks = doctor::run(a.verbose);
+    if a.json {
+        print_json(&checks)?;
+    } else {
+        print(&doctor::render(&checks, style))?;
+    }
+    Ok(if checks.iter().any(|c| c.level == doctor::Level::Fail) {
+        Outcome::Error
     } else {
         Outcome::Ok
     })

@@ -100,9 +100,8 @@ mod tests {
 
     #[test]
     fn finds_real_hashes_and_cuts_at_the_name() {
-        let text = format!(
-            "x{REAL}/share/y\0{REAL}\0/nix/store/g4xq8r9a98k9dsblwdw5lxj9fvxidzy0-busybox-1.35.0"
-        );
+        let text =
+            format!("x{REAL}/share/y\0{REAL}\0/nix/store/g4xq8r9a98k9dsblwdw5lxj9fvxidzy0-busybox-1.35.0");
         assert_eq!(
             find_all(text.as_bytes()),
             vec![

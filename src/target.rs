@@ -235,14 +235,11 @@ mod tests {
             lookup("aarch64-musl").unwrap().triple,
             "aarch64-unknown-linux-musl"
         );
-        assert_eq!(
-            lookup("x86_64-unknown-linux-gnu").unwrap().attr,
-            "x86_64-gnu"
-        );
+        assert_eq!(lookup("x86_64-unknown-linux-gnu").unwrap().attr, "x86_64-gnu");
         let err = lookup("riscv64-gnu").unwrap_err().to_string();
-        assert!(err.starts_with(
-            "unknown target 'riscv64-gnu' (known: x86_64-unknown-linux-gnu (x86_64-gnu)"
-        ));
+        assert!(
+            err.starts_with("unknown target 'riscv64-gnu' (known: x86_64-unknown-linux-gnu (x86_64-gnu)")
+        );
         assert_eq!(
             lookup("aarch64-gnu").unwrap().loader_name(),
             Some("ld-linux-aarch64.so.1")
@@ -255,8 +252,7 @@ mod tests {
 
     #[test]
     fn lookup_many_dedups_in_order() {
-        let ts =
-            lookup_many(&["aarch64-musl", "x86_64-gnu", "aarch64-unknown-linux-musl"]).unwrap();
+        let ts = lookup_many(&["aarch64-musl", "x86_64-gnu", "aarch64-unknown-linux-musl"]).unwrap();
         let attrs: Vec<_> = ts.iter().map(|t| t.attr.as_str()).collect();
         assert_eq!(attrs, ["aarch64-musl", "x86_64-gnu"]);
     }

@@ -1,0 +1,152 @@
+//! `cargo bench --bench inspect`: kiln's ELF inspection and SHA-256 on one large ELF file,
+//! against `sha256sum` and `readelf -a` on the same file, measured in the same run.
+//!
+//! The file is a real ELF (this benchmark's own executable) with a section of pseudo-random
+//! bytes added by `objcopy`, `KILN_BENCH_MIB` MiB in all (default 256). Every tool reads it
+//! from the page cache (one warm-up read first); each figure is the best of `KILN_BENCH_RUNS`
+//! runs (default 5). Ratios above 1 mean kiln is faster. Peak RSS of the `kiln inspect`
+//! process is read from `wait4`'s rusage for that process alone.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn env_num(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn best<F: FnMut()>(runs: u64, mut f: F) -> Duration {
+    (0..runs)
+        .map(|_| {
+            let t = Instant::now();
+            f();
+            t.elapsed()
+        })
+        .min()
+        .unwrap_or_default()
+}
+
+fn run_quiet(cmd: &mut Command) {
+    let st = cmd
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .expect("tool runs");
+    assert!(st.success(), "{cmd:?} failed");
+}
+
+fn make_elf(dir: &Path, mib: u64) -> std::path::PathBuf {
+    let blob = dir.join("blob");
+    // Written in chunks: this process must stay small, because a child spawned with vfork
+    // inherits the parent's peak RSS in its rusage until it execs.
+    let mut w = std::io::BufWriter::new(std::fs::File::create(&blob).unwrap());
+    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut chunk = vec![0u8; 1 << 20];
+    for _ in 0..mib {
+        for word in chunk.chunks_mut(8) {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            word.copy_from_slice(&state.to_le_bytes()[..word.len()]);
+        }
+        std::io::Write::write_all(&mut w, &chunk).unwrap();
+    }
+    drop(w);
+    let out = dir.join("big.elf");
+    let me = std::env::current_exe().unwrap();
+    run_quiet(
+        Command::new("objcopy")
+            .arg(format!("--add-section=.kiln_bench={}", blob.display()))
+            .arg("--set-section-flags=.kiln_bench=noload,readonly")
+            .arg(&me)
+            .arg(&out),
+    );
+    std::fs::remove_file(blob).unwrap();
+    out
+}
+
+/// Runs `kiln inspect --json FILE` once and returns its own peak RSS in KiB (wait4's rusage
+/// covers just that child, not the objcopy run earlier).
+#[allow(unsafe_code, clippy::zombie_processes)]
+fn inspect_peak_rss_kib(kiln: &str, file: &Path) -> i64 {
+    let child = Command::new(kiln)
+        .args(["inspect", "--json"])
+        .arg(file)
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = libc::pid_t::try_from(child.id()).unwrap();
+    // SAFETY: wait4 on our own child, writing into a zeroed rusage and status we own.
+    unsafe {
+        let mut ru: libc::rusage = std::mem::zeroed();
+        let mut status = 0;
+        assert_eq!(libc::wait4(pid, &raw mut status, 0, &raw mut ru), pid);
+        assert_eq!(status, 0, "kiln inspect failed");
+        ru.ru_maxrss
+    }
+}
+
+fn main() {
+    if std::env::args().any(|a| a == "--list") {
+        return;
+    }
+    let mib = env_num("KILN_BENCH_MIB", 256);
+    let runs = env_num("KILN_BENCH_RUNS", 5);
+    let dir = tempfile::tempdir().unwrap();
+    let file = make_elf(dir.path(), mib);
+    let size = std::fs::metadata(&file).unwrap().len();
+    let kiln = env!("CARGO_BIN_EXE_kiln");
+    run_quiet(Command::new("cat").arg(&file)); // warm the page cache
+    let rss = inspect_peak_rss_kib(kiln, &file); // before this process maps the file itself
+
+    let t_sha = best(runs, || {
+        kiln::checksum::sha256_file(&file).unwrap();
+    });
+    let t_inspect = best(runs, || {
+        let r = kiln::elf::inspect(&file);
+        assert!(r.error.is_none(), "{:?}", r.error);
+    });
+    let t_cli = best(runs, || {
+        run_quiet(Command::new(kiln).args(["inspect", "--json"]).arg(&file));
+    });
+    let t_sha256sum = best(runs, || run_quiet(Command::new("sha256sum").arg(&file)));
+    let t_readelf = best(runs, || run_quiet(Command::new("readelf").arg("-a").arg(&file)));
+
+    #[allow(clippy::cast_precision_loss)]
+    let mibs = |d: Duration| (size as f64 / f64::from(1 << 20)) / d.as_secs_f64();
+    let ratio = |base: Duration, ours: Duration| base.as_secs_f64() / ours.as_secs_f64();
+    println!(
+        "file: {} MiB ELF, best of {runs} runs, page cache warm",
+        size >> 20
+    );
+    println!("{:<28} {:>10} {:>10}", "measurement", "seconds", "MiB/s");
+    for (name, d) in [
+        ("kiln sha256 (library)", t_sha),
+        ("kiln inspect (library)", t_inspect),
+        ("kiln inspect --json (CLI)", t_cli),
+        ("sha256sum", t_sha256sum),
+        ("readelf -a", t_readelf),
+    ] {
+        println!("{name:<28} {:>10.3} {:>10.0}", d.as_secs_f64(), mibs(d));
+    }
+    println!(
+        "ratio sha256sum / kiln sha256:        {:.2}x",
+        ratio(t_sha256sum, t_sha)
+    );
+    println!(
+        "ratio sha256sum / kiln inspect CLI:   {:.2}x",
+        ratio(t_sha256sum, t_cli)
+    );
+    println!(
+        "ratio readelf -a / kiln inspect CLI:  {:.2}x",
+        ratio(t_readelf, t_cli)
+    );
+    println!(
+        "peak RSS of the kiln inspect process: {} MiB (file is {} MiB)",
+        rss / 1024,
+        size >> 20
+    );
+}

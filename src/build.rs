@@ -1,0 +1,935 @@
+//! `kiln build`: evaluate, build every target in one `nix build`, verify, optionally rebuild to
+//! prove reproducibility and smoke-run, then export `dist/`.
+//!
+//! The steps, in order:
+//! 1. detect nix and its settings (system, store location);
+//! 2. `nix flake metadata` for the source identity, and one `nix eval` that resolves each target
+//!    to `packages.<system>.<attr>` (drvPath, outPath, pname, version);
+//! 3. one `nix build --json --no-link` for all targets; results are matched back by drvPath,
+//!    never by position (Nix 2.8 reorders them), and targets nix printed nothing for are
+//!    checked by output validity (after a `--keep-going` failure Nix prints no JSON at all);
+//! 4. `--check-reproducible`: `nix build --rebuild --keep-failed`; a kept `<out>.check` means the
+//!    bytes differed, and kiln names the first differing file;
+//! 5. every file in each output's `bin/` is verified against its target's policy;
+//! 6. `--smoke ARGS` runs each binary natively or under qemu-user;
+//! 7. export through a staging directory (see [`crate::export`]).
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, anyhow};
+use serde::Serialize;
+
+use crate::archive::ArchiveFormat;
+use crate::elf::{self, GlibcVersion};
+use crate::export::{self, Output, Staging};
+use crate::manifest::{self, Artifact, Binary, Manifest, NixInfo, Smoke, Source};
+use crate::nix::{self, BuildFlags, Nix, NixError, PackageInfo};
+use crate::policy::{self, Severity};
+use crate::proc::Interrupt;
+use crate::progress::{Progress, Stage};
+use crate::report::Verdict;
+use crate::target::{Libc, Target};
+use crate::ui::Style;
+
+/// Everything `kiln build` was asked to do, already validated.
+#[derive(Debug, Clone)]
+pub struct BuildRequest {
+    /// Flake reference.
+    pub flake: String,
+    /// Targets in the order asked for.
+    pub targets: Vec<&'static Target>,
+    /// Destination directory.
+    pub out: PathBuf,
+    /// Archive format.
+    pub archive: ArchiveFormat,
+    /// Rebuild and compare.
+    pub check_reproducible: bool,
+    /// Go on past failed targets and export the rest (still exit 1).
+    pub keep_going: bool,
+    /// Print the nix commands and pass nix's output through.
+    pub verbose: bool,
+    /// Use `packages.<system>` instead of nix's own system.
+    pub system: Option<String>,
+    /// Arguments for a smoke run of every binary.
+    pub smoke: Option<Vec<String>>,
+    /// Verification policy options.
+    pub policy: policy::Options,
+    /// Release name from Cargo.toml, if any.
+    pub name: Option<String>,
+    /// Release version from Cargo.toml, if any.
+    pub version: Option<String>,
+    /// Extra options for every nix call (`--builders`, `--max-jobs`).
+    pub nix_args: Vec<String>,
+}
+
+/// Where a target ended up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Status {
+    /// Not built yet / pending.
+    Pending,
+    /// nix failed to build it.
+    BuildFailed,
+    /// A rebuild gave other bytes.
+    NotReproducible,
+    /// A binary failed its policy, or the output has no binaries.
+    VerifyFailed,
+    /// The smoke run failed.
+    SmokeFailed,
+    /// Verified; not exported because another target failed.
+    Verified,
+    /// In `dist/`.
+    Exported,
+}
+
+/// One target's outcome, as `kiln build --json` prints it.
+#[derive(Debug, Clone, Serialize)]
+pub struct TargetReport {
+    /// Full triple.
+    pub target: String,
+    /// Flake attribute.
+    pub attr: String,
+    /// Outcome.
+    pub status: Status,
+    /// Derivation.
+    pub drv_path: Option<String>,
+    /// Output.
+    pub store_path: Option<String>,
+    /// What went wrong, on one line.
+    pub error: Option<String>,
+    /// The last lines of the build log of a failed build.
+    pub log_tail: Vec<String>,
+    /// Verification of each binary.
+    pub binaries: Vec<Verdict>,
+    /// Archive file name once exported.
+    pub file: Option<String>,
+    #[serde(skip)]
+    package: Option<PackageInfo>,
+    #[serde(skip)]
+    bins: Vec<(String, PathBuf, elf::Facts)>,
+    #[serde(skip)]
+    smokes: BTreeMap<String, Smoke>,
+}
+
+/// The whole run, as `kiln build --json` prints it.
+#[derive(Debug, Clone, Serialize)]
+pub struct BuildReport {
+    /// Every target exported and nothing failed.
+    pub ok: bool,
+    /// The flake reference.
+    pub flake: String,
+    /// The Nix system used.
+    pub system: String,
+    /// The Nix version used.
+    pub nix_version: String,
+    /// Where `dist/` was written, if it was.
+    pub exported: Option<PathBuf>,
+    /// Per target.
+    pub targets: Vec<TargetReport>,
+    /// The manifest written, if any.
+    pub manifest: Option<Manifest>,
+}
+
+/// How the run ended.
+pub enum BuildEnd {
+    /// Finished; `ok` says whether everything held.
+    Done(Box<BuildReport>),
+    /// A signal arrived; the exit code to use.
+    Interrupted(u8),
+}
+
+fn nix_context(flake: &str, e: NixError) -> anyhow::Error {
+    match e {
+        NixError::NotFound | NixError::Interrupted => anyhow!(e),
+        NixError::Failed { message, .. } => {
+            anyhow!("flake '{flake}': {}", message.trim_start_matches("error: "))
+        }
+        other => anyhow!("flake '{flake}': {other}"),
+    }
+}
+
+/// Why the pipeline stopped before its end.
+enum Stop {
+    /// SIGINT or SIGTERM.
+    Interrupted,
+    /// A usage or environment problem (exit 2).
+    Error(anyhow::Error),
+}
+
+impl From<anyhow::Error> for Stop {
+    fn from(e: anyhow::Error) -> Stop {
+        let interrupted = e
+            .downcast_ref::<export::ExportError>()
+            .is_some_and(|x| matches!(x, export::ExportError::Interrupted(_)))
+            || e.downcast_ref::<NixError>()
+                .is_some_and(|x| matches!(x, NixError::Interrupted));
+        if interrupted {
+            Stop::Interrupted
+        } else {
+            Stop::Error(e)
+        }
+    }
+}
+
+impl From<NixError> for Stop {
+    fn from(e: NixError) -> Stop {
+        match e {
+            NixError::Interrupted => Stop::Interrupted,
+            other => Stop::Error(other.into()),
+        }
+    }
+}
+
+impl From<export::ExportError> for Stop {
+    fn from(e: export::ExportError) -> Stop {
+        match e {
+            export::ExportError::Interrupted(_) => Stop::Interrupted,
+            other => Stop::Error(other.into()),
+        }
+    }
+}
+
+/// The state of one `kiln build` run.
+struct Pipeline<'a> {
+    req: &'a BuildRequest,
+    interrupt: &'a Interrupt,
+    nix: Nix,
+    system: String,
+    root: PathBuf,
+    progress: Progress,
+    reports: Vec<TargetReport>,
+}
+
+/// Runs the pipeline. `Err` is a usage or environment problem (exit 2).
+pub fn run(req: &BuildRequest, interrupt: &Interrupt, plain_progress: bool) -> Result<BuildEnd> {
+    let nix = Nix::detect(req.verbose)?.with_extra_args(req.nix_args.clone());
+    let config = nix.config().context("reading nix settings")?;
+    let system = req
+        .system
+        .clone()
+        .or_else(|| config.get("system").cloned())
+        .ok_or_else(|| anyhow!("nix reports no `system` setting; pass --system"))?;
+    let names: Vec<String> = req.targets.iter().map(|t| t.attr.clone()).collect();
+    let reports = req
+        .targets
+        .iter()
+        .map(|t| TargetReport {
+            target: t.triple.clone(),
+            attr: t.attr.clone(),
+            status: Status::Pending,
+            drv_path: None,
+            store_path: None,
+            error: None,
+            log_tail: Vec::new(),
+            binaries: Vec::new(),
+            file: None,
+            package: None,
+            bins: Vec::new(),
+            smokes: BTreeMap::new(),
+        })
+        .collect();
+    let mut p = Pipeline {
+        req,
+        interrupt,
+        root: nix::store_root(&config),
+        nix,
+        system,
+        progress: Progress::new(names, plain_progress),
+        reports,
+    };
+    let result = p.steps();
+    p.progress.finish();
+    match result {
+        Ok(report) => Ok(BuildEnd::Done(Box::new(report))),
+        Err(Stop::Interrupted) => Ok(BuildEnd::Interrupted(interrupt.exit_code())),
+        Err(Stop::Error(e)) => Err(e),
+    }
+}
+
+impl Pipeline<'_> {
+    fn steps(&mut self) -> Result<BuildReport, Stop> {
+        let metadata = self.evaluate()?;
+        self.checkpoint()?;
+        self.build()?;
+        if self.req.check_reproducible && !self.stop_early() {
+            self.check_reproducible()?;
+        }
+        if !self.stop_early() {
+            self.verify_and_smoke();
+        }
+        self.checkpoint()?;
+        self.export(&metadata)
+    }
+
+    fn checkpoint(&self) -> Result<(), Stop> {
+        if self.interrupt.is_set() {
+            Err(Stop::Interrupted)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Without `--keep-going`, the first failed target stops the pipeline before export.
+    fn stop_early(&self) -> bool {
+        !self.req.keep_going && self.reports.iter().any(|r| r.status != Status::Pending)
+    }
+
+    fn installables(&self, pick: impl Fn(&TargetReport) -> bool) -> (Vec<usize>, Vec<String>) {
+        self.reports
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| pick(r))
+            .map(|(i, r)| (i, installable(&self.req.flake, &self.system, &r.attr)))
+            .unzip()
+    }
+
+    /// Flake metadata, then one `nix eval` resolving every target's attribute.
+    fn evaluate(&mut self) -> Result<nix::FlakeMetadata, Stop> {
+        let (req, system) = (self.req, self.system.as_str());
+        self.progress.set_all(Stage::Evaluating);
+        let metadata = self
+            .nix
+            .flake_metadata(&req.flake)
+            .map_err(|e| Stop::Error(nix_context(&req.flake, e)))?;
+        let attrs: Vec<&str> = req.targets.iter().map(|t| t.attr.as_str()).collect();
+        let packages = self.nix.eval_packages(&req.flake, system, &attrs).map_err(|e| {
+            Stop::Error(match &e {
+                NixError::Failed { stderr, .. } if stderr.contains("does not provide attribute") => {
+                    anyhow!("flake '{}' has no attribute packages.{system}", req.flake)
+                }
+                _ => nix_context(&req.flake, e),
+            })
+        })?;
+        let missing: Vec<String> = req
+            .targets
+            .iter()
+            .filter(|t| packages.get(&t.attr).is_none_or(Option::is_none))
+            .map(|t| format!("packages.{system}.{} (target {})", t.attr, t.triple))
+            .collect();
+        if !missing.is_empty() {
+            return Err(Stop::Error(anyhow!(
+                "flake '{}' has no attribute {}",
+                req.flake,
+                missing.join(", ")
+            )));
+        }
+        for r in &mut self.reports {
+            let p = packages.get(&r.attr).cloned().flatten();
+            r.drv_path = p.as_ref().map(|p| p.drv_path.clone());
+            r.package = p;
+        }
+        Ok(metadata)
+    }
+
+    /// All targets in one `nix build`; failed ones get the tail of their log.
+    fn build(&mut self) -> Result<(), Stop> {
+        let (_, installables) = self.installables(|_| true);
+        self.progress.set_all(Stage::Building);
+        let flags = BuildFlags {
+            keep_going: self.req.keep_going,
+            ..BuildFlags::default()
+        };
+        let (reports, progress, verbose) = (&self.reports, &mut self.progress, self.req.verbose);
+        let run = self
+            .nix
+            .build(&installables, flags, self.interrupt.flag(), |line| {
+                on_nix_line(line, reports, progress, verbose, Stage::Building);
+            })?;
+        match_results(&self.nix, &run, &mut self.reports)?;
+        let summary = nix::error_summary(&run.stderr);
+        for (i, r) in self.reports.iter_mut().enumerate() {
+            if r.store_path.is_none() {
+                r.status = Status::BuildFailed;
+                let drv = r.drv_path.clone().unwrap_or_default();
+                r.log_tail = self.nix.log(&drv).map(|l| tail(&l, 20)).unwrap_or_default();
+                r.error = Some(if r.log_tail.is_empty() {
+                    format!("build failed: {summary}")
+                } else {
+                    format!("build of {drv} failed (last log lines below)")
+                });
+                self.progress.set(i, Stage::Failed, "build failed");
+            }
+        }
+        Ok(())
+    }
+
+    /// `nix build --rebuild --keep-failed`: a kept `<out>.check` means the bytes differed.
+    fn check_reproducible(&mut self) -> Result<(), Stop> {
+        let (idx, installables) = self.installables(|r| r.status == Status::Pending);
+        if idx.is_empty() {
+            return Ok(());
+        }
+        for &i in &idx {
+            self.progress.set(i, Stage::CheckingReproducible, "");
+        }
+        let flags = BuildFlags {
+            keep_going: true,
+            rebuild: true,
+            keep_failed: true,
+        };
+        let (reports, progress, verbose) = (&self.reports, &mut self.progress, self.req.verbose);
+        let run = self
+            .nix
+            .build(&installables, flags, self.interrupt.flag(), |line| {
+                on_nix_line(line, reports, progress, verbose, Stage::CheckingReproducible);
+            })?;
+        remove_kept_build_dirs(&run.stderr);
+        for &i in &idx {
+            let r = &mut self.reports[i];
+            let out = r.store_path.clone().unwrap_or_default();
+            let check = format!("{out}.check");
+            let check_disk = nix::on_disk(&self.root, &check);
+            if check_disk.exists() {
+                let first = first_difference(&nix::on_disk(&self.root, &out), &check_disk)
+                    .unwrap_or_else(|| "(no file differs; metadata only)".into());
+                r.status = Status::NotReproducible;
+                r.error = Some(format!(
+                    "not reproducible: a rebuild of {} gave different bytes; first differing file: {first}",
+                    r.attr
+                ));
+                self.nix.delete_path(&check);
+                self.progress.set(i, Stage::Failed, "not reproducible");
+            } else if !run.success
+                && let Some(drv) = r.drv_path.as_deref()
+                && run
+                    .stderr
+                    .lines()
+                    .any(|l| l.trim_start().starts_with("error:") && l.contains(drv))
+            {
+                r.status = Status::NotReproducible;
+                r.error = Some(format!("rebuild failed: {}", nix::error_summary(&run.stderr)));
+                self.progress.set(i, Stage::Failed, "rebuild failed");
+            }
+        }
+        Ok(())
+    }
+
+    fn verify_and_smoke(&mut self) {
+        for (i, r) in self.reports.iter_mut().enumerate() {
+            if r.status != Status::Pending {
+                continue;
+            }
+            self.progress.set(i, Stage::Verifying, "");
+            verify_target(r, self.req.targets[i], &self.root, &self.req.policy);
+            if r.status == Status::Pending
+                && let Some(args) = &self.req.smoke
+            {
+                self.progress.set(i, Stage::Smoke, "");
+                smoke_target(r, self.req.targets[i], args);
+            }
+            if r.status == Status::Pending {
+                r.status = Status::Verified;
+            } else {
+                self.progress
+                    .set(i, Stage::Failed, r.error.as_deref().unwrap_or(""));
+            }
+        }
+    }
+
+    /// Exports the verified targets when all are (or with `--keep-going`, any are).
+    fn export(&mut self, metadata: &nix::FlakeMetadata) -> Result<BuildReport, Stop> {
+        let verified = |r: &TargetReport| r.status == Status::Verified;
+        let all_good = self.reports.iter().all(verified);
+        let mut report = BuildReport {
+            ok: false,
+            flake: self.req.flake.clone(),
+            system: self.system.clone(),
+            nix_version: self.nix.version.to_string(),
+            exported: None,
+            targets: Vec::new(),
+            manifest: None,
+        };
+        if self.reports.iter().any(verified) && (all_good || self.req.keep_going) {
+            for (i, r) in self.reports.iter().enumerate() {
+                if verified(r) {
+                    self.progress.set(i, Stage::Exporting, "");
+                }
+            }
+            let ctx = ExportContext {
+                req: self.req,
+                nix: &self.nix,
+                system: &self.system,
+                root: &self.root,
+                metadata,
+            };
+            report.manifest = Some(export_release(&ctx, &mut self.reports, self.interrupt)?);
+            report.exported = Some(self.req.out.clone());
+        }
+        for (i, r) in self.reports.iter().enumerate() {
+            match r.status {
+                Status::Exported => self.progress.set(i, Stage::Done, r.file.as_deref().unwrap_or("")),
+                Status::Verified => self.progress.set(i, Stage::Done, "verified, not exported"),
+                _ => {}
+            }
+        }
+        report.ok = all_good && report.exported.is_some();
+        report.targets = std::mem::take(&mut self.reports);
+        Ok(report)
+    }
+}
+
+/// Nix keeps the sandbox directory of a failed check; it is of no use to the user.
+fn remove_kept_build_dirs(stderr: &str) {
+    for line in stderr.lines() {
+        if let Some(dir) = line
+            .split("keeping build directory '")
+            .nth(1)
+            .and_then(|s| s.split('\'').next())
+        {
+            let p = Path::new(dir);
+            if p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("nix-build-"))
+            {
+                let _ = fs::remove_dir_all(p);
+            }
+        }
+    }
+}
+
+/// `FLAKE#packages.SYSTEM.ATTR`, one argv entry.
+pub fn installable(flake: &str, system: &str, attr: &str) -> String {
+    format!("{flake}#packages.{system}.{attr}")
+}
+
+fn on_nix_line(line: &str, reports: &[TargetReport], progress: &mut Progress, verbose: bool, stage: Stage) {
+    if verbose {
+        progress.println(line);
+    }
+    for (i, r) in reports.iter().enumerate() {
+        if let Some(drv) = &r.drv_path
+            && line.contains(drv.as_str())
+        {
+            progress.set(i, stage, "");
+        }
+    }
+}
+
+/// Fills `store_path` from nix's JSON by drvPath, then from output validity for the rest.
+fn match_results(nix: &Nix, run: &nix::BuildRun, reports: &mut [TargetReport]) -> Result<()> {
+    let by_drv: BTreeMap<&str, &nix::BuildResult> =
+        run.results.iter().map(|b| (b.drv_path.as_str(), b)).collect();
+    let mut unknown = Vec::new();
+    for r in reports.iter_mut() {
+        let drv = r.drv_path.clone().unwrap_or_default();
+        if let Some(b) = by_drv.get(drv.as_str()) {
+            r.store_path = b
+                .outputs
+                .get("out")
+                .or_else(|| b.outputs.values().next())
+                .cloned();
+        } else if let Some(p) = &r.package {
+            unknown.push(p.out_path.clone());
+        }
+    }
+    if unknown.is_empty() {
+        return Ok(());
+    }
+    let refs: Vec<&str> = unknown.iter().map(String::as_str).collect();
+    let valid = nix.valid_paths(&refs)?;
+    for r in reports.iter_mut() {
+        if r.store_path.is_none()
+            && let Some(p) = &r.package
+            && valid.get(&p.out_path) == Some(&true)
+        {
+            r.store_path = Some(p.out_path.clone());
+        }
+    }
+    Ok(())
+}
+
+fn tail(text: &str, n: usize) -> Vec<String> {
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..]
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect()
+}
+
+/// The first path (relative, in sorted walk order) whose type, mode or bytes differ.
+pub fn first_difference(a: &Path, b: &Path) -> Option<String> {
+    fn walk(root: &Path, rel: &Path, out: &mut Vec<PathBuf>) {
+        let Ok(rd) = fs::read_dir(root.join(rel)) else {
+            return;
+        };
+        let mut names: Vec<_> = rd.filter_map(Result::ok).map(|e| e.file_name()).collect();
+        names.sort();
+        for n in names {
+            let r = rel.join(&n);
+            out.push(r.clone());
+            if fs::symlink_metadata(root.join(&r)).is_ok_and(|m| m.is_dir()) {
+                walk(root, &r, out);
+            }
+        }
+    }
+    let (mut la, mut lb) = (Vec::new(), Vec::new());
+    walk(a, Path::new(""), &mut la);
+    walk(b, Path::new(""), &mut lb);
+    let mut all: Vec<&PathBuf> = la.iter().chain(lb.iter()).collect();
+    all.sort();
+    all.dedup();
+    for rel in all {
+        let (pa, pb) = (a.join(rel), b.join(rel));
+        let (ma, mb) = (fs::symlink_metadata(&pa).ok(), fs::symlink_metadata(&pb).ok());
+        let same = match (&ma, &mb) {
+            (Some(x), Some(y)) if x.is_file() && y.is_file() => fs::read(&pa).ok() == fs::read(&pb).ok(),
+            (Some(x), Some(y)) if x.is_dir() && y.is_dir() => true,
+            (Some(x), Some(y)) if x.is_symlink() && y.is_symlink() => {
+                fs::read_link(&pa).ok() == fs::read_link(&pb).ok()
+            }
+            _ => false,
+        };
+        if !same {
+            return Some(rel.display().to_string());
+        }
+    }
+    None
+}
+
+fn verify_target(r: &mut TargetReport, t: &Target, root: &Path, opts: &policy::Options) {
+    let out = nix::on_disk(root, r.store_path.as_deref().unwrap_or_default());
+    let bin = out.join("bin");
+    let entries = match fs::read_dir(&bin) {
+        Ok(rd) => {
+            let mut v: Vec<_> = rd.filter_map(Result::ok).collect();
+            v.sort_by_key(std::fs::DirEntry::file_name);
+            v
+        }
+        Err(e) => {
+            r.status = Status::VerifyFailed;
+            r.error = Some(format!(
+                "{}: no bin/ directory ({e})",
+                r.store_path.as_deref().unwrap_or("?")
+            ));
+            return;
+        }
+    };
+    for e in entries {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let path = e.path();
+        let meta = match fs::symlink_metadata(&path) {
+            Ok(m) => m,
+            Err(err) => {
+                r.status = Status::VerifyFailed;
+                r.error = Some(format!("{}: {err}", path.display()));
+                return;
+            }
+        };
+        if !meta.is_file() {
+            r.status = Status::VerifyFailed;
+            r.error = Some(format!(
+                "bin/{name} in {} is a symlink or not a regular file; kiln ships regular files only",
+                r.store_path.as_deref().unwrap_or("?")
+            ));
+            return;
+        }
+        let inspection = elf::inspect(&path);
+        let verdict = match policy::check(&inspection, t, opts) {
+            Ok(findings) => Verdict {
+                path: PathBuf::from(format!("bin/{name}")),
+                target: t.triple.clone(),
+                ok: !findings.iter().any(|f| f.severity == Severity::Error),
+                findings,
+                error: None,
+            },
+            Err(e) => Verdict {
+                path: PathBuf::from(format!("bin/{name}")),
+                target: t.triple.clone(),
+                ok: false,
+                findings: Vec::new(),
+                error: Some(e),
+            },
+        };
+        if !verdict.ok {
+            r.status = Status::VerifyFailed;
+            let codes: Vec<&str> = verdict
+                .findings
+                .iter()
+                .filter(|f| f.severity == Severity::Error)
+                .map(|f| f.code.as_str())
+                .collect();
+            r.error = Some(format!(
+                "bin/{name} failed verification for {}: {}",
+                t.triple,
+                codes.join(", ")
+            ));
+        }
+        r.binaries.push(verdict);
+        r.bins.push((name, path, inspection.facts));
+    }
+    if r.bins.is_empty() && r.status == Status::Pending {
+        r.status = Status::VerifyFailed;
+        r.error = Some(format!(
+            "{}/bin is empty: nothing to ship",
+            r.store_path.as_deref().unwrap_or("?")
+        ));
+    }
+}
+
+/// Runs every binary of a verified target once.
+fn smoke_target(r: &mut TargetReport, t: &Target, args: &[String]) {
+    for (name, path, _) in &r.bins.clone() {
+        match smoke_run(path, t, args) {
+            Ok(s) => {
+                if s.exit_code != Some(0) {
+                    r.status = Status::SmokeFailed;
+                    r.error = Some(format!(
+                        "smoke run of bin/{name} ({}) exited {:?}: {}",
+                        s.runner, s.exit_code, s.first_line
+                    ));
+                }
+                r.smokes.insert(name.clone(), s);
+            }
+            Err(e) => {
+                r.status = Status::SmokeFailed;
+                r.error = Some(format!("smoke run of bin/{name}: {e:#}"));
+            }
+        }
+    }
+}
+
+/// Runs `path ARGS` natively when the target's architecture is the host's, else under the
+/// target's qemu-user emulator (with `/usr/<arch>-linux-gnu` as the loader prefix for gnu
+/// targets when it exists). Gives up after 60 seconds.
+pub fn smoke_run(path: &Path, t: &Target, args: &[String]) -> Result<Smoke> {
+    let native = t.arch == std::env::consts::ARCH;
+    let mut cmd;
+    let runner;
+    if native {
+        cmd = Command::new(path);
+        runner = "native".to_owned();
+    } else {
+        let qemu = which::which(&t.qemu)
+            .with_context(|| format!("{} not found on PATH (apt-get install qemu-user-static)", t.qemu))?;
+        cmd = Command::new(&qemu);
+        let sysroot = PathBuf::from(format!("/usr/{}-linux-gnu", t.arch));
+        if t.libc == Libc::Gnu && sysroot.is_dir() {
+            cmd.arg("-L").arg(&sysroot);
+        }
+        cmd.arg(path);
+        runner = t.qemu.clone();
+    }
+    cmd.args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd
+        .spawn()
+        .with_context(|| format!("cannot run {}", path.display()))?;
+    let start = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait()? {
+            break Some(s);
+        }
+        if start.elapsed() > Duration::from_secs(60) {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let out = child.wait_with_output()?;
+    let text = if out.stdout.iter().any(|b| !b.is_ascii_whitespace()) {
+        out.stdout
+    } else {
+        out.stderr
+    };
+    let first_line = String::from_utf8_lossy(&text)
+        .lines()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("")
+        .trim()
+        .to_owned();
+    Ok(Smoke {
+        args: args.to_vec(),
+        runner,
+        exit_code: status.and_then(|s| s.code()),
+        first_line,
+    })
+}
+
+struct ExportContext<'a> {
+    req: &'a BuildRequest,
+    nix: &'a Nix,
+    system: &'a str,
+    root: &'a Path,
+    metadata: &'a nix::FlakeMetadata,
+}
+
+/// SOURCE_DATE_EPOCH: the environment's, else the flake's lastModified, else 1980-01-01.
+pub fn source_date_epoch(metadata_last_modified: Option<i64>) -> Result<i64> {
+    if let Ok(v) = std::env::var("SOURCE_DATE_EPOCH") {
+        return v
+            .trim()
+            .parse::<i64>()
+            .ok()
+            .filter(|n| *n >= 0)
+            .ok_or_else(|| anyhow!("SOURCE_DATE_EPOCH='{v}' is not a non-negative integer"));
+    }
+    Ok(metadata_last_modified.filter(|n| *n > 0).unwrap_or(315_532_800))
+}
+
+/// The manifest's view of one target's binaries.
+fn manifest_binaries(r: &TargetReport, stem: &str) -> Vec<Binary> {
+    r.bins
+        .iter()
+        .zip(&r.binaries)
+        .map(|((n, _, facts), v)| Binary {
+            path: format!("{stem}/{n}"),
+            sha256: facts.sha256.clone().unwrap_or_default(),
+            size: facts.size.unwrap_or(0),
+            linkage: facts.linkage.map(|l| l.as_str().to_owned()),
+            libc: facts.libc.map(|l| l.to_string()),
+            glibc_max: facts.glibc_max.clone(),
+            findings: v.findings.clone(),
+            smoke: r.smokes.get(n).cloned(),
+        })
+        .collect()
+}
+
+fn export_release(
+    ctx: &ExportContext<'_>,
+    reports: &mut [TargetReport],
+    interrupt: &Interrupt,
+) -> Result<Manifest> {
+    let req = ctx.req;
+    let first = reports.iter().find_map(|r| r.package.clone());
+    let name = req
+        .name
+        .clone()
+        .or_else(|| first.as_ref().map(|p| p.pname.clone()))
+        .unwrap_or_else(|| "release".into());
+    let version = req
+        .version
+        .clone()
+        .or_else(|| first.as_ref().map(|p| p.version.clone()))
+        .unwrap_or_default();
+    let epoch = source_date_epoch(ctx.metadata.last_modified)?;
+    let docs = ctx
+        .metadata
+        .path
+        .as_deref()
+        .map(|p| export::find_docs(&nix::on_disk(ctx.root, p)))
+        .unwrap_or_default();
+
+    let staging = Staging::new(&req.out, u64::try_from(epoch).unwrap_or(0), interrupt.clone())?;
+    let mut sums: Vec<(String, String)> = Vec::new();
+    let mut artifacts = Vec::new();
+    for r in reports.iter_mut().filter(|r| r.status == Status::Verified) {
+        let stem = if version.is_empty() {
+            format!("{name}-{}", r.target)
+        } else {
+            format!("{name}-{version}-{}", r.target)
+        };
+        let file = format!("{stem}.{}", req.archive.extension());
+        let bins: Vec<(String, PathBuf)> = r.bins.iter().map(|(n, p, _)| (n.clone(), p.clone())).collect();
+        let entries = export::target_entries(&stem, &bins, &docs);
+        let (sha, size) = staging.write(&Output::Archive {
+            file: file.clone(),
+            format: req.archive,
+            entries,
+        })?;
+        sums.push((file.clone(), sha.clone()));
+        let binaries = manifest_binaries(r, &stem);
+        let glibc_max = binaries
+            .iter()
+            .filter_map(|b| b.glibc_max.as_deref().and_then(GlibcVersion::parse))
+            .max()
+            .map(|v| v.to_string());
+        artifacts.push(Artifact {
+            target: r.target.clone(),
+            attr: r.attr.clone(),
+            file: file.clone(),
+            sha256: sha,
+            size,
+            store_path: r.store_path.clone().unwrap_or_default(),
+            drv_path: r.drv_path.clone().unwrap_or_default(),
+            linkage: binaries.first().and_then(|b| b.linkage.clone()),
+            glibc_max,
+            findings: binaries.iter().flat_map(|b| b.findings.clone()).collect(),
+            binaries,
+        });
+        r.file = Some(file);
+    }
+    let manifest = Manifest {
+        schema: manifest::SCHEMA.into(),
+        name,
+        version,
+        source: Source {
+            flake: req.flake.clone(),
+            locked_url: ctx.metadata.url.clone(),
+            revision: ctx.metadata.revision.clone(),
+            nar_hash: ctx.metadata.nar_hash().map(str::to_owned),
+            last_modified: ctx.metadata.last_modified,
+        },
+        source_date_epoch: epoch,
+        nix: NixInfo {
+            version: ctx.nix.version.to_string(),
+            system: ctx.system.to_owned(),
+        },
+        archive_format: req.archive.to_string(),
+        artifacts,
+    };
+    let mut json = serde_json::to_vec_pretty(&manifest)?;
+    json.push(b'\n');
+    let (sha, _) = staging.write(&Output::Bytes {
+        file: "manifest.json".into(),
+        bytes: json,
+    })?;
+    sums.push(("manifest.json".into(), sha));
+    staging.publish(&sums)?;
+    for r in reports.iter_mut().filter(|r| r.status == Status::Verified) {
+        r.status = Status::Exported;
+    }
+    Ok(manifest)
+}
+
+/// The human summary printed on stdout after a build.
+pub fn summary(report: &BuildReport, style: Style) -> String {
+    let mut s = String::new();
+    for r in &report.targets {
+        let (head, what) = match r.status {
+            Status::Exported => (style.green("ok   "), r.file.clone().unwrap_or_default()),
+            Status::Verified => (style.green("ok   "), "verified (not exported)".into()),
+            _ => (
+                style.red("FAIL "),
+                r.error.clone().unwrap_or_else(|| format!("{:?}", r.status)),
+            ),
+        };
+        let _ = writeln!(s, "{head} {:<28} {what}", r.target);
+        for v in &r.binaries {
+            for f in &v.findings {
+                let sev = match f.severity {
+                    Severity::Error => style.red("error"),
+                    Severity::Warning => style.yellow("warning"),
+                };
+                let _ = writeln!(s, "        {} {sev} {}: {}", v.path.display(), f.code, f.message);
+            }
+        }
+        for l in &r.log_tail {
+            let _ = writeln!(s, "        | {l}");
+        }
+    }
+    match &report.exported {
+        Some(dir) => {
+            let n = report
+                .targets
+                .iter()
+                .filter(|r| r.status == Status::Exported)
+                .count();
+            let _ = writeln!(
+                s,
+                "exported {n} archive(s), manifest.json and SHA256SUMS to {}",
+                dir.display()
+            );
+        }
+        None => {
+            let _ = writeln!(s, "nothing exported");
+        }
+    }
+    s
+}

@@ -1,0 +1,610 @@
+//! The only module that runs `nix`.
+//!
+//! [`Nix::detect`] finds `nix` on `PATH` and reads its version once; every later call gates on
+//! that version instead of guessing (Nix 2.8, which Debian 12 ships, lacks `--print-out-paths`,
+//! `nix config show` and `nix derivation show`; current Nix has them all). Every command gets
+//! `--extra-experimental-features 'nix-command flakes'`, so kiln works where the user has not
+//! enabled them globally. Arguments are passed as separate argv entries, never through a shell,
+//! so an untrusted flake reference stays one argument. `-v` prints each command line in a form
+//! that can be pasted into a shell.
+//!
+//! Builds stream nix's stderr line by line to a callback (progress, `-v` passthrough) and poll
+//! an interrupt flag, so SIGINT/SIGTERM end the child nix and return [`NixError::Interrupted`].
+
+use std::collections::BTreeMap;
+use std::ffi::OsStr;
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// Failures of running nix. Every variant names the command or path concerned.
+#[derive(Debug, thiserror::Error)]
+pub enum NixError {
+    /// `nix` is not on `PATH`.
+    #[error("nix not found on PATH (install Nix, e.g. `apt-get install nix-bin`, or run scripts/setup)")]
+    NotFound,
+    /// The process could not be started.
+    #[error("cannot run `{cmd}`: {source}")]
+    Spawn {
+        /// The command line.
+        cmd: String,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The process exited non-zero.
+    #[error("`{cmd}` failed (exit {code}): {message}")]
+    Failed {
+        /// The command line.
+        cmd: String,
+        /// Exit code, or -1 for a signal.
+        code: i32,
+        /// The first `error:` line of stderr, or its last line.
+        message: String,
+        /// The whole stderr.
+        stderr: String,
+    },
+    /// The output was not the JSON expected.
+    #[error("`{cmd}` printed unexpected output: {detail}")]
+    Output {
+        /// The command line.
+        cmd: String,
+        /// What was wrong.
+        detail: String,
+    },
+    /// `nix --version` did not parse.
+    #[error("cannot understand `nix --version` output: {0:?}")]
+    Version(String),
+    /// SIGINT or SIGTERM arrived while nix ran; the child was ended.
+    #[error("interrupted")]
+    Interrupted,
+}
+
+/// A parsed `nix --version`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct NixVersion {
+    /// Major version.
+    pub major: u32,
+    /// Minor version.
+    pub minor: u32,
+    /// Patch version.
+    pub patch: u32,
+}
+
+impl NixVersion {
+    /// Parses the output of `nix --version`, e.g. `nix (Nix) 2.8.0` or `nix (Nix) 2.26.3`
+    /// (a Lix or Determinate line works too: the first dotted number counts).
+    pub fn parse(text: &str) -> Option<NixVersion> {
+        let word = text
+            .split_whitespace()
+            .find(|w| w.chars().next().is_some_and(|c| c.is_ascii_digit()) && w.contains('.'))?;
+        let mut nums = word
+            .split(|c: char| !c.is_ascii_digit())
+            .filter(|s| !s.is_empty())
+            .map(|s| s.parse::<u32>().ok());
+        let major = nums.next()??;
+        let minor = nums.next()??;
+        let patch = nums.next().flatten().unwrap_or(0);
+        Some(NixVersion { major, minor, patch })
+    }
+
+    const fn at_least(self, major: u32, minor: u32) -> bool {
+        self.major > major || (self.major == major && self.minor >= minor)
+    }
+
+    /// `nix config show` exists (2.20); older Nix has `nix show-config`.
+    pub fn has_config_show(self) -> bool {
+        self.at_least(2, 20)
+    }
+
+    /// `nix build --print-out-paths` exists (2.9).
+    pub fn has_print_out_paths(self) -> bool {
+        self.at_least(2, 9)
+    }
+}
+
+impl std::fmt::Display for NixVersion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{}.{}", self.major, self.minor, self.patch)
+    }
+}
+
+/// One result of `nix build --json`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BuildResult {
+    /// The derivation built.
+    pub drv_path: String,
+    /// Output name to store path.
+    pub outputs: BTreeMap<String, String>,
+}
+
+/// What kiln needs to know about one flake package before building it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PackageInfo {
+    /// `.drv` store path.
+    pub drv_path: String,
+    /// The default output's store path. (Not named `outPath` in the eval: Nix would print an
+    /// attribute set with an `outPath` as that string.)
+    #[serde(rename = "out")]
+    pub out_path: String,
+    /// `pname`, or the name part of `name`.
+    pub pname: String,
+    /// `version`, or the version part of `name` (may be empty).
+    pub version: String,
+    /// `meta.mainProgram`, if set.
+    pub main_program: Option<String>,
+}
+
+/// The parts of `nix flake metadata --json` kiln records.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FlakeMetadata {
+    /// Locked URL.
+    pub url: Option<String>,
+    /// The original reference as Nix understood it.
+    pub original_url: Option<String>,
+    /// Store path of the flake's source tree.
+    pub path: Option<String>,
+    /// Git revision, when the tree is a clean git checkout.
+    pub revision: Option<String>,
+    /// Last commit time (git) or modification time of the source.
+    pub last_modified: Option<i64>,
+    /// The locked reference (carries `narHash`).
+    #[serde(default)]
+    pub locked: serde_json::Value,
+    /// The flake.lock graph.
+    #[serde(default)]
+    pub locks: serde_json::Value,
+}
+
+impl FlakeMetadata {
+    /// The NAR hash of the source tree.
+    pub fn nar_hash(&self) -> Option<&str> {
+        self.locked.get("narHash").and_then(|v| v.as_str())
+    }
+}
+
+/// How a `nix build` call ended.
+#[derive(Debug)]
+pub struct BuildRun {
+    /// Exit status success.
+    pub success: bool,
+    /// Parsed `--json` results (empty when nix printed none, e.g. after a failure on Nix 2.8).
+    pub results: Vec<BuildResult>,
+    /// Everything nix wrote to stderr.
+    pub stderr: String,
+}
+
+/// Flags for [`Nix::build`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct BuildFlags {
+    /// `--keep-going`.
+    pub keep_going: bool,
+    /// `--rebuild`: build again and compare with the existing outputs.
+    pub rebuild: bool,
+    /// `--keep-failed`: keep `<out>.check` for a differing rebuild.
+    pub keep_failed: bool,
+}
+
+/// A located, version-checked `nix`.
+#[derive(Debug, Clone)]
+pub struct Nix {
+    program: PathBuf,
+    /// The detected version.
+    pub version: NixVersion,
+    verbose: bool,
+    extra_args: Vec<String>,
+}
+
+/// Quotes a command line for display, so it can be pasted into a POSIX shell.
+pub fn shell_line<I: IntoIterator<Item = S>, S: AsRef<OsStr>>(args: I) -> String {
+    args.into_iter()
+        .map(|a| {
+            let s = a.as_ref().to_string_lossy().into_owned();
+            if !s.is_empty()
+                && s.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_./:=@+,#^".contains(c))
+            {
+                s
+            } else {
+                format!("'{}'", s.replace('\'', r"'\''"))
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The line a user most needs from nix's stderr: the first `error:` line, else the last line.
+pub fn error_summary(stderr: &str) -> String {
+    let lines: Vec<&str> = stderr.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+    lines
+        .iter()
+        .find(|l| l.starts_with("error:"))
+        .or(lines.last())
+        .map_or_else(|| "no output".to_owned(), |l| (*l).to_owned())
+}
+
+impl Nix {
+    /// Finds `nix` on `PATH` and reads its version.
+    pub fn detect(verbose: bool) -> Result<Nix, NixError> {
+        let program = which::which("nix").map_err(|_| NixError::NotFound)?;
+        let mut nix = Nix {
+            program,
+            version: NixVersion {
+                major: 0,
+                minor: 0,
+                patch: 0,
+            },
+            verbose,
+            extra_args: Vec::new(),
+        };
+        let out = nix.capture(&["--version"])?;
+        nix.version = NixVersion::parse(&out).ok_or(NixError::Version(out.trim().to_owned()))?;
+        Ok(nix)
+    }
+
+    /// Extra options passed to every nix command (e.g. `--builders`, `--max-jobs`).
+    #[must_use]
+    pub fn with_extra_args(mut self, args: Vec<String>) -> Nix {
+        self.extra_args = args;
+        self
+    }
+
+    /// Where `nix` was found.
+    pub fn program(&self) -> &Path {
+        &self.program
+    }
+
+    fn command(&self, args: &[&str]) -> (Command, String) {
+        let mut full: Vec<String> = Vec::new();
+        // `--version` stays alone; everything else gets the features and the extra options.
+        if args != ["--version"] {
+            full.extend([
+                "--extra-experimental-features".into(),
+                "nix-command flakes".into(),
+            ]);
+            full.extend(self.extra_args.iter().cloned());
+        }
+        full.extend(args.iter().map(|s| (*s).to_owned()));
+        let line = format!("{} {}", self.program.display(), shell_line(&full));
+        let mut cmd = Command::new(&self.program);
+        cmd.args(&full).stdin(Stdio::null());
+        (cmd, line)
+    }
+
+    fn trace(&self, line: &str) {
+        if self.verbose {
+            eprintln!("kiln: + {line}");
+        }
+    }
+
+    /// Runs nix with `args`, returning stdout; a non-zero exit is [`NixError::Failed`].
+    pub fn capture(&self, args: &[&str]) -> Result<String, NixError> {
+        let (mut cmd, line) = self.command(args);
+        self.trace(&line);
+        let out = cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .output()
+            .map_err(|source| NixError::Spawn {
+                cmd: line.clone(),
+                source,
+            })?;
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        if !out.status.success() {
+            return Err(NixError::Failed {
+                cmd: line,
+                code: out.status.code().unwrap_or(-1),
+                message: error_summary(&stderr),
+                stderr,
+            });
+        }
+        String::from_utf8(out.stdout).map_err(|_| NixError::Output {
+            cmd: line,
+            detail: "not UTF-8".into(),
+        })
+    }
+
+    fn capture_json<T: serde::de::DeserializeOwned>(&self, args: &[&str]) -> Result<T, NixError> {
+        let text = self.capture(args)?;
+        serde_json::from_str(&text).map_err(|e| NixError::Output {
+            cmd: format!("nix {}", shell_line(args)),
+            detail: e.to_string(),
+        })
+    }
+
+    /// Nix settings as `name -> value` text (`nix config show` or `nix show-config`).
+    pub fn config(&self) -> Result<BTreeMap<String, String>, NixError> {
+        let args: &[&str] = if self.version.has_config_show() {
+            &["config", "show"]
+        } else {
+            &["show-config"]
+        };
+        let text = self.capture(args)?;
+        Ok(parse_config(&text))
+    }
+
+    /// `nix flake metadata --json FLAKE`.
+    pub fn flake_metadata(&self, flake: &str) -> Result<FlakeMetadata, NixError> {
+        self.capture_json(&["flake", "metadata", "--json", flake])
+    }
+
+    /// Evaluates `packages.<system>.<attr>` for each attr in one `nix eval`. A missing attribute
+    /// maps to `None`; a missing `packages.<system>` is an error from nix.
+    pub fn eval_packages(
+        &self,
+        flake: &str,
+        system: &str,
+        attrs: &[&str],
+    ) -> Result<BTreeMap<String, Option<PackageInfo>>, NixError> {
+        let names = attrs
+            .iter()
+            .map(|a| serde_json::to_string(a).unwrap_or_default())
+            .collect::<Vec<_>>()
+            .join(" ");
+        let apply = format!(
+            "ps: builtins.listToAttrs (map (a: {{ name = a; value = if ps ? ${{a}} then \
+             (let p = ps.${{a}}; n = builtins.parseDrvName (p.name or a); in {{ \
+             drvPath = p.drvPath; out = p.outPath; pname = p.pname or n.name; \
+             version = p.version or n.version; mainProgram = p.meta.mainProgram or null; }}) \
+             else null; }}) [ {names} ])"
+        );
+        let installable = format!("{flake}#packages.{system}");
+        self.capture_json(&["eval", "--json", &installable, "--apply", &apply])
+    }
+
+    /// `nix build --json --no-link INSTALLABLES…`, streaming stderr lines to `on_line` and
+    /// ending the child when `interrupt` becomes true.
+    pub fn build(
+        &self,
+        installables: &[String],
+        flags: BuildFlags,
+        interrupt: &AtomicBool,
+        mut on_line: impl FnMut(&str),
+    ) -> Result<BuildRun, NixError> {
+        let mut args: Vec<&str> = vec!["build", "--json", "--no-link"];
+        if flags.keep_going {
+            args.push("--keep-going");
+        }
+        if flags.rebuild {
+            args.push("--rebuild");
+        }
+        if flags.keep_failed {
+            args.push("--keep-failed");
+        }
+        args.extend(installables.iter().map(String::as_str));
+        let (mut cmd, line) = self.command(&args);
+        self.trace(&line);
+        let mut child = cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|source| NixError::Spawn {
+                cmd: line.clone(),
+                source,
+            })?;
+
+        let mut stdout = child.stdout.take().expect("piped stdout");
+        let stdout_thread = std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            let _ = stdout.read_to_end(&mut buf);
+            buf
+        });
+        let (tx, rx) = mpsc::channel::<String>();
+        let stderr = child.stderr.take().expect("piped stderr");
+        let stderr_thread = std::thread::spawn(move || {
+            for l in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if tx.send(l).is_err() {
+                    break;
+                }
+            }
+        });
+
+        let mut err_text = String::new();
+        let status = loop {
+            match rx.recv_timeout(Duration::from_millis(100)) {
+                Ok(l) => {
+                    on_line(&l);
+                    err_text.push_str(&l);
+                    err_text.push('\n');
+                    continue;
+                }
+                Err(mpsc::RecvTimeoutError::Timeout | mpsc::RecvTimeoutError::Disconnected) => {}
+            }
+            if interrupt.load(Ordering::SeqCst) {
+                terminate(&mut child);
+                let _ = stderr_thread.join();
+                let _ = stdout_thread.join();
+                return Err(NixError::Interrupted);
+            }
+            if let Some(status) = child.try_wait().map_err(|source| NixError::Spawn {
+                cmd: line.clone(),
+                source,
+            })? {
+                break status;
+            }
+        };
+        let _ = stderr_thread.join();
+        for l in rx.try_iter() {
+            on_line(&l);
+            err_text.push_str(&l);
+            err_text.push('\n');
+        }
+        let out = stdout_thread.join().unwrap_or_default();
+        let results = if out.iter().all(u8::is_ascii_whitespace) {
+            Vec::new()
+        } else {
+            serde_json::from_slice(&out).map_err(|e| NixError::Output {
+                cmd: line,
+                detail: e.to_string(),
+            })?
+        };
+        Ok(BuildRun {
+            success: status.success(),
+            results,
+            stderr: err_text,
+        })
+    }
+
+    /// The build log of a derivation (`nix log DRV`), if nix has one.
+    pub fn log(&self, drv_path: &str) -> Option<String> {
+        self.capture(&["log", drv_path]).ok()
+    }
+
+    /// Which of `paths` are valid store paths (`nix path-info --json`; Nix 2.8 reports invalid
+    /// paths with `"valid": false` and exit 0, current Nix as `null` entries or an error).
+    pub fn valid_paths(&self, paths: &[&str]) -> Result<BTreeMap<String, bool>, NixError> {
+        let mut out = BTreeMap::new();
+        for p in paths {
+            // One call per path: a single invalid path makes some Nix versions fail the whole call.
+            let valid = match self.capture(&["path-info", "--json", p]) {
+                Ok(text) => path_info_valid(&text, p),
+                Err(NixError::Failed { .. }) => false,
+                Err(e) => return Err(e),
+            };
+            out.insert((*p).to_owned(), valid);
+        }
+        Ok(out)
+    }
+
+    /// Deletes a store path that is not needed (`nix store delete`), ignoring failure.
+    pub fn delete_path(&self, path: &str) {
+        let _ = self.capture(&["store", "delete", path]);
+    }
+}
+
+/// Sends SIGTERM to the child nix, then SIGKILL if it has not gone within five seconds.
+fn terminate(child: &mut Child) {
+    crate::proc::terminate(child.id());
+    for _ in 0..50 {
+        if let Ok(Some(_)) = child.try_wait() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// Parses `name = value` lines of `nix show-config` / `nix config show`.
+pub fn parse_config(text: &str) -> BTreeMap<String, String> {
+    text.lines()
+        .filter_map(|l| {
+            l.split_once(" = ")
+                .or_else(|| l.strip_suffix(" =").map(|k| (k, "")))
+        })
+        .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+        .collect()
+}
+
+/// Whether `nix path-info --json` output says `path` is valid. Handles the array form
+/// (`[{"path":…,"valid":false}]`, Nix ≤ 2.18) and the object form (`{"/nix/store/…": {…}|null}`).
+pub fn path_info_valid(text: &str, path: &str) -> bool {
+    let Ok(v) = serde_json::from_str::<serde_json::Value>(text) else {
+        return false;
+    };
+    match v {
+        serde_json::Value::Array(items) => items.iter().any(|i| {
+            i.get("path").and_then(|p| p.as_str()) == Some(path)
+                && i.get("valid").and_then(serde_json::Value::as_bool) != Some(false)
+        }),
+        serde_json::Value::Object(map) => map.get(path).is_some_and(|e| !e.is_null()),
+        _ => false,
+    }
+}
+
+/// Where store paths live on disk: `/` for the usual store, the chroot root for a store given as
+/// `store = /some/dir` or `local?root=/some/dir`.
+pub fn store_root(config: &BTreeMap<String, String>) -> PathBuf {
+    let store = config.get("store").map_or("auto", String::as_str);
+    if store.starts_with('/') {
+        return PathBuf::from(store);
+    }
+    if let Some(query) = store.strip_prefix("local?") {
+        for kv in query.split('&') {
+            if let Some(root) = kv.strip_prefix("root=") {
+                return PathBuf::from(root);
+            }
+        }
+    }
+    PathBuf::from("/")
+}
+
+/// The on-disk location of a store path under `root`.
+pub fn on_disk(root: &Path, store_path: &str) -> PathBuf {
+    root.join(store_path.trim_start_matches('/'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_parse_and_gate_features() {
+        let v = NixVersion::parse("nix (Nix) 2.8.0\n").unwrap();
+        assert_eq!(v.to_string(), "2.8.0");
+        assert!(!v.has_config_show() && !v.has_print_out_paths());
+        let v = NixVersion::parse("nix (Nix) 2.26.3").unwrap();
+        assert!(v.has_config_show() && v.has_print_out_paths());
+        assert_eq!(NixVersion::parse("nix (Lix, like Nix) 2.91.1").unwrap().minor, 91);
+        assert_eq!(
+            NixVersion::parse("nix (Determinate Nix 3.6.2) 2.29.0")
+                .unwrap()
+                .major,
+            3
+        );
+        assert!(NixVersion::parse("command not found").is_none());
+    }
+
+    #[test]
+    fn config_lines_and_store_roots() {
+        let c = parse_config("sandbox = true\nsubstituters =\nstore = local?root=/tmp/r&x=1\n");
+        assert_eq!(c["sandbox"], "true");
+        assert_eq!(c["substituters"], "");
+        assert_eq!(store_root(&c), PathBuf::from("/tmp/r"));
+        let c = parse_config("store = /var/s\n");
+        assert_eq!(
+            on_disk(&store_root(&c), "/nix/store/abc-x"),
+            PathBuf::from("/var/s/nix/store/abc-x")
+        );
+        assert_eq!(store_root(&parse_config("store = auto\n")), PathBuf::from("/"));
+    }
+
+    #[test]
+    fn path_info_forms() {
+        let p = "/nix/store/zsxf3sxb9svm09zg4pkq95qvc684qx5l-nd.check";
+        assert!(!path_info_valid(
+            &format!(r#"[{{"path":"{p}","valid":false}}]"#),
+            p
+        ));
+        assert!(path_info_valid(
+            &format!(r#"[{{"path":"{p}","narHash":"sha256-x"}}]"#),
+            p
+        ));
+        assert!(!path_info_valid(&format!(r#"{{"{p}":null}}"#), p));
+        assert!(path_info_valid(&format!(r#"{{"{p}":{{"narSize":1}}}}"#), p));
+        assert!(!path_info_valid("garbage", p));
+    }
+
+    #[test]
+    fn shell_lines_quote_what_needs_it() {
+        assert_eq!(
+            shell_line(["nix", "build", ".#x86_64-musl"]),
+            "nix build .#x86_64-musl"
+        );
+        assert_eq!(shell_line(["a b", "it's", ""]), r"'a b' 'it'\''s' ''");
+    }
+
+    #[test]
+    fn error_summary_prefers_error_lines() {
+        assert_eq!(error_summary("warning: x\nerror: boom\n  at y\n"), "error: boom");
+        assert_eq!(error_summary("a\nlast\n"), "last");
+        assert_eq!(error_summary(""), "no output");
+    }
+}

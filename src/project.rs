@@ -1,0 +1,171 @@
+//! The user's project as kiln sees it before building: the flake reference, and the
+//! `[package]` and `[package.metadata.kiln]` tables of a local `Cargo.toml`.
+//!
+//! ```toml
+//! [package.metadata.kiln]
+//! targets = ["x86_64-musl", "aarch64-unknown-linux-musl"]  # default: all four
+//! archive = "tar.gz"                                        # tar.gz | tar.xz | tar.zst | zip
+//! glibc-max = "2.17"                                        # gnu floor for verification
+//! ```
+//! Command-line flags override every key.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// What `Cargo.toml` contributes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProjectConfig {
+    /// `package.name`.
+    pub name: Option<String>,
+    /// `package.version`.
+    pub version: Option<String>,
+    /// `package.metadata.kiln.targets`.
+    pub targets: Option<Vec<String>>,
+    /// `package.metadata.kiln.archive`.
+    pub archive: Option<String>,
+    /// `package.metadata.kiln.glibc-max`.
+    pub glibc_max: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Manifest {
+    package: Option<Package>,
+}
+
+#[derive(Deserialize)]
+struct Package {
+    name: Option<String>,
+    version: Option<toml::Value>,
+    metadata: Option<Metadata>,
+}
+
+#[derive(Deserialize)]
+struct Metadata {
+    kiln: Option<KilnTable>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct KilnTable {
+    targets: Option<Vec<String>>,
+    archive: Option<String>,
+    glibc_max: Option<String>,
+    // Keys later issues read; accepted now so a full table does not fail to parse.
+    #[allow(dead_code)]
+    image: Option<toml::Value>,
+    #[allow(dead_code)]
+    cache: Option<toml::Value>,
+}
+
+/// A `Cargo.toml` that exists but does not parse.
+#[derive(Debug, thiserror::Error)]
+#[error("{path}: {message}")]
+pub struct ProjectError {
+    /// The file.
+    pub path: PathBuf,
+    /// What is wrong, on one line.
+    pub message: String,
+}
+
+/// Reads `dir/Cargo.toml`; `Ok(None)` when there is none.
+pub fn load(dir: &Path) -> Result<Option<ProjectConfig>, ProjectError> {
+    let path = dir.join("Cargo.toml");
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => {
+            return Err(ProjectError {
+                path,
+                message: e.to_string(),
+            });
+        }
+    };
+    let m: Manifest = toml::from_str(&text).map_err(|e| ProjectError {
+        path: path.clone(),
+        message: e.message().to_owned(),
+    })?;
+    let Some(pkg) = m.package else {
+        return Ok(Some(ProjectConfig::default()));
+    };
+    let kiln = pkg.metadata.and_then(|m| m.kiln);
+    Ok(Some(ProjectConfig {
+        name: pkg.name,
+        // `version.workspace = true` has no literal version here.
+        version: pkg.version.and_then(|v| v.as_str().map(str::to_owned)),
+        targets: kiln.as_ref().and_then(|k| k.targets.clone()),
+        archive: kiln.as_ref().and_then(|k| k.archive.clone()),
+        glibc_max: kiln.and_then(|k| k.glibc_max),
+    }))
+}
+
+/// The local directory a flake reference points at, when it is one (`.`, `./x`, `/abs`,
+/// `path:./x`, `git+file:///abs`); `None` for remote references such as `github:o/r`.
+pub fn local_dir(flake: &str) -> Option<PathBuf> {
+    let base = flake.split(['#', '?']).next().unwrap_or(flake);
+    let path = if let Some(p) = base.strip_prefix("path:") {
+        p
+    } else if let Some(p) = base.strip_prefix("git+file://") {
+        p
+    } else if base.contains(':') {
+        return None;
+    } else {
+        base
+    };
+    let p = PathBuf::from(if path.is_empty() { "." } else { path });
+    p.is_dir().then_some(p)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_package_and_kiln_metadata() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("Cargo.toml"),
+            "[package]\nname = \"demo\"\nversion = \"0.3.1\"\n[package.metadata.kiln]\ntargets = [\"x86_64-musl\"]\narchive = \"zip\"\n",
+        )
+        .unwrap();
+        let c = load(dir.path()).unwrap().unwrap();
+        assert_eq!(c.name.as_deref(), Some("demo"));
+        assert_eq!(c.version.as_deref(), Some("0.3.1"));
+        assert_eq!(c.targets, Some(vec!["x86_64-musl".to_owned()]));
+        assert_eq!(c.archive.as_deref(), Some("zip"));
+    }
+
+    #[test]
+    fn missing_is_none_and_broken_names_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(load(dir.path()).unwrap().is_none());
+        std::fs::write(dir.path().join("Cargo.toml"), "[package\n").unwrap();
+        let e = load(dir.path()).unwrap_err().to_string();
+        assert!(e.contains("Cargo.toml: "), "{e}");
+        std::fs::write(
+            dir.path().join("Cargo.toml"),
+            "[package.metadata.kiln]\ntarget = []\n",
+        )
+        .unwrap();
+        assert!(
+            load(dir.path())
+                .unwrap_err()
+                .to_string()
+                .contains("unknown field")
+        );
+    }
+
+    #[test]
+    fn local_dirs() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().display().to_string();
+        assert_eq!(local_dir(&d), Some(dir.path().to_path_buf()));
+        assert_eq!(local_dir(&format!("path:{d}#x")), Some(dir.path().to_path_buf()));
+        assert_eq!(
+            local_dir(&format!("git+file://{d}?ref=main")),
+            Some(dir.path().to_path_buf())
+        );
+        assert_eq!(local_dir("github:o/r"), None);
+        assert_eq!(local_dir("./does-not-exist"), None);
+    }
+}
