@@ -286,7 +286,8 @@ pub fn hex(bytes: &[u8]) -> String {
 }
 
 fn elf_facts(bytes: &[u8], facts: &mut Facts) -> Result<(), InspectError> {
-    // The identification bytes are readable even when the rest is not.
+    let elf = parse_elf(bytes)?;
+    // Set only once the whole file parses: a file that cannot be inspected reports no ELF facts.
     if bytes.len() >= 6 {
         facts.class = match bytes[4] {
             1 => Some(32),
@@ -299,7 +300,6 @@ fn elf_facts(bytes: &[u8], facts: &mut Facts) -> Result<(), InspectError> {
             _ => None,
         };
     }
-    let elf = parse_elf(bytes)?;
     let h = &elf.header;
     facts.machine = Some(machine_name(h.e_machine, elf.is_64));
     facts.elf_type = Some(type_name(h.e_type));
