@@ -1,0 +1,37 @@
+# The pinned build tools (zig, busybox) as fixed-output derivations.
+#
+# scripts/setup adds each tool to the Nix store as a fixed-output path
+# (nix-store --add-fixed --recursive sha256). A fixed-output derivation with the
+# same name and hash has that same output path, so when the path is valid Nix
+# uses it as it is and never runs the builder. When it is missing, Nix tries to
+# "build" it, and the builder below is a path that does not exist whose name is
+# the instruction to follow: the error reads
+#   executing '/kiln-tool-missing: zig-0.17.1 is not in this Nix store; run scripts/setup ...'
+#
+# The pins live in ./hermetic-tools.json, which scripts/setup reads too.
+#
+# Type: { system ? "x86_64-linux" } -> { zig = drv; busybox = drv; pins = attrs; }
+{
+  system ? "x86_64-linux",
+}:
+let
+  pinFile = builtins.fromJSON (builtins.readFile ./hermetic-tools.json);
+
+  pins =
+    pinFile.tools.${system} or (throw (
+      "kiln: nix/hermetic-tools.json has no tools pinned for build system '${system}'"
+      + " (pinned: ${builtins.concatStringsSep ", " (builtins.attrNames pinFile.tools)})"
+    ));
+
+  toolDrv =
+    _: tool:
+    derivation {
+      inherit (tool) name;
+      inherit system;
+      builder = "/kiln-tool-missing: ${tool.name} is not in this Nix store; run scripts/setup (see docs/hermetic.md)";
+      outputHashMode = "recursive";
+      outputHashAlgo = "sha256";
+      outputHash = tool.narHash;
+    };
+in
+builtins.mapAttrs toolDrv pins // { inherit pins; }
