@@ -5,9 +5,11 @@
 //! 1. detect nix and its settings (system, store location);
 //! 2. `nix flake metadata` for the source identity, and one `nix eval` that resolves each target
 //!    to `packages.<system>.<attr>` (drvPath, outPath, pname, version);
-//! 3. one `nix build --json --no-link` for all targets; results are matched back by drvPath,
-//!    never by position (Nix 2.8 reorders them), and targets nix printed nothing for are
-//!    checked by output validity (after a `--keep-going` failure Nix prints no JSON at all);
+//! 3. one `nix build --json --no-link` of the evaluated derivations (`DRV` on Nix 2.8,
+//!    `DRV^out` on 2.13 and later), so the flake is evaluated once and what is built is exactly
+//!    what was evaluated; results are matched back by drvPath, never by position (Nix 2.8
+//!    reorders them), and targets nix printed nothing for are checked by output validity
+//!    (after a `--keep-going` failure Nix prints no JSON at all);
 //! 4. `--check-reproducible`: `nix build --rebuild --keep-failed`; a kept `<out>.check` means the
 //!    bytes differed, and kiln names the first differing file;
 //! 5. every file in each output's `bin/` is verified against its target's policy;
@@ -75,6 +77,8 @@ pub enum Status {
     Pending,
     /// nix failed to build it.
     BuildFailed,
+    /// nix stopped before building it, because another target failed (no `--keep-going`).
+    NotBuilt,
     /// A rebuild gave other bytes.
     NotReproducible,
     /// A binary failed its policy, or the output has no binaries.
@@ -207,8 +211,8 @@ struct Pipeline<'a> {
 
 /// Runs the pipeline. `Err` is a usage or environment problem (exit 2).
 pub fn run(req: &BuildRequest, interrupt: &Interrupt, plain_progress: bool) -> Result<BuildEnd> {
-    let nix = Nix::detect(req.verbose)?.with_extra_args(req.nix_args.clone());
-    let config = nix.config().context("reading nix settings")?;
+    let (nix, config) = Nix::detect_with_config(req.verbose).context("reading nix settings")?;
+    let nix = nix.with_extra_args(req.nix_args.clone());
     let system = req
         .system
         .clone()
@@ -284,7 +288,13 @@ impl Pipeline<'_> {
             .iter()
             .enumerate()
             .filter(|(_, r)| pick(r))
-            .map(|(i, r)| (i, installable(&self.req.flake, &self.system, &r.attr)))
+            .map(|(i, r)| {
+                (
+                    i,
+                    self.nix
+                        .drv_installable(r.drv_path.as_deref().unwrap_or_default()),
+                )
+            })
             .unzip()
     }
 
@@ -292,12 +302,16 @@ impl Pipeline<'_> {
     fn evaluate(&mut self) -> Result<nix::FlakeMetadata, Stop> {
         let (req, system) = (self.req, self.system.as_str());
         self.progress.set_all(Stage::Evaluating);
-        let metadata = self
-            .nix
-            .flake_metadata(&req.flake)
-            .map_err(|e| Stop::Error(nix_context(&req.flake, e)))?;
         let attrs: Vec<&str> = req.targets.iter().map(|t| t.attr.as_str()).collect();
-        let packages = self.nix.eval_packages(&req.flake, system, &attrs).map_err(|e| {
+        // Independent queries: run them at the same time.
+        let metadata = self.nix.start_flake_metadata(&req.flake)?;
+        let packages = self.nix.start_eval_packages(&req.flake, system, &attrs)?;
+        let (metadata, packages) = (
+            metadata.finish_json::<nix::FlakeMetadata>(),
+            packages.finish_json::<BTreeMap<String, Option<PackageInfo>>>(),
+        );
+        let metadata = metadata.map_err(|e| Stop::Error(nix_context(&req.flake, e)))?;
+        let packages = packages.map_err(|e| {
             Stop::Error(match &e {
                 NixError::Failed { stderr, .. } if stderr.contains("does not provide attribute") => {
                     anyhow!("flake '{}' has no attribute packages.{system}", req.flake)
@@ -343,17 +357,32 @@ impl Pipeline<'_> {
         match_results(&self.nix, &run, &mut self.reports)?;
         let summary = nix::error_summary(&run.stderr);
         for (i, r) in self.reports.iter_mut().enumerate() {
-            if r.store_path.is_none() {
-                r.status = Status::BuildFailed;
-                let drv = r.drv_path.clone().unwrap_or_default();
-                r.log_tail = self.nix.log(&drv).map(|l| tail(&l, 20)).unwrap_or_default();
-                r.error = Some(if r.log_tail.is_empty() {
-                    format!("build failed: {summary}")
-                } else {
-                    format!("build of {drv} failed (last log lines below)")
-                });
-                self.progress.set(i, Stage::Failed, "build failed");
+            if r.store_path.is_some() {
+                continue;
             }
+            let drv = r.drv_path.clone().unwrap_or_default();
+            // Nix names a failed derivation (or one whose dependency failed) in an `error:` line;
+            // a build it merely stopped because another target failed is not named.
+            let named = run
+                .stderr
+                .lines()
+                .any(|l| l.trim_start().starts_with("error:") && l.contains(&drv));
+            if !named && !self.req.keep_going {
+                r.status = Status::NotBuilt;
+                r.error = Some(
+                    "not built: nix stopped when another target failed (--keep-going builds the rest)".into(),
+                );
+                self.progress.set(i, Stage::Failed, "not built");
+                continue;
+            }
+            r.status = Status::BuildFailed;
+            r.log_tail = self.nix.log(&drv).map(|l| tail(&l, 20)).unwrap_or_default();
+            r.error = Some(if r.log_tail.is_empty() {
+                format!("build failed: {summary}")
+            } else {
+                format!("build of {drv} failed (last log lines below)")
+            });
+            self.progress.set(i, Stage::Failed, "build failed");
         }
         Ok(())
     }
@@ -489,11 +518,6 @@ fn remove_kept_build_dirs(stderr: &str) {
             }
         }
     }
-}
-
-/// `FLAKE#packages.SYSTEM.ATTR`, one argv entry.
-pub fn installable(flake: &str, system: &str, attr: &str) -> String {
-    format!("{flake}#packages.{system}.{attr}")
 }
 
 fn on_nix_line(line: &str, reports: &[TargetReport], progress: &mut Progress, verbose: bool, stage: Stage) {

@@ -101,6 +101,12 @@ impl NixVersion {
         self.at_least(2, 20)
     }
 
+    /// Derivation installables take an output suffix, `DRV^out` (2.13); Nix 2.8 builds a
+    /// plain `DRV` path's outputs.
+    pub fn has_caret_outputs(self) -> bool {
+        self.at_least(2, 13)
+    }
+
     /// `nix build --print-out-paths` exists (2.9).
     pub fn has_print_out_paths(self) -> bool {
         self.at_least(2, 9)
@@ -233,6 +239,23 @@ pub fn error_summary(stderr: &str) -> String {
 impl Nix {
     /// Finds `nix` on `PATH` and reads its version.
     pub fn detect(verbose: bool) -> Result<Nix, NixError> {
+        Ok(Self::detect_inner(verbose, false)?.0)
+    }
+
+    /// Finds `nix`, reads its version and its settings, the two queries running at once.
+    pub fn detect_with_config(verbose: bool) -> Result<(Nix, BTreeMap<String, String>), NixError> {
+        let (nix, config) = Self::detect_inner(verbose, true)?;
+        let config = match config {
+            Some(c) => c,
+            None => nix.config()?,
+        };
+        Ok((nix, config))
+    }
+
+    fn detect_inner(
+        verbose: bool,
+        with_config: bool,
+    ) -> Result<(Nix, Option<BTreeMap<String, String>>), NixError> {
         let program = which::which("nix").map_err(|_| NixError::NotFound)?;
         let mut nix = Nix {
             program,
@@ -244,9 +267,18 @@ impl Nix {
             verbose,
             extra_args: Vec::new(),
         };
-        let out = nix.capture(&["--version"])?;
+        let version = nix.start(&["--version"])?;
+        // `show-config` exists in every Nix kiln supports (an alias of `config show` since 2.20);
+        // when it fails, `config()` asks again in the form the version calls for.
+        let config = if with_config {
+            Some(nix.start(&["show-config"])?)
+        } else {
+            None
+        };
+        let out = version.finish()?;
         nix.version = NixVersion::parse(&out).ok_or(NixError::Version(out.trim().to_owned()))?;
-        Ok(nix)
+        let config = config.and_then(|c| c.finish().ok()).map(|t| parse_config(&t));
+        Ok((nix, config))
     }
 
     /// Extra options passed to every nix command (e.g. `--builders`, `--max-jobs`).
@@ -284,39 +316,25 @@ impl Nix {
         }
     }
 
-    /// Runs nix with `args`, returning stdout; a non-zero exit is [`NixError::Failed`].
-    pub fn capture(&self, args: &[&str]) -> Result<String, NixError> {
+    /// Starts nix with `args`, capturing its output; [`Pending::finish`] collects it. Lets
+    /// independent queries run at the same time.
+    pub fn start(&self, args: &[&str]) -> Result<Pending, NixError> {
         let (mut cmd, line) = self.command(args);
         self.trace(&line);
-        let out = cmd
+        let child = cmd
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
-            .output()
+            .spawn()
             .map_err(|source| NixError::Spawn {
                 cmd: line.clone(),
                 source,
             })?;
-        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-        if !out.status.success() {
-            return Err(NixError::Failed {
-                cmd: line,
-                code: out.status.code().unwrap_or(-1),
-                message: error_summary(&stderr),
-                stderr,
-            });
-        }
-        String::from_utf8(out.stdout).map_err(|_| NixError::Output {
-            cmd: line,
-            detail: "not UTF-8".into(),
-        })
+        Ok(Pending { child, line })
     }
 
-    fn capture_json<T: serde::de::DeserializeOwned>(&self, args: &[&str]) -> Result<T, NixError> {
-        let text = self.capture(args)?;
-        serde_json::from_str(&text).map_err(|e| NixError::Output {
-            cmd: format!("nix {}", shell_line(args)),
-            detail: e.to_string(),
-        })
+    /// Runs nix with `args`, returning stdout; a non-zero exit is [`NixError::Failed`].
+    pub fn capture(&self, args: &[&str]) -> Result<String, NixError> {
+        self.start(args)?.finish()
     }
 
     /// Nix settings as `name -> value` text (`nix config show` or `nix show-config`).
@@ -332,7 +350,13 @@ impl Nix {
 
     /// `nix flake metadata --json FLAKE`.
     pub fn flake_metadata(&self, flake: &str) -> Result<FlakeMetadata, NixError> {
-        self.capture_json(&["flake", "metadata", "--json", flake])
+        self.start_flake_metadata(flake)?.finish_json()
+    }
+
+    /// Starts `nix flake metadata --json FLAKE`; finish with [`Pending::finish_json`] into
+    /// [`FlakeMetadata`].
+    pub fn start_flake_metadata(&self, flake: &str) -> Result<Pending, NixError> {
+        self.start(&["flake", "metadata", "--json", flake])
     }
 
     /// Evaluates `packages.<system>.<attr>` for each attr in one `nix eval`. A missing attribute
@@ -343,6 +367,16 @@ impl Nix {
         system: &str,
         attrs: &[&str],
     ) -> Result<BTreeMap<String, Option<PackageInfo>>, NixError> {
+        self.start_eval_packages(flake, system, attrs)?.finish_json()
+    }
+
+    /// Starts the query of [`Nix::eval_packages`]; finish with [`Pending::finish_json`].
+    pub fn start_eval_packages(
+        &self,
+        flake: &str,
+        system: &str,
+        attrs: &[&str],
+    ) -> Result<Pending, NixError> {
         let names = attrs
             .iter()
             .map(|a| serde_json::to_string(a).unwrap_or_default())
@@ -356,7 +390,7 @@ impl Nix {
              else null; }}) [ {names} ])"
         );
         let installable = format!("{flake}#packages.{system}");
-        self.capture_json(&["eval", "--json", &installable, "--apply", &apply])
+        self.start(&["eval", "--json", &installable, "--apply", &apply])
     }
 
     /// `nix build --json --no-link INSTALLABLES…`, streaming stderr lines to `on_line` and
@@ -452,6 +486,15 @@ impl Nix {
         })
     }
 
+    /// The installable that builds a derivation's `out` output without evaluating anything.
+    pub fn drv_installable(&self, drv_path: &str) -> String {
+        if self.version.has_caret_outputs() {
+            format!("{drv_path}^out")
+        } else {
+            drv_path.to_owned()
+        }
+    }
+
     /// The build log of a derivation (`nix log DRV`), if nix has one.
     pub fn log(&self, drv_path: &str) -> Option<String> {
         self.capture(&["log", drv_path]).ok()
@@ -476,6 +519,46 @@ impl Nix {
     /// Deletes a store path that is not needed (`nix store delete`), ignoring failure.
     pub fn delete_path(&self, path: &str) {
         let _ = self.capture(&["store", "delete", path]);
+    }
+}
+
+/// A nix query started with [`Nix::start`].
+pub struct Pending {
+    child: Child,
+    line: String,
+}
+
+impl Pending {
+    /// Waits for the query; its stdout, or [`NixError::Failed`] with stderr's summary.
+    pub fn finish(self) -> Result<String, NixError> {
+        let line = self.line;
+        let out = self.child.wait_with_output().map_err(|source| NixError::Spawn {
+            cmd: line.clone(),
+            source,
+        })?;
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        if !out.status.success() {
+            return Err(NixError::Failed {
+                cmd: line,
+                code: out.status.code().unwrap_or(-1),
+                message: error_summary(&stderr),
+                stderr,
+            });
+        }
+        String::from_utf8(out.stdout).map_err(|_| NixError::Output {
+            cmd: line,
+            detail: "not UTF-8".into(),
+        })
+    }
+
+    /// Waits for the query and parses its stdout as JSON.
+    pub fn finish_json<T: serde::de::DeserializeOwned>(self) -> Result<T, NixError> {
+        let line = self.line.clone();
+        let text = self.finish()?;
+        serde_json::from_str(&text).map_err(|e| NixError::Output {
+            cmd: line,
+            detail: e.to_string(),
+        })
     }
 }
 

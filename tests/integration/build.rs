@@ -1,0 +1,545 @@
+//! `kiln build` and `kiln doctor` against real Nix with the sandbox on (issue 5).
+//!
+//! Fixture flakes (tests/fixtures/flakes) build real binaries for the four targets with the
+//! hermetic zig + busybox toolchain; nothing is fetched. Run against Nix 2.8 by default and
+//! against current Nix with `KILN_TEST_NIX=modern`.
+
+use std::fs;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::nixenv::{Fixture, Run, kiln, require_tool};
+
+const TRIPLES: [&str; 4] = [
+    "x86_64-unknown-linux-gnu",
+    "x86_64-unknown-linux-musl",
+    "aarch64-unknown-linux-gnu",
+    "aarch64-unknown-linux-musl",
+];
+
+fn archive_name(triple: &str) -> String {
+    format!("fixture-1.2.3-{triple}.tar.gz")
+}
+
+fn listing(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+fn sh(dir: &Path, script: &str) -> Run {
+    Run::of(Command::new("sh").args(["-c", script]).current_dir(dir))
+}
+
+/// Runs an extracted binary the way a user would: natively, or under qemu-user.
+fn run_binary(bin: &Path, triple: &str) -> Run {
+    let mut cmd = if triple.starts_with("aarch64") {
+        require_tool("qemu-aarch64-static");
+        let mut c = Command::new("qemu-aarch64-static");
+        if triple.ends_with("gnu") {
+            let sysroot = Path::new("/usr/aarch64-linux-gnu");
+            assert!(
+                sysroot.is_dir(),
+                "{} is missing: run scripts/setup (libc6-arm64-cross)",
+                sysroot.display()
+            );
+            c.arg("-L").arg(sysroot);
+        }
+        c.arg(bin);
+        c
+    } else {
+        Command::new(bin)
+    };
+    Run::of(cmd.arg("--version"))
+}
+
+// issue 5: all four targets in one nix invocation, verified, exported, checksummed, runnable.
+#[test]
+fn issue5_builds_all_targets_in_one_invocation_and_exports() {
+    require_tool("sha256sum");
+    require_tool("tar");
+    let fx = Fixture::new("ok");
+    let run = Run::of(fx.build(&["-v"])).expect_code(0);
+    let builds: Vec<&str> = run
+        .stderr
+        .lines()
+        .filter(|l| l.contains(" build --json --no-link"))
+        .collect();
+    assert_eq!(builds.len(), 1, "exactly one nix build call:\n{}", run.stderr);
+    let evals: Vec<&str> = run
+        .stderr
+        .lines()
+        .filter(|l| l.contains(" eval --json "))
+        .collect();
+    assert_eq!(evals.len(), 1, "exactly one evaluation:\n{}", run.stderr);
+    assert!(evals[0].contains("#packages.x86_64-linux"), "{}", evals[0]);
+    for t in ["x86_64-gnu", "x86_64-musl", "aarch64-gnu", "aarch64-musl"] {
+        assert!(evals[0].contains(&format!("\"{t}\"")), "{t} in {}", evals[0]);
+    }
+
+    let dist = fx.dir().join("dist");
+    let mut want: Vec<String> = TRIPLES.iter().map(|t| archive_name(t)).collect();
+    want.extend(["SHA256SUMS".into(), "manifest.json".into()]);
+    want.sort();
+    assert_eq!(listing(&dist), want);
+    sh(&dist, "sha256sum -c SHA256SUMS").expect_code(0);
+
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&fs::read(dist.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(manifest["name"], "fixture");
+    assert_eq!(manifest["version"], "1.2.3");
+    assert!(
+        manifest["source"]["nar_hash"]
+            .as_str()
+            .unwrap()
+            .starts_with("sha256-")
+    );
+    let arts = manifest["artifacts"].as_array().unwrap();
+    assert_eq!(arts.len(), 4);
+    for (a, triple) in arts.iter().zip(TRIPLES) {
+        assert_eq!(a["target"], triple);
+        assert_eq!(a["file"], archive_name(triple).as_str());
+        let bytes = fs::read(dist.join(a["file"].as_str().unwrap())).unwrap();
+        assert_eq!(a["size"].as_u64().unwrap(), bytes.len() as u64);
+        let sums = fs::read_to_string(dist.join("SHA256SUMS")).unwrap();
+        assert!(sums.contains(&format!(
+            "{} *{}",
+            a["sha256"].as_str().unwrap(),
+            a["file"].as_str().unwrap()
+        )));
+        assert!(a["store_path"].as_str().unwrap().starts_with("/nix/store/"));
+        let drv = a["drv_path"].as_str().unwrap();
+        assert!(Path::new(drv).extension().is_some_and(|e| e == "drv"));
+        assert!(
+            builds[0].contains(drv),
+            "{drv} is built by the one nix build: {}",
+            builds[0]
+        );
+        let linkage = a["linkage"].as_str().unwrap();
+        if triple.ends_with("musl") {
+            assert!(
+                linkage == "static" || linkage == "static-pie",
+                "{triple}: {linkage}"
+            );
+            assert!(a["glibc_max"].is_null());
+        } else {
+            assert_eq!(linkage, "dynamic");
+            let g = a["glibc_max"].as_str().unwrap();
+            assert!(g.starts_with("2."), "{g}");
+        }
+        assert!(
+            a["findings"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|f| f["severity"] == "warning")
+        );
+    }
+
+    // Unpack every archive with GNU tar and run the binary (aarch64 under qemu-user).
+    let x = fx.dir().join("x");
+    fs::create_dir(&x).unwrap();
+    for triple in TRIPLES {
+        sh(&x, &format!("tar -xzf ../dist/{}", archive_name(triple))).expect_code(0);
+        let bin = x.join(format!("fixture-1.2.3-{triple}/fixture"));
+        let r = run_binary(&bin, triple).expect_code(0);
+        assert!(
+            r.stdout.contains("1.2.3") && r.stdout.contains(triple),
+            "{triple}: {}",
+            r.stdout
+        );
+    }
+}
+
+// issue 5: two exports of the same binaries are byte-identical; archive metadata is normalized.
+#[test]
+fn issue5_two_runs_give_byte_identical_dist() {
+    require_tool("tar");
+    let fx = Fixture::new("ok");
+    Run::of(fx.build(&["--out", "one", "--target", "x86_64-musl,aarch64-gnu"])).expect_code(0);
+    Run::of(fx.build(&[
+        "--out",
+        "two",
+        "--target",
+        "x86_64-musl",
+        "--target",
+        "aarch64-gnu",
+    ]))
+    .expect_code(0);
+    let (one, two) = (fx.dir().join("one"), fx.dir().join("two"));
+    assert_eq!(listing(&one), listing(&two));
+    assert_eq!(listing(&one).len(), 4);
+    for f in listing(&one) {
+        assert_eq!(
+            fs::read(one.join(&f)).unwrap(),
+            fs::read(two.join(&f)).unwrap(),
+            "{f} differs"
+        );
+    }
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&fs::read(one.join("manifest.json")).unwrap()).unwrap();
+    let epoch = manifest["source_date_epoch"].as_i64().unwrap();
+    let r = sh(
+        &one,
+        &format!(
+            "tar --numeric-owner -tvzf {}",
+            archive_name("x86_64-unknown-linux-musl")
+        ),
+    )
+    .expect_code(0);
+    for line in r.stdout.lines() {
+        assert!(line.contains(" 0/0 "), "owner not 0/0: {line}");
+    }
+    let r = sh(
+        &one,
+        &format!(
+            "tar -xzf {} -O >/dev/null && tar --full-time -tvzf {}",
+            archive_name("x86_64-unknown-linux-musl"),
+            archive_name("x86_64-unknown-linux-musl")
+        ),
+    )
+    .expect_code(0);
+    let date = sh(&one, &format!("date -u -d @{epoch} '+%Y-%m-%d %H:%M:%S'"))
+        .expect_code(0)
+        .stdout;
+    assert!(
+        r.stdout.lines().all(|l| l.contains(date.trim())),
+        "mtime is not {epoch}:\n{}",
+        r.stdout
+    );
+}
+
+// issue 5: SOURCE_DATE_EPOCH from the environment wins.
+#[test]
+fn issue5_source_date_epoch_from_environment() {
+    let fx = Fixture::new("ok");
+    Run::of(
+        fx.build(&["--target", "x86_64-musl"])
+            .env("SOURCE_DATE_EPOCH", "1700000000"),
+    )
+    .expect_code(0);
+    let m: serde_json::Value =
+        serde_json::from_slice(&fs::read(fx.dir().join("dist/manifest.json")).unwrap()).unwrap();
+    assert_eq!(m["source_date_epoch"], 1_700_000_000);
+    let r = Run::of(
+        fx.build(&["--target", "x86_64-musl", "--out", "bad"])
+            .env("SOURCE_DATE_EPOCH", "yesterday"),
+    );
+    let r = r.expect_code(2);
+    assert!(r.stderr.contains("SOURCE_DATE_EPOCH='yesterday'"), "{}", r.stderr);
+    assert!(!fx.dir().join("bad").exists());
+}
+
+// issue 5: a failing target is named with its build log; nothing is exported without --keep-going.
+#[test]
+fn issue5_failed_target_without_keep_going_exports_nothing() {
+    let fx = Fixture::new("broken");
+    let r = Run::of(fx.build(&[])).expect_code(1);
+    assert!(
+        r.stdout.contains("FAIL  aarch64-unknown-linux-gnu"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout.contains("KILN_FIXTURE_BROKEN") || r.stdout.contains("error"),
+        "log tail shown:\n{}",
+        r.stdout
+    );
+    assert!(!fx.dir().join("dist").exists());
+    let r = Run::of(fx.build(&["--json"])).expect_code(1);
+    let j = r.json();
+    assert_eq!(j["ok"], false);
+    assert!(j["exported"].is_null());
+    let failed: Vec<&serde_json::Value> = j["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["status"] == "build-failed")
+        .collect();
+    assert_eq!(failed.len(), 1);
+    assert_eq!(failed[0]["target"], "aarch64-unknown-linux-gnu");
+    assert!(!failed[0]["log_tail"].as_array().unwrap().is_empty());
+}
+
+// issue 5: --keep-going exports the targets that built and still exits non-zero.
+#[test]
+fn issue5_keep_going_exports_the_others() {
+    require_tool("sha256sum");
+    let fx = Fixture::new("broken");
+    let r = Run::of(fx.build(&["--keep-going"])).expect_code(1);
+    assert!(
+        r.stdout.contains("FAIL  aarch64-unknown-linux-gnu"),
+        "{}",
+        r.stdout
+    );
+    let dist = fx.dir().join("dist");
+    let files = listing(&dist);
+    assert_eq!(files.len(), 5, "{files:?}");
+    assert!(!files.contains(&archive_name("aarch64-unknown-linux-gnu")));
+    sh(&dist, "sha256sum -c SHA256SUMS").expect_code(0);
+}
+
+// issue 5: binaries that fail their target's policy fail the build; nothing is exported.
+#[test]
+fn issue5_policy_failures_block_export() {
+    let fx = Fixture::new("badpolicy");
+    let r = Run::of(fx.build(&["--target", "x86_64-musl", "--json"])).expect_code(1);
+    let t = &r.json()["targets"][0];
+    assert_eq!(t["status"], "verify-failed");
+    let codes: Vec<&str> = t["binaries"][0]["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["code"].as_str().unwrap())
+        .collect();
+    assert!(codes.contains(&"not-static"), "{codes:?}");
+    assert!(!fx.dir().join("dist").exists());
+
+    let r = Run::of(fx.build(&["--target", "x86_64-gnu"])).expect_code(1);
+    assert!(r.stdout.contains("nonstandard-interpreter"), "{}", r.stdout);
+    assert!(r.stdout.contains("store-reference"), "{}", r.stdout);
+    assert!(!fx.dir().join("dist").exists());
+
+    // The well-behaved targets of the same flake pass.
+    Run::of(fx.build(&["--target", "aarch64-musl,aarch64-gnu"])).expect_code(0);
+}
+
+// issue 5: --check-reproducible catches a nondeterministic derivation and names the file.
+#[test]
+fn issue5_check_reproducible_catches_nondeterminism() {
+    let fx = Fixture::new("nondeterministic");
+    let r = Run::of(fx.build(&["--target", "x86_64-musl", "--check-reproducible"])).expect_code(1);
+    assert!(
+        r.stdout.contains("not reproducible"),
+        "{}\n{}",
+        r.stdout,
+        r.stderr
+    );
+    assert!(r.stdout.contains("x86_64-musl"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("first differing file: bin/fixture"),
+        "{}",
+        r.stdout
+    );
+    assert!(!fx.dir().join("dist").exists());
+
+    let ok = Fixture::new("ok");
+    Run::of(ok.build(&["--target", "x86_64-musl,aarch64-musl", "--check-reproducible"])).expect_code(0);
+}
+
+// issue 5: a missing attribute, a missing flake, an unknown target and a missing nix are usage
+// or environment errors (exit 2) with one clear line.
+#[test]
+fn issue5_missing_attribute_flake_target_and_nix() {
+    let fx = Fixture::inline(
+        "{ outputs = { self }: { packages.x86_64-linux = { inherit (import ./nix/hermetic.nix { name = \"fixture\"; version = \"1.2.3\"; src = ./main.c; targets = [ \"x86_64-musl\" ]; }) x86_64-musl; }; }; }\n",
+        &[("main.c", "int main(void){return 0;}\n")],
+    );
+    let r = Run::of(fx.build(&["--target", "aarch64-musl"])).expect_code(2);
+    assert!(
+        r.stderr.contains(
+            "has no attribute packages.x86_64-linux.aarch64-musl (target aarch64-unknown-linux-musl)"
+        ),
+        "{}",
+        r.stderr
+    );
+
+    let r = Run::of(fx.build(&["--system", "riscv64-linux"])).expect_code(2);
+    assert!(
+        r.stderr.contains("has no attribute packages.riscv64-linux"),
+        "{}",
+        r.stderr
+    );
+
+    let r = Run::of(kiln(fx.dir()).args(["build", "--flake", "path:./no-such-flake"])).expect_code(2);
+    let errors: Vec<&str> = r
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("kiln: error"))
+        .collect();
+    assert_eq!(errors.len(), 1, "one error line: {}", r.stderr);
+    assert!(errors[0].contains("no-such-flake"), "{}", r.stderr);
+
+    let r = Run::of(fx.build(&["--target", "sparc-musl"])).expect_code(2);
+    assert!(r.stderr.contains("unknown target 'sparc-musl'"), "{}", r.stderr);
+
+    let r = Run::of(fx.build(&[]).env("PATH", "/nonexistent")).expect_code(2);
+    assert!(r.stderr.contains("nix not found on PATH"), "{}", r.stderr);
+    assert!(!fx.dir().join("dist").exists());
+}
+
+fn staging_dirs(dir: &Path) -> Vec<String> {
+    listing(dir)
+        .into_iter()
+        .filter(|n| n.contains(".kiln-"))
+        .collect()
+}
+
+fn interrupt_export(signal: &str, code: i32) {
+    let fx = Fixture::new("ok");
+    Run::of(fx.build(&["--target", "x86_64-musl"])).expect_code(0);
+    let dist = fx.dir().join("dist");
+    fs::write(dist.join("marker"), "old release").unwrap();
+    let before: Vec<(String, Vec<u8>)> = listing(&dist)
+        .into_iter()
+        .map(|f| (f.clone(), fs::read(dist.join(&f)).unwrap()))
+        .collect();
+
+    let mut child = fx
+        .build(&["--target", "x86_64-musl,aarch64-musl"])
+        .env("KILN_EXPORT_PAUSE_MS", "1500")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while staging_dirs(fx.dir()).is_empty() {
+        assert!(start.elapsed() < Duration::from_secs(120), "export never started");
+        assert!(child.try_wait().unwrap().is_none(), "kiln ended before exporting");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    Run::of(Command::new("kill").args([signal, &child.id().to_string()])).expect_code(0);
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(code), "{stderr}");
+    assert!(stderr.contains("interrupted"), "{stderr}");
+    let after: Vec<(String, Vec<u8>)> = listing(&dist)
+        .into_iter()
+        .map(|f| (f.clone(), fs::read(dist.join(&f)).unwrap()))
+        .collect();
+    assert_eq!(before, after, "old dist/ changed");
+    assert!(
+        staging_dirs(fx.dir()).is_empty(),
+        "left behind: {:?}",
+        staging_dirs(fx.dir())
+    );
+}
+
+// issue 5: SIGINT during export leaves the old dist/ intact and no temp dirs.
+#[test]
+fn issue5_sigint_during_export_keeps_old_dist() {
+    interrupt_export("-INT", 130);
+}
+
+// issue 5: the same for SIGTERM.
+#[test]
+fn issue5_sigterm_during_export_keeps_old_dist() {
+    interrupt_export("-TERM", 143);
+}
+
+// issue 5: --smoke runs each binary (aarch64 under qemu-user) and records it in the manifest.
+#[test]
+fn issue5_smoke_run_is_recorded() {
+    require_tool("qemu-aarch64-static");
+    let fx = Fixture::new("ok");
+    Run::of(fx.build(&["--smoke", "--version"])).expect_code(0);
+    let m: serde_json::Value =
+        serde_json::from_slice(&fs::read(fx.dir().join("dist/manifest.json")).unwrap()).unwrap();
+    for a in m["artifacts"].as_array().unwrap() {
+        let s = &a["binaries"][0]["smoke"];
+        assert_eq!(s["exit_code"], 0, "{a}");
+        assert!(
+            s["first_line"]
+                .as_str()
+                .unwrap()
+                .contains(a["target"].as_str().unwrap()),
+            "{s}"
+        );
+        let runner = s["runner"].as_str().unwrap();
+        assert_eq!(
+            runner == "native",
+            a["target"].as_str().unwrap().starts_with("x86_64"),
+            "{runner}"
+        );
+    }
+}
+
+// issue 5: [package.metadata.kiln] picks targets and the archive format; flags override it.
+#[test]
+fn issue5_cargo_metadata_sets_defaults() {
+    require_tool("unzip");
+    let fx = Fixture::new("ok");
+    fs::write(
+        fx.dir().join("f/Cargo.toml"),
+        "[package]\nname = \"demo\"\nversion = \"0.9.0\"\n[package.metadata.kiln]\ntargets = [\"aarch64-musl\"]\narchive = \"zip\"\n",
+    )
+    .unwrap();
+    let flake = fx.dir().join("f").display().to_string();
+    Run::of(kiln(fx.dir()).args(["build", "--flake", &flake])).expect_code(0);
+    let files = listing(&fx.dir().join("dist"));
+    assert_eq!(
+        files,
+        [
+            "SHA256SUMS",
+            "demo-0.9.0-aarch64-unknown-linux-musl.zip",
+            "manifest.json"
+        ]
+    );
+    sh(
+        &fx.dir().join("dist"),
+        "unzip -t demo-0.9.0-aarch64-unknown-linux-musl.zip",
+    )
+    .expect_code(0);
+    Run::of(kiln(fx.dir()).args([
+        "build",
+        "--flake",
+        &flake,
+        "--archive",
+        "tar.xz",
+        "-t",
+        "x86_64-gnu",
+        "-o",
+        "d2",
+    ]))
+    .expect_code(0);
+    assert!(
+        fx.dir()
+            .join("d2/demo-0.9.0-x86_64-unknown-linux-gnu.tar.xz")
+            .exists()
+    );
+}
+
+// issue 5: kiln doctor reports this machine's Nix and exits 0; without nix it fails with a hint.
+#[test]
+fn issue5_doctor() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = Run::of(kiln(dir.path()).arg("doctor")).expect_code(0);
+    assert!(
+        r.stdout.lines().any(|l| l.starts_with("ok   nix ")),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout.lines().any(|l| l.starts_with("ok   sandbox ")),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout.lines().any(|l| l.starts_with("ok   store ")),
+        "{}",
+        r.stdout
+    );
+    let r = Run::of(kiln(dir.path()).args(["doctor", "--json"])).expect_code(0);
+    assert!(r.json().as_array().unwrap().iter().any(|c| c["name"] == "flakes"));
+    let r = Run::of(kiln(dir.path()).arg("doctor").env("PATH", "/nonexistent")).expect_code(2);
+    assert!(
+        r.stdout.lines().any(|l| l.starts_with("fail nix ")),
+        "{}",
+        r.stdout
+    );
+    let r = Run::of(kiln(dir.path()).arg("doctor").env(
+        "NIX_CONFIG",
+        crate::nixenv::nix_config().replace("sandbox = true", "sandbox = false"),
+    ))
+    .expect_code(0);
+    assert!(
+        r.stdout.lines().any(|l| l.starts_with("warn sandbox ")),
+        "{}",
+        r.stdout
+    );
+}

@@ -1,0 +1,11 @@
+//! kiln's integration tests: they drive the built `kiln` binary on real
+//! binaries made by `tests/fixtures/elf/build.sh` (see the README there)
+//! and on real Nix builds of the fixture flakes in `tests/fixtures/flakes`.
+//! One module per command; `util` and `nixenv` are the shared harnesses.
+
+mod build;
+mod inspect;
+mod nixenv;
+mod targets;
+mod util;
+mod verify;
