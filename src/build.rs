@@ -833,11 +833,20 @@ fn export_release(
         .or_else(|| first.as_ref().map(|p| p.version.clone()))
         .unwrap_or_default();
     let epoch = source_date_epoch(ctx.metadata.last_modified)?;
+    // README/LICENSE of the flake's own directory (`?dir=` of a git or path flake).
     let docs = ctx
         .metadata
         .path
         .as_deref()
-        .map(|p| export::find_docs(&nix::on_disk(ctx.root, p)))
+        .map(|p| {
+            let dir = ctx
+                .metadata
+                .locked
+                .get("dir")
+                .and_then(|d| d.as_str())
+                .unwrap_or("");
+            export::find_docs(&nix::on_disk(ctx.root, p).join(dir))
+        })
         .unwrap_or_default();
 
     let staging = Staging::new(&req.out, u64::try_from(epoch).unwrap_or(0), interrupt.clone())?;

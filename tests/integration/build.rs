@@ -469,6 +469,8 @@ fn issue5_cargo_metadata_sets_defaults() {
         "[package]\nname = \"demo\"\nversion = \"0.9.0\"\n[package.metadata.kiln]\ntargets = [\"aarch64-musl\"]\narchive = \"zip\"\n",
     )
     .unwrap();
+    fs::write(fx.dir().join("f/README.md"), "# demo\n").unwrap();
+    fs::write(fx.dir().join("f/LICENSE"), "license text\n").unwrap();
     let flake = fx.dir().join("f").display().to_string();
     Run::of(kiln(fx.dir()).args(["build", "--flake", &flake])).expect_code(0);
     let files = listing(&fx.dir().join("dist"));
@@ -485,6 +487,21 @@ fn issue5_cargo_metadata_sets_defaults() {
         "unzip -t demo-0.9.0-aarch64-unknown-linux-musl.zip",
     )
     .expect_code(0);
+    let list = sh(
+        &fx.dir().join("dist"),
+        "unzip -Z1 demo-0.9.0-aarch64-unknown-linux-musl.zip",
+    )
+    .expect_code(0);
+    let names: Vec<&str> = list.stdout.lines().collect();
+    assert_eq!(
+        names,
+        [
+            "demo-0.9.0-aarch64-unknown-linux-musl/",
+            "demo-0.9.0-aarch64-unknown-linux-musl/LICENSE",
+            "demo-0.9.0-aarch64-unknown-linux-musl/README.md",
+            "demo-0.9.0-aarch64-unknown-linux-musl/fixture",
+        ]
+    );
     Run::of(kiln(fx.dir()).args([
         "build",
         "--flake",
