@@ -223,7 +223,7 @@ fn check_linkage(f: &Facts, t: &Target, opts: &Options, out: &mut Findings) {
         out.error(
             "nonstandard-interpreter",
             format!(
-                "loader is {found}, which will not exist on a {} host; expected {want}",
+                "loader is {found}, which a plain {} Linux host does not have; expected {want}",
                 t.arch
             ),
         );
