@@ -104,6 +104,19 @@ fn main() {
         &tmp.path().join("dist-heavy"),
         runs,
     );
+    // A fresh CI machine has no evaluation cache: both sides evaluate once per run.
+    let cold_config = format!(
+        "{}\neval-cache = false\n",
+        std::env::var("NIX_CONFIG").unwrap_or_default()
+    );
+    let heavy_cold = measure_with(
+        kiln,
+        &heavy_flake,
+        &heavy_inst,
+        &tmp.path().join("dist-heavy-cold"),
+        runs,
+        &cold_config,
+    );
 
     // Hashing alone: every exported file plus every binary kiln hashed while verifying.
     let mut files: Vec<PathBuf> = std::fs::read_dir(&out)
@@ -132,7 +145,8 @@ fn main() {
     );
     for (name, (t_nix, t_kiln)) in [
         ("light evaluation (fixture ok)", light),
-        ("heavy evaluation (+2M-step fold)", heavy),
+        ("heavy evaluation, eval cache warm", heavy),
+        ("heavy evaluation, eval cache off", heavy_cold),
     ] {
         let r = t_kiln.as_secs_f64() / t_nix.as_secs_f64();
         let r_adj = (t_kiln.as_secs_f64() - t_hash.as_secs_f64()) / t_nix.as_secs_f64();
@@ -153,18 +167,39 @@ fn measure(
     out: &Path,
     runs: usize,
 ) -> (Duration, Duration) {
-    ok(Command::new(kiln)
-        .args(["build", "--flake", flake, "--out"])
-        .arg(out));
+    measure_with(
+        kiln,
+        flake,
+        installables,
+        out,
+        runs,
+        &std::env::var("NIX_CONFIG").unwrap_or_default(),
+    )
+}
+
+/// [`measure`] with NIX_CONFIG set to `config` for both sides.
+fn measure_with(
+    kiln: &str,
+    flake: &str,
+    installables: &[String],
+    out: &Path,
+    runs: usize,
+    config: &str,
+) -> (Duration, Duration) {
+    let kiln_cmd = || {
+        let mut c = Command::new(kiln);
+        c.env("NIX_CONFIG", config)
+            .args(["build", "--flake", flake, "--out"])
+            .arg(out);
+        c
+    };
+    ok(&mut kiln_cmd());
     let t_nix = median(runs, || {
         ok(Command::new("nix")
+            .env("NIX_CONFIG", config)
             .args(["build", "--json", "--no-link"])
             .args(installables));
     });
-    let t_kiln = median(runs, || {
-        ok(Command::new(kiln)
-            .args(["build", "--flake", flake, "--out"])
-            .arg(out));
-    });
+    let t_kiln = median(runs, || ok(&mut kiln_cmd()));
     (t_nix, t_kiln)
 }

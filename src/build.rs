@@ -362,11 +362,12 @@ impl Pipeline<'_> {
             }
             let drv = r.drv_path.clone().unwrap_or_default();
             // Nix names a failed derivation (or one whose dependency failed) in an `error:` line;
-            // a build it merely stopped because another target failed is not named.
-            let named = run
-                .stderr
-                .lines()
-                .any(|l| l.trim_start().starts_with("error:") && l.contains(&drv));
+            // a build it merely stopped because another target failed is named only in the
+            // closing summary of current Nix (`error: build of 'A^out', 'B^out' failed`).
+            let named =
+                run.stderr.lines().map(str::trim_start).any(|l| {
+                    l.starts_with("error:") && !l.starts_with("error: build of '") && l.contains(&drv)
+                });
             if !named && !self.req.keep_going {
                 r.status = Status::NotBuilt;
                 r.error = Some(

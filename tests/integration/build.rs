@@ -265,6 +265,67 @@ fn issue5_failed_target_without_keep_going_exports_nothing() {
     assert!(!failed[0]["log_tail"].as_array().unwrap().is_empty());
 }
 
+// issue 5: without --keep-going nix stops the other builds when one fails; those targets are
+// reported as not built, not as failed (current Nix names them in its closing summary line).
+#[test]
+fn issue5_stopped_builds_are_not_built_not_failed() {
+    // Each build gets a fresh name so it is really built (and stopped) every run.
+    let tag = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    let flake = format!(
+        r#"{{ outputs = {{ self }}: let
+  bb = (import ./nix/hermetic-tools.nix {{ }}).busybox;
+  sh = name: script: derivation {{ inherit name; system = "x86_64-linux"; builder = "${{bb}}/busybox"; args = [ "sh" "-c" script ]; }};
+  slow = n: sh "slow-${{n}}-{tag}" "${{bb}}/busybox sleep 20; ${{bb}}/busybox mkdir $out";
+  top = n: derivation {{ name = "top-${{n}}-{tag}"; system = "x86_64-linux"; builder = "${{bb}}/busybox"; dep = slow n;
+    args = [ "sh" "-c" "${{bb}}/busybox mkdir -p $out/bin" ]; }};
+in {{ packages.x86_64-linux = {{
+  x86_64-musl = top "a";
+  aarch64-musl = top "b";
+  aarch64-gnu = sh "fails-{tag}" "${{bb}}/busybox sleep 1; echo the-compiler-said-no >&2; exit 3";
+}}; }}; }}
+"#
+    );
+    let fx = Fixture::inline(&flake, &[]);
+    let r = Run::of(
+        fx.build(&["--json", "-t", "x86_64-musl,aarch64-musl,aarch64-gnu"])
+            .env(
+                "NIX_CONFIG",
+                format!("{}max-jobs = 4\n", crate::nixenv::nix_config()),
+            ),
+    )
+    .expect_code(1);
+    let j = r.json();
+    let status: Vec<(&str, &str)> = j["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| (t["attr"].as_str().unwrap(), t["status"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        status,
+        [
+            ("x86_64-musl", "not-built"),
+            ("aarch64-musl", "not-built"),
+            ("aarch64-gnu", "build-failed")
+        ],
+        "{}",
+        r.stderr
+    );
+    let failed = &j["targets"][2];
+    assert!(
+        failed["log_tail"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|l| l == "the-compiler-said-no"),
+        "{failed}"
+    );
+    assert!(!fx.dir().join("dist").exists());
+}
+
 // issue 5: --keep-going exports the targets that built and still exits non-zero.
 #[test]
 fn issue5_keep_going_exports_the_others() {
