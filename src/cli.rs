@@ -59,6 +59,10 @@ pub struct ImageContentArgs {
     /// zoneinfo directory to put at /usr/share/zoneinfo.
     #[arg(long, value_name = "DIR")]
     pub tzdata: Option<PathBuf>,
+    /// Build on the images of this OCI image layout directory (one per platform), e.g. for
+    /// gnu targets, which a scratch image cannot run.
+    #[arg(long, value_name = "DIR")]
+    pub base: Option<PathBuf>,
 }
 
 /// `kiln image`.

@@ -3,11 +3,13 @@
 //! `manifest.json` says which archive holds which binaries and their SHA-256; each archive is
 //! checked against the manifest, the binaries are read out of it and checked again, so the
 //! image holds exactly the bytes `kiln build` verified. Only static (musl) targets make a
-//! scratch image: a gnu target asked for by name is refused. The whole `dist/` is then
+//! scratch image: a gnu target asked for by name is refused, unless `--base` names an OCI
+//! image layout to build on. The whole `dist/` is then
 //! re-staged with the image files (`<name>-<version>.oci/` and `<name>-<version>.oci.tar`),
 //! `manifest.json` gains its `images` section, `SHA256SUMS` covers the `.oci.tar`, and the new
 //! directory replaces the old one the way `kiln build` publishes it.
 
+use std::collections::BTreeMap;
 use std::fs;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -16,7 +18,7 @@ use anyhow::{Context, Result, anyhow, bail};
 
 use crate::checksum;
 use crate::export::{Output, Staging};
-use crate::image::{self, ImageInput, ImageOptions, ImageSet, Layout};
+use crate::image::{self, BaseImage, ImageInput, ImageOptions, ImageSet, Layout};
 use crate::manifest::{Artifact, Manifest};
 use crate::proc::Interrupt;
 use crate::target::{self, ExpectedLinkage, Libc, Target};
@@ -32,6 +34,8 @@ pub struct ImageRequest {
     pub ca_certs: Option<PathBuf>,
     /// zoneinfo directory.
     pub tzdata: Option<PathBuf>,
+    /// An OCI image layout to build on (lets gnu targets in).
+    pub base: Option<PathBuf>,
 }
 
 /// Reads `manifest.json` of `dist`.
@@ -42,7 +46,11 @@ pub fn read_manifest(dist: &Path) -> Result<Manifest> {
 }
 
 /// The artifacts to image, with their targets; refuses gnu targets asked for by name.
-fn select<'m>(manifest: &'m Manifest, wanted: &[String]) -> Result<Vec<(&'static Target, &'m Artifact)>> {
+fn select<'m>(
+    manifest: &'m Manifest,
+    wanted: &[String],
+    has_base: bool,
+) -> Result<Vec<(&'static Target, &'m Artifact)>> {
     let mut out = Vec::new();
     if wanted.is_empty() {
         for a in &manifest.artifacts {
@@ -61,12 +69,20 @@ fn select<'m>(manifest: &'m Manifest, wanted: &[String]) -> Result<Vec<(&'static
     }
     for name in wanted {
         let t = target::lookup(name)?;
-        if t.libc == Libc::Gnu || t.linkage != ExpectedLinkage::Static {
+        if !has_base && (t.libc == Libc::Gnu || t.linkage != ExpectedLinkage::Static) {
             bail!(
                 "{}: a dynamically linked (gnu) binary cannot run in a scratch image; \
-                 use the musl target ({})",
+                 use the musl target ({}) or --base",
                 t.triple,
                 t.triple.replace("-gnu", "-musl")
+            );
+        }
+        if let Some((other, _)) = out.iter().find(|(o, _)| o.oci_arch == t.oci_arch) {
+            bail!(
+                "{} and {} are both linux/{}; an image index holds one image per platform",
+                other.triple,
+                t.triple,
+                t.oci_arch
             );
         }
         let a = manifest
@@ -99,13 +115,13 @@ fn tar_reader(path: &Path) -> Result<Box<dyn Read>> {
 
 /// The verified binaries of one artifact, read from its archive and checked against the
 /// manifest's SHA-256 of the archive and of every binary.
-fn binaries_of(dist: &Path, t: &'static Target, a: &Artifact) -> Result<ImageInput> {
+fn binaries_of(dist: &Path, t: &'static Target, a: &Artifact, base: Option<BaseImage>) -> Result<ImageInput> {
     let path = dist.join(&a.file);
     let sha = checksum::sha256_file(&path).with_context(|| path.display().to_string())?;
     if sha != a.sha256 {
         bail!("{}: SHA-256 differs from manifest.json", a.file);
     }
-    for b in &a.binaries {
+    for b in a.binaries.iter().filter(|_| base.is_none()) {
         if b.libc.as_deref() == Some("gnu") || b.linkage.as_deref() == Some("dynamic") {
             bail!(
                 "{}: {} is dynamically linked; a scratch image needs a static binary",
@@ -136,6 +152,7 @@ fn binaries_of(dist: &Path, t: &'static Target, a: &Artifact) -> Result<ImageInp
     Ok(ImageInput {
         target: t,
         binaries: found,
+        base,
     })
 }
 
@@ -150,10 +167,27 @@ pub fn stem(manifest: &Manifest) -> String {
 
 /// Builds the image layout of a dist's static targets (in memory).
 pub fn layout(req: &ImageRequest, manifest: &Manifest) -> Result<Layout> {
-    let chosen = select(manifest, &req.targets)?;
+    let chosen = select(manifest, &req.targets, req.base.is_some())?;
+    let mut bases = match &req.base {
+        Some(dir) => image::read_base(dir)?,
+        None => BTreeMap::new(),
+    };
     let inputs: Vec<ImageInput> = chosen
         .into_iter()
-        .map(|(t, a)| binaries_of(&req.dist, t, a))
+        .map(|(t, a)| {
+            let base = match &req.base {
+                Some(dir) => Some(bases.remove(&t.oci_arch).ok_or_else(|| {
+                    anyhow!(
+                        "--base {}: no image for linux/{} ({})",
+                        dir.display(),
+                        t.oci_arch,
+                        t.triple
+                    )
+                })?),
+                None => None,
+            };
+            binaries_of(&req.dist, t, a, base)
+        })
         .collect::<Result<_>>()?;
     let opts = ImageOptions {
         name: manifest.name.clone(),

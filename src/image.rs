@@ -101,6 +101,17 @@ pub struct ImageInput {
     pub target: &'static Target,
     /// Binaries by file name.
     pub binaries: Vec<(String, Vec<u8>)>,
+    /// The image to build on (`--base`), for this platform; `None`: from scratch.
+    pub base: Option<BaseImage>,
+}
+
+/// A base image of one platform, read from an OCI layout (`--base`).
+#[derive(Debug, Clone)]
+pub struct BaseImage {
+    /// Its config.
+    pub config: serde_json::Value,
+    /// Its layers, bottom first, with their bytes.
+    pub layers: Vec<(Descriptor, Vec<u8>)>,
 }
 
 /// The image of one platform.
@@ -251,12 +262,10 @@ fn zoneinfo_entries(root: &Path, rel: &str, out: &mut Vec<Entry>) -> Result<()> 
     Ok(())
 }
 
-/// The layer entries common to every platform: passwd, group, CA bundle, zoneinfo.
-fn base_entries(opts: &ImageOptions) -> Result<Vec<Entry>> {
-    let mut entries = vec![
-        Entry::bytes("etc/passwd", passwd(), 0o644),
-        Entry::bytes("etc/group", group(), 0o644),
-    ];
+/// The layer entries common to every platform: CA bundle, zoneinfo (passwd and group are
+/// added for images without a base).
+fn common_entries(opts: &ImageOptions) -> Result<Vec<Entry>> {
+    let mut entries = Vec::new();
     if let Some(ca) = &opts.ca_certs {
         let bytes = fs::read(ca).with_context(|| format!("--ca-certs {}", ca.display()))?;
         entries.push(Entry::bytes(CA_CERTS_PATH, bytes, 0o644));
@@ -333,6 +342,174 @@ fn descriptor(media_type: &str, bytes: &[u8]) -> Descriptor {
     }
 }
 
+/// Layer media types accepted in a base image.
+const BASE_LAYER_TYPES: &[&str] = &[
+    MEDIA_LAYER,
+    "application/vnd.oci.image.layer.v1.tar+gzip",
+    "application/vnd.oci.image.layer.v1.tar+zstd",
+];
+
+/// The config of an image on `base`: the base's config with kiln's entrypoint, user, working
+/// directory, labels (added to the base's), `PATH` (kiln's directory first), no `Cmd`; diff_ids
+/// and history appended; kiln's `created`.
+fn on_base(base: &serde_json::Value, ours: &ConfigBlob<'_>, t: &Target) -> Result<serde_json::Value> {
+    use serde_json::{Value, json};
+    let mut cfg = base.clone();
+    if cfg["architecture"] != json!(t.oci_arch) || cfg["os"] != json!("linux") {
+        bail!(
+            "--base: the image for {} is {}/{}, not linux/{}",
+            t.triple,
+            cfg["os"],
+            cfg["architecture"],
+            t.oci_arch
+        );
+    }
+    cfg["created"] = json!(ours.created);
+    let rc = &ours.config;
+    let run = cfg
+        .as_object_mut()
+        .ok_or_else(|| anyhow::anyhow!("--base: config is not a JSON object"))?
+        .entry("config")
+        .or_insert_with(|| json!({}));
+    if !run.is_object() {
+        *run = json!({});
+    }
+    let base_path = run["Env"]
+        .as_array()
+        .and_then(|e| {
+            e.iter()
+                .filter_map(Value::as_str)
+                .find_map(|v| v.strip_prefix("PATH="))
+        })
+        .map(str::to_owned);
+    let mut env: Vec<Value> = run["Env"]
+        .as_array()
+        .map(|e| {
+            e.iter()
+                .filter(|v| v.as_str().is_some_and(|v| !v.starts_with("PATH=")))
+                .cloned()
+                .collect()
+        })
+        .unwrap_or_default();
+    env.insert(
+        0,
+        json!(match base_path {
+            Some(p) => format!("PATH={BIN_DIR}:{p}"),
+            None => format!("PATH={BIN_DIR}"),
+        }),
+    );
+    env.extend(
+        rc.env
+            .iter()
+            .filter(|e| !e.starts_with("PATH="))
+            .map(|e| json!(e)),
+    );
+    run["Env"] = Value::Array(env);
+    run["Entrypoint"] = json!(rc.entrypoint);
+    run["User"] = json!(rc.user);
+    run["WorkingDir"] = json!(rc.working_dir);
+    if let Some(obj) = run.as_object_mut() {
+        obj.remove("Cmd");
+    }
+    let mut labels = run["Labels"].as_object().cloned().unwrap_or_default();
+    for (k, v) in rc.labels {
+        labels.insert(k.clone(), json!(v));
+    }
+    run["Labels"] = Value::Object(labels);
+    let mut diff_ids = cfg["rootfs"]["diff_ids"].as_array().cloned().unwrap_or_default();
+    diff_ids.extend(ours.rootfs.diff_ids.iter().map(|d| json!(d)));
+    cfg["rootfs"] = json!({"type": "layers", "diff_ids": diff_ids});
+    let mut history = cfg["history"].as_array().cloned().unwrap_or_default();
+    history.extend(
+        ours.history
+            .iter()
+            .map(|h| json!({"created": h.created, "created_by": h.created_by})),
+    );
+    cfg["history"] = Value::Array(history);
+    Ok(cfg)
+}
+
+fn read_blob(dir: &Path, d: &Descriptor) -> Result<Vec<u8>> {
+    let hex = d
+        .digest
+        .strip_prefix("sha256:")
+        .filter(|h| {
+            h.len() == 64
+                && h.bytes()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        })
+        .ok_or_else(|| anyhow::anyhow!("--base: unsupported digest `{}`", d.digest))?;
+    let path = dir.join("blobs/sha256").join(hex);
+    let bytes = fs::read(&path).with_context(|| format!("--base: {}", path.display()))?;
+    if bytes.len() as u64 != d.size || checksum::sha256_bytes(&bytes) != hex {
+        bail!("--base: blob {} does not match its descriptor", d.digest);
+    }
+    Ok(bytes)
+}
+
+#[derive(Deserialize)]
+struct IndexIn {
+    manifests: Vec<Descriptor>,
+}
+
+#[derive(Deserialize)]
+struct ManifestIn {
+    config: Descriptor,
+    layers: Vec<Descriptor>,
+}
+
+fn collect_manifests(
+    dir: &Path,
+    ds: &[Descriptor],
+    depth: u8,
+    out: &mut BTreeMap<String, Descriptor>,
+) -> Result<()> {
+    for d in ds {
+        if d.media_type == MEDIA_INDEX && depth < 4 {
+            let idx: IndexIn = serde_json::from_slice(&read_blob(dir, d)?).context("--base: image index")?;
+            collect_manifests(dir, &idx.manifests, depth + 1, out)?;
+        } else if d.media_type == MEDIA_MANIFEST {
+            out.insert(d.digest.clone(), d.clone());
+        }
+    }
+    Ok(())
+}
+
+/// Reads every image of the OCI layout `dir` (all manifests reachable from `index.json`), one
+/// per OCI architecture; two different images for one architecture are refused.
+pub fn read_base(dir: &Path) -> Result<BTreeMap<String, BaseImage>> {
+    let top = dir.join("index.json");
+    let index: IndexIn = serde_json::from_slice(
+        &fs::read(&top).with_context(|| format!("--base {}: not an OCI image layout", dir.display()))?,
+    )
+    .with_context(|| format!("--base: {}", top.display()))?;
+    let mut manifests = BTreeMap::new();
+    collect_manifests(dir, &index.manifests, 0, &mut manifests)?;
+    let mut out: BTreeMap<String, BaseImage> = BTreeMap::new();
+    for d in manifests.values() {
+        let m: ManifestIn = serde_json::from_slice(&read_blob(dir, d)?).context("--base: image manifest")?;
+        let config: serde_json::Value =
+            serde_json::from_slice(&read_blob(dir, &m.config)?).context("--base: image config")?;
+        let arch = config["architecture"].as_str().unwrap_or_default().to_owned();
+        let mut layers = Vec::new();
+        for l in m.layers {
+            if !BASE_LAYER_TYPES.contains(&l.media_type.as_str()) {
+                bail!(
+                    "--base: layer {} has media type {}, not an OCI layer",
+                    l.digest,
+                    l.media_type
+                );
+            }
+            let bytes = read_blob(dir, &l)?;
+            layers.push((l, bytes));
+        }
+        if out.insert(arch.clone(), BaseImage { config, layers }).is_some() {
+            bail!("--base {}: more than one image for {arch}", dir.display());
+        }
+    }
+    Ok(out)
+}
+
 type Blobs = BTreeMap<String, (String, Vec<u8>)>;
 
 fn add_blob(blobs: &mut Blobs, media: &str, bytes: Vec<u8>) -> Descriptor {
@@ -347,7 +524,7 @@ struct Common<'a> {
     created: String,
     labels: BTreeMap<String, String>,
     tag: String,
-    base: Vec<Entry>,
+    files: Vec<Entry>,
 }
 
 /// One platform's layer, config and manifest; returns its record and manifest descriptor.
@@ -364,7 +541,11 @@ fn platform_image(
         bail!("{}: no binaries to put into an image", t.triple);
     };
     let entrypoint = format!("{BIN_DIR}/{}", main.0);
-    let mut entries = c.base.clone();
+    let mut entries = c.files.clone();
+    if input.base.is_none() {
+        entries.push(Entry::bytes("etc/passwd", passwd(), 0o644));
+        entries.push(Entry::bytes("etc/group", group(), 0o644));
+    }
     for (name, bytes) in &bins {
         entries.push(Entry::bytes(
             format!("{}/{name}", &BIN_DIR[1..]),
@@ -402,12 +583,24 @@ fn platform_image(
             created_by: format!("kiln image: {} for {}", opts.name, t.triple),
         }],
     };
-    let config_desc = add_blob(blobs, MEDIA_CONFIG, to_json(&config));
+    let (config_bytes, mut layers) = match &input.base {
+        None => (to_json(&config), Vec::new()),
+        Some(base) => {
+            let mut layers = Vec::new();
+            for (d, bytes) in &base.layers {
+                add_blob(blobs, &d.media_type, bytes.clone());
+                layers.push(d.clone());
+            }
+            (to_json(&on_base(&base.config, &config, t)?), layers)
+        }
+    };
+    layers.push(layer_desc.clone());
+    let config_desc = add_blob(blobs, MEDIA_CONFIG, config_bytes);
     let manifest = ImageManifest {
         schema_version: 2,
         media_type: MEDIA_MANIFEST,
         config: config_desc.clone(),
-        layers: vec![layer_desc.clone()],
+        layers: layers.clone(),
         annotations: &c.labels,
     };
     let mut manifest_desc = add_blob(blobs, MEDIA_MANIFEST, to_json(&manifest));
@@ -421,7 +614,7 @@ fn platform_image(
         tag: format!("{}-{}", c.tag, t.oci_arch),
         manifest: manifest_desc.digest.clone(),
         config: config_desc.digest,
-        layers: vec![layer_desc.digest],
+        layers: layers.into_iter().map(|d| d.digest).collect(),
         entrypoint,
     };
     Ok((record, manifest_desc))
@@ -458,7 +651,7 @@ pub fn build(inputs: &[ImageInput], opts: &ImageOptions) -> Result<Layout> {
         created,
         labels,
         tag,
-        base: base_entries(opts)?,
+        files: common_entries(opts)?,
     };
     let mut blobs = Blobs::new();
     let mut platforms = Vec::new();
@@ -546,6 +739,7 @@ mod tests {
             .map(|a| ImageInput {
                 target: target::lookup(a).unwrap(),
                 binaries: vec![("hello".into(), format!("binary for {a}").into_bytes())],
+                base: None,
             })
             .collect()
     }

@@ -215,6 +215,7 @@ fn build(a: &BuildArgs, style: Style) -> Result<Outcome> {
                     targets: Vec::new(),
                     ca_certs: a.image_content.ca_certs.clone(),
                     tzdata: a.image_content.tzdata.clone(),
+                    base: a.image_content.base.clone(),
                 };
                 let (manifest, _) = dist_image::run(&req, &interrupt)?;
                 report.manifest = Some(manifest);
@@ -270,6 +271,7 @@ fn image(a: &ImageArgs) -> Result<Outcome> {
         targets: a.target.clone(),
         ca_certs: a.content.ca_certs.clone(),
         tzdata: a.content.tzdata.clone(),
+        base: a.content.base.clone(),
     };
     let interrupt = Interrupt::install().context("installing signal handlers")?;
     let (manifest, layout) = dist_image::run(&req, &interrupt)?;

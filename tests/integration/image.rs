@@ -38,6 +38,47 @@ fn manifest(dir: &Path) -> serde_json::Value {
     serde_json::from_str(&text).unwrap()
 }
 
+/// `umoci unpack --rootless` of `layout:tag` into `bundle-<tag>`; returns the rootfs.
+fn unpack(dir: &Path, layout: &str, tag: &str) -> PathBuf {
+    let bundle = format!("bundle-{tag}");
+    Run::of(
+        Command::new("umoci")
+            .args([
+                "unpack",
+                "--rootless",
+                "--image",
+                &format!("{layout}:{tag}"),
+                &bundle,
+            ])
+            .current_dir(dir),
+    )
+    .expect_code(0);
+    dir.join(bundle).join("rootfs")
+}
+
+/// Runs `/usr/local/bin/fixture --version` of an unpacked rootfs: natively or under
+/// qemu-aarch64; with `in_root`, under qemu with the rootfs as prefix (its loader and libc).
+fn run_in(rootfs: &Path, arch: &str, in_root: bool) -> Run {
+    let bin = rootfs.join("usr/local/bin/fixture");
+    let qemu = if arch == "arm64" {
+        "qemu-aarch64-static"
+    } else {
+        "qemu-x86_64-static"
+    };
+    let mut cmd = if in_root {
+        let mut c = Command::new(qemu);
+        c.arg("-L").arg(rootfs).arg(&bin);
+        c
+    } else if arch == "arm64" {
+        let mut c = Command::new(qemu);
+        c.arg(&bin);
+        c
+    } else {
+        Command::new(&bin)
+    };
+    Run::of(cmd.arg("--version")).expect_code(0)
+}
+
 /// Builds the fixture with `--image` (and the host's CA bundle when present).
 fn built_with_image(extra: &[&str]) -> Fixture {
     let fx = Fixture::new("ok");
@@ -136,32 +177,11 @@ fn issue7_build_image_layout_is_valid_and_runs_on_both_arches() {
         ("amd64", "x86_64-unknown-linux-musl"),
         ("arm64", "aarch64-unknown-linux-musl"),
     ] {
-        let bundle = format!("bundle-{arch}");
-        Run::of(
-            Command::new("umoci")
-                .args([
-                    "unpack",
-                    "--rootless",
-                    "--image",
-                    &format!("{LAYOUT}:1.2.3-{arch}"),
-                    &bundle,
-                ])
-                .current_dir(dir),
-        )
-        .expect_code(0);
-        let rootfs = dir.join(&bundle).join("rootfs");
+        let rootfs = unpack(dir, LAYOUT, &format!("1.2.3-{arch}"));
         let passwd = fs::read_to_string(rootfs.join("etc/passwd")).unwrap();
         assert!(passwd.contains(":65532:65532:"), "{passwd}");
         assert!(rootfs.join("etc/ssl/certs/ca-certificates.crt").is_file());
-        let bin = rootfs.join("usr/local/bin/fixture");
-        let mut cmd = if arch == "arm64" {
-            let mut c = Command::new("qemu-aarch64-static");
-            c.arg(&bin);
-            c
-        } else {
-            Command::new(&bin)
-        };
-        let out = Run::of(cmd.arg("--version")).expect_code(0);
+        let out = run_in(&rootfs, arch, false);
         assert!(out.stdout.contains(triple), "{arch}: {}", out.stdout);
     }
 
@@ -352,4 +372,56 @@ fn issue7_refuses_gnu_targets_and_remote_push() {
     // A dist with only gnu targets has nothing to image.
     let fx = Fixture::new("ok");
     Run::of(fx.build(&["--target", "x86_64-gnu", "--image"])).expect_code(2);
+}
+
+// issue 7: gnu targets go on a base image (`--base`, an OCI layout) that brings the loader and
+// libc; the base's layers, labels and Env are kept, its Cmd dropped; the binaries run.
+#[test]
+fn issue7_gnu_targets_on_a_base_layout_run() {
+    tools(&[
+        "python3",
+        "skopeo",
+        "umoci",
+        "qemu-aarch64-static",
+        "qemu-x86_64-static",
+    ]);
+    let fx = Fixture::new("ok");
+    Run::of(fx.build(&[])).expect_code(0);
+    let dir = fx.dir();
+    Run::of(
+        Command::new("python3")
+            .arg(repo().join("tests/oci/make_base.py"))
+            .arg(dir.join("base")),
+    )
+    .expect_code(0);
+    Run::of(kiln(dir).args(["image", "--target", "x86_64-gnu,aarch64-gnu", "--base", "base"])).expect_code(0);
+    let check = Run::of(
+        Command::new("python3")
+            .arg(repo().join("tests/oci/check_layout.py"))
+            .arg(dir.join(LAYOUT))
+            .args(["amd64,arm64", "on-base"]),
+    );
+    assert_eq!(check.code, 0, "{}", check.stdout);
+    let cfg = skopeo(
+        dir,
+        &["inspect", "--config", &format!("oci:{LAYOUT}:1.2.3-amd64")],
+    )
+    .json();
+    assert_eq!(cfg["config"]["Labels"]["base.label"], "kept");
+    assert_eq!(cfg["config"]["Env"][0], "PATH=/usr/local/bin:/usr/bin:/bin");
+    assert!(cfg["config"].get("Cmd").is_none(), "{cfg}");
+    assert_eq!(cfg["rootfs"]["diff_ids"].as_array().unwrap().len(), 2);
+    assert_eq!(cfg["config"]["User"], "65532:65532");
+    for (arch, triple) in [
+        ("amd64", "x86_64-unknown-linux-gnu"),
+        ("arm64", "aarch64-unknown-linux-gnu"),
+    ] {
+        let rootfs = unpack(dir, LAYOUT, &format!("1.2.3-{arch}"));
+        let out = run_in(&rootfs, arch, true);
+        assert!(out.stdout.contains(triple), "{arch}: {}", out.stdout);
+    }
+    // Both the musl and the gnu target of one architecture: one image per platform only.
+    let run = Run::of(kiln(dir).args(["image", "--target", "x86_64-gnu,x86_64-musl", "--base", "base"]))
+        .expect_code(2);
+    assert!(run.stderr.contains("one image per platform"), "{}", run.stderr);
 }
