@@ -10,7 +10,7 @@
 
 use std::fmt::Write as _;
 use std::io::{Read, Write};
-use std::net::{IpAddr, SocketAddr, TcpStream, ToSocketAddrs};
+use std::net::{IpAddr, SocketAddr, TcpStream};
 use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
@@ -66,26 +66,30 @@ impl Reference {
         })
     }
 
-    /// The host's addresses, refusing any that is not loopback.
+    /// The registry's address: an IP literal or `localhost`, never resolved through DNS, and
+    /// refused unless it is a loopback address.
     pub fn loopback_addr(&self) -> Result<SocketAddr> {
-        let with_port = if self.host.contains(':') && !self.host.ends_with(']') {
-            self.host.clone()
-        } else {
-            format!("{}:80", self.host)
-        };
-        let addrs: Vec<SocketAddr> = with_port
-            .to_socket_addrs()
-            .with_context(|| format!("--push: resolving {}", self.host))?
-            .collect();
-        let all_loopback = !addrs.is_empty() && addrs.iter().all(|a| is_loopback(a.ip()));
-        if !all_loopback {
-            bail!(
-                "--push {}: kiln pushes only to a registry on a loopback address (127.0.0.0/8, ::1); \
-                 copy the oci-archive with a registry client for other hosts",
+        let refuse = || {
+            anyhow!(
+                "--push {}: kiln pushes only to a registry on a loopback address (127.0.0.0/8, [::1], \
+                 localhost); copy the oci-archive with a registry client for other hosts",
                 self.host
-            );
+            )
+        };
+        let (host, port) = match self.host.rsplit_once(':') {
+            Some((h, p)) if !p.contains(']') => (h, p.parse::<u16>().map_err(|_| refuse())?),
+            _ => (self.host.as_str(), 80),
+        };
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        let ip: IpAddr = if host.eq_ignore_ascii_case("localhost") {
+            IpAddr::from([127, 0, 0, 1])
+        } else {
+            host.parse().map_err(|_| refuse())?
+        };
+        if !is_loopback(ip) {
+            return Err(refuse());
         }
-        Ok(addrs[0])
+        Ok(SocketAddr::new(ip, port))
     }
 }
 
