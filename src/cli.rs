@@ -71,7 +71,8 @@ pub struct ImageArgs {
     /// The dist/ directory written by `kiln build` (read, then replaced atomically).
     #[arg(long, default_value = "dist", value_name = "DIST")]
     pub from: PathBuf,
-    /// Static (musl) target to include; repeatable (default: every musl target in the dist).
+    /// Target to include; repeatable (default: every musl target in the dist; gnu ones need
+    /// --base).
     #[arg(long, short = 't', value_name = "TARGET", value_delimiter = ',')]
     pub target: Vec<String>,
     /// Image contents.
