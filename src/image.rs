@@ -815,6 +815,58 @@ mod tests {
     }
 
     #[test]
+    fn on_a_base_keeps_its_layers_env_and_labels_but_not_cmd() {
+        let base_cfg = serde_json::json!({
+            "architecture": "amd64", "os": "linux", "created": "2000-01-01T00:00:00Z",
+            "config": {"Env": ["PATH=/bin", "LANG=C"], "Cmd": ["/bin/sh"], "Labels": {"a": "b"}},
+            "rootfs": {"type": "layers", "diff_ids": ["sha256:00"]},
+            "history": [{"created_by": "base"}]
+        });
+        let layer = b"base layer".to_vec();
+        let mut input = inputs().remove(0);
+        input.base = Some(BaseImage {
+            config: base_cfg,
+            layers: vec![(
+                descriptor("application/vnd.oci.image.layer.v1.tar+gzip", &layer),
+                layer,
+            )],
+        });
+        let l = build(&[input], &opts()).unwrap();
+        let p = &l.platforms[0];
+        assert_eq!(p.layers.len(), 2);
+        let cfg: serde_json::Value = serde_json::from_slice(&l.blobs[&p.config].1).unwrap();
+        assert_eq!(
+            cfg["config"]["Env"],
+            serde_json::json!(["PATH=/usr/local/bin:/bin", "LANG=C"])
+        );
+        assert!(cfg["config"].get("Cmd").is_none());
+        assert_eq!(cfg["config"]["Labels"]["a"], "b");
+        assert_eq!(
+            cfg["config"]["Labels"]["org.opencontainers.image.version"],
+            "1.0.0"
+        );
+        assert_eq!(cfg["rootfs"]["diff_ids"][0], "sha256:00");
+        assert_eq!(cfg["rootfs"]["diff_ids"][1], p.layers[1].as_str());
+        assert_eq!(cfg["history"].as_array().unwrap().len(), 2);
+        assert_eq!(cfg["created"], "2023-11-14T22:13:20Z");
+        // No passwd in kiln's layer on a base: the base's stays.
+        let ours = &l.blobs[&p.layers[1]].1;
+        let names: Vec<String> = tar::Archive::new(ours.as_slice())
+            .entries()
+            .unwrap()
+            .map(|e| e.unwrap().path().unwrap().to_string_lossy().into_owned())
+            .collect();
+        assert!(!names.iter().any(|n| n == "etc/passwd"), "{names:?}");
+        // A base of another architecture is refused.
+        let mut input = inputs().remove(1);
+        input.base = Some(BaseImage {
+            config: serde_json::json!({"architecture": "amd64", "os": "linux"}),
+            layers: Vec::new(),
+        });
+        assert!(build(&[input], &opts()).is_err());
+    }
+
+    #[test]
     fn subjects_list_archive_and_blobs() {
         let l = build(&inputs(), &opts()).unwrap();
         let set = ImageSet {

@@ -88,10 +88,50 @@ fn built_with_image(extra: &[&str]) -> Fixture {
     fx
 }
 
+/// The oci.tar, unpacked by tar, is the same valid layout.
+fn untar_and_check(dir: &Path) {
+    fs::create_dir(dir.join("untarred")).unwrap();
+    Run::of(
+        Command::new("tar")
+            .args(["-xf", OCI_TAR, "-C", "untarred"])
+            .current_dir(dir),
+    )
+    .expect_code(0);
+    let check = check_layout(dir, "untarred", "amd64,arm64");
+    assert_eq!(check.code, 0, "oci.tar:\n{}", check.stdout);
+    assert_eq!(
+        fs::read(dir.join("untarred/index.json")).unwrap(),
+        fs::read(dir.join(LAYOUT).join("index.json")).unwrap()
+    );
+}
+
+/// To docker-archive and back: the same layer content (diff_ids) comes back.
+fn docker_archive_round_trip(dir: &Path, cfg: &serde_json::Value) {
+    skopeo(
+        dir,
+        &[
+            "copy",
+            &format!("oci:{LAYOUT}:1.2.3-amd64"),
+            "docker-archive:docker.tar:fixture:1.2.3",
+        ],
+    );
+    skopeo(dir, &["copy", "docker-archive:docker.tar", "oci:back:1.2.3"]);
+    let back = skopeo(dir, &["inspect", "--config", "oci:back:1.2.3"]).json();
+    assert_eq!(back["rootfs"]["diff_ids"], cfg["rootfs"]["diff_ids"]);
+    assert_eq!(back["config"]["User"], "65532:65532");
+}
+
 // issue 7: the layout is valid OCI, reproducible, readable by skopeo and umoci, and runs.
 #[test]
 fn issue7_build_image_layout_is_valid_and_runs_on_both_arches() {
-    tools(&["python3", "skopeo", "umoci", "qemu-aarch64-static", "sha256sum"]);
+    tools(&[
+        "python3",
+        "skopeo",
+        "umoci",
+        "qemu-aarch64-static",
+        "sha256sum",
+        "tar",
+    ]);
     let ca = Path::new("/etc/ssl/certs/ca-certificates.crt");
     assert!(
         ca.is_file(),
@@ -150,6 +190,7 @@ fn issue7_build_image_layout_is_valid_and_runs_on_both_arches() {
         &["inspect", "--raw", &format!("oci-archive:{OCI_TAR}:1.2.3")],
     );
     assert_eq!(archived.stdout, raw.stdout);
+    untar_and_check(dir);
     let cfg = skopeo(
         dir,
         &["inspect", "--config", &format!("oci:{LAYOUT}:1.2.3-amd64")],
@@ -158,19 +199,7 @@ fn issue7_build_image_layout_is_valid_and_runs_on_both_arches() {
     assert_eq!(cfg["config"]["User"], "65532:65532");
     assert_eq!(cfg["config"]["Entrypoint"][0], "/usr/local/bin/fixture");
 
-    // To docker-archive and back: the same layer content (diff_ids) comes back.
-    skopeo(
-        dir,
-        &[
-            "copy",
-            &format!("oci:{LAYOUT}:1.2.3-amd64"),
-            "docker-archive:docker.tar:fixture:1.2.3",
-        ],
-    );
-    skopeo(dir, &["copy", "docker-archive:docker.tar", "oci:back:1.2.3"]);
-    let back = skopeo(dir, &["inspect", "--config", "oci:back:1.2.3"]).json();
-    assert_eq!(back["rootfs"]["diff_ids"], cfg["rootfs"]["diff_ids"]);
-    assert_eq!(back["config"]["User"], "65532:65532");
+    docker_archive_round_trip(dir, &cfg);
 
     // umoci unpacks each platform; the binary runs (arm64 under qemu-user).
     for (arch, triple) in [
