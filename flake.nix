@@ -103,7 +103,13 @@
 
         # kiln.lib.mkImage { pkgs, package, caCerts ? null, tzdata ? null, ... }
         #   -> a dockerTools.streamLayeredImage of a musl package (nix/image.nix).
-        mkImage = { pkgs, ... }@args: (kilnFor pkgs { }).mkImage (removeAttrs args [ "pkgs" ]);
+        mkImage =
+          { pkgs, ... }@args:
+          (kilnFor pkgs { }).mkImage (
+            removeAttrs args [
+              "pkgs"
+            ]
+          );
 
         # The whole library scope for a package set (see docs/flake.md).
         mkKilnLib = pkgs: kilnFor pkgs { };

@@ -71,6 +71,8 @@ let
       // (common.meta or { });
     }
   );
+
+  # An OCI image per musl target (a gnu binary needs a base with its loader).
   imageSet = lib.listToAttrs (
     map (t: {
       name = "image-${t.attr}";
