@@ -6,6 +6,7 @@
 #
 # Build systems and targets come from nix/targets.json:
 #   packages.<system>.{x86_64-gnu,x86_64-musl,aarch64-gnu,aarch64-musl,default}
+#   packages.<system>.image-{x86_64-musl,aarch64-musl}   (OCI images, nix/image.nix)
 {
   description = "kiln: deterministic, verified release builds of Rust for Linux";
 
@@ -99,6 +100,16 @@
             k = kilnFor pkgs { };
           in
           k.mkVerifyChecks ({ verifier = k.kiln; } // removeAttrs args [ "pkgs" ]);
+
+        # kiln.lib.mkImage { pkgs, package, caCerts ? null, tzdata ? null, ... }
+        #   -> a dockerTools.streamLayeredImage of a musl package (nix/image.nix).
+        mkImage =
+          { pkgs, ... }@args:
+          (kilnFor pkgs { }).mkImage (
+            removeAttrs args [
+              "pkgs"
+            ]
+          );
 
         # The whole library scope for a package set (see docs/flake.md).
         mkKilnLib = pkgs: kilnFor pkgs { };

@@ -3,11 +3,13 @@
 # Owns: the attribute set a build system exposes, one release package per
 # selected target (x86_64-gnu, x86_64-musl, aarch64-gnu, aarch64-musl)
 # plus `default`, the crate built natively for use on the build system
-# itself. This is what `kiln.lib.mkCrossPackages` returns for any crate.
+# itself, plus `image-<attr>` (nix/image.nix) for every musl target. This is
+# what `kiln.lib.mkCrossPackages` returns for any crate.
 {
   lib,
   craneLib,
   mkCrossPackage,
+  mkImage,
   targets,
 }@deps:
 {
@@ -17,6 +19,10 @@
   targets ? deps.targets.attrNames,
   # Also build `default`, the native package of the build system.
   native ? true,
+  # Also make `image-<attr>`, an OCI image, for every selected musl target.
+  images ? true,
+  # Arguments for every image (caCerts, tzdata, source, revision, labels; see image.nix).
+  imageArgs ? { },
   # Everything else (pname, version, mainProgram, description, glibcFloor,
   # sourceDateEpoch, cargoExtraArgs, buildInputs, ...) goes to every package.
   ...
@@ -25,6 +31,8 @@ let
   common = removeAttrs args [
     "targets"
     "native"
+    "images"
+    "imageArgs"
   ];
   crate = craneLib.crateNameFromCargoToml { inherit src; };
 
@@ -63,5 +71,19 @@ let
       // (common.meta or { });
     }
   );
+
+  # An OCI image per musl target (a gnu binary needs a base with its loader).
+  imageSet = lib.listToAttrs (
+    map (t: {
+      name = "image-${t.attr}";
+      value = mkImage (
+        {
+          package = cross.${t.attr};
+        }
+        // lib.optionalAttrs (common ? sourceDateEpoch) { inherit (common) sourceDateEpoch; }
+        // imageArgs
+      );
+    }) (builtins.filter (t: t.libc == "musl") (deps.targets.select targets))
+  );
 in
-cross // lib.optionalAttrs native { default = nativePackage; }
+cross // lib.optionalAttrs native { default = nativePackage; } // lib.optionalAttrs images imageSet

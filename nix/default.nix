@@ -9,7 +9,8 @@
 #   toolchain.nix        Rust toolchain from rust-toolchain.toml
 #   cross-env.nix        linker / cc / env vars for one target
 #   cross-package.nix    release package for one target
-#   cross-packages.nix   the package set of a crate (all targets + default)
+#   cross-packages.nix   the package set of a crate (all targets + default + images)
+#   image.nix            OCI image of a musl package (dockerTools)
 #   verify-checks.nix    `kiln verify` check per cross package
 #   checks.nix           fmt, clippy, tests + verify checks
 #   devshell.nix         `nix develop`
@@ -53,6 +54,7 @@ lib.makeScope pkgs.newScope (
 
     crossEnv = callPackage ./cross-env.nix { inherit pkgs; };
     mkCrossPackage = callPackage ./cross-package.nix { };
+    mkImage = callPackage ./image.nix { };
     mkCrossPackages = callPackage ./cross-packages.nix { };
     mkVerifyChecks = callPackage ./verify-checks.nix { };
     mkChecks = callPackage ./checks.nix { };

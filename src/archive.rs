@@ -324,6 +324,16 @@ pub fn archive_bytes(format: ArchiveFormat, entries: &[Entry], mtime: u64) -> Re
     }
 }
 
+/// The bytes of a plain, uncompressed ustar archive of `entries` (the tar inside a `tar.gz`,
+/// with the same normalisation): what OCI image layers and the `oci-archive` are made of.
+pub fn ustar_bytes(entries: &[Entry], mtime: u64) -> Result<Vec<u8>, ArchiveError> {
+    if mtime > MAX_MTIME {
+        return Err(ArchiveError::MtimeOutOfRange { mtime });
+    }
+    let members = plan(entries)?;
+    tar_bytes(&members, mtime, ArchiveFormat::TarGz)
+}
+
 /// One archive member: a file entry or an implied directory.
 #[derive(Debug)]
 enum Member<'a> {

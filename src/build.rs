@@ -907,6 +907,7 @@ fn export_release(
         },
         archive_format: req.archive.to_string(),
         artifacts,
+        images: None,
     };
     let mut json = serde_json::to_vec_pretty(&manifest)?;
     json.push(b'\n');

@@ -45,6 +45,45 @@ pub enum Command {
     Build(BuildArgs),
     /// Check that this machine can build: nix, flakes, sandbox, store, caches, qemu.
     Doctor(DoctorArgs),
+    /// Make multi-arch OCI images of a dist/'s static binaries and add them to it; optionally
+    /// push them to a registry on a loopback address.
+    Image(ImageArgs),
+}
+
+/// Image contents shared by `image` and `build --image`.
+#[derive(Debug, Args)]
+pub struct ImageContentArgs {
+    /// CA bundle to put at /etc/ssl/certs/ca-certificates.crt.
+    #[arg(long, value_name = "FILE")]
+    pub ca_certs: Option<PathBuf>,
+    /// zoneinfo directory to put at /usr/share/zoneinfo.
+    #[arg(long, value_name = "DIR")]
+    pub tzdata: Option<PathBuf>,
+    /// Build on the images of this OCI image layout directory (one per platform), e.g. for
+    /// gnu targets, which a scratch image cannot run.
+    #[arg(long, value_name = "DIR")]
+    pub base: Option<PathBuf>,
+}
+
+/// `kiln image`.
+#[derive(Debug, Args)]
+pub struct ImageArgs {
+    /// The dist/ directory written by `kiln build` (read, then replaced atomically).
+    #[arg(long, default_value = "dist", value_name = "DIST")]
+    pub from: PathBuf,
+    /// Target to include; repeatable (default: every musl target in the dist; gnu ones need
+    /// --base).
+    #[arg(long, short = 't', value_name = "TARGET", value_delimiter = ',')]
+    pub target: Vec<String>,
+    /// Image contents.
+    #[command(flatten)]
+    pub content: ImageContentArgs,
+    /// Push to HOST:PORT/REPO[:TAG] over plain HTTP; loopback addresses only.
+    #[arg(long, value_name = "REF")]
+    pub push: Option<String>,
+    /// Print the manifest's `images` section as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `kiln targets`.
@@ -137,6 +176,12 @@ pub struct BuildArgs {
     /// Policy options.
     #[command(flatten)]
     pub policy: PolicyArgs,
+    /// After exporting, add OCI images of the musl targets (as `kiln image` does).
+    #[arg(long)]
+    pub image: bool,
+    /// Image contents (with --image).
+    #[command(flatten)]
+    pub image_content: ImageContentArgs,
     /// Print one JSON document on stdout at the end.
     #[arg(long)]
     pub json: bool,

@@ -119,6 +119,9 @@ impl Staging {
             Output::Archive { file, .. } | Output::Bytes { file, .. } => file,
         };
         let path = self.dir.join(name);
+        if let Some(parent) = path.parent() {
+            fs::create_dir_all(parent).map_err(io_err(parent))?;
+        }
         let file = File::create(&path).map_err(io_err(&path))?;
         let mut w = BufWriter::with_capacity(1 << 20, file);
         match output {

@@ -11,15 +11,19 @@
 //! - [`nix`]: the only module that runs `nix`;
 //! - [`build`]: the `kiln build` pipeline; [`export`]: atomic `dist/`; [`manifest`]: its schema;
 //! - [`archive`], [`checksum`]: deterministic archives and `SHA256SUMS`;
+//! - [`image`]: OCI image layouts; [`dist_image`]: `kiln image` on a `dist/`; [`registry`]: push
+//!   to a loopback registry;
 //! - [`project`]: Cargo.toml metadata; [`progress`]: progress display; [`doctor`]: environment checks.
 
 pub mod archive;
 pub mod build;
 pub mod checksum;
 pub mod cli;
+pub mod dist_image;
 pub mod doctor;
 pub mod elf;
 pub mod export;
+pub mod image;
 pub mod manifest;
 mod mapped;
 pub mod nix;
@@ -27,6 +31,7 @@ pub mod policy;
 mod proc;
 pub mod progress;
 pub mod project;
+pub mod registry;
 pub mod report;
 pub mod run;
 pub mod store_refs;

@@ -30,6 +30,9 @@ pub struct Manifest {
     pub archive_format: String,
     /// One entry per target, in the order asked for.
     pub artifacts: Vec<Artifact>,
+    /// The OCI images made by `kiln image` / `kiln build --image`, when made.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub images: Option<crate::image::ImageSet>,
 }
 
 /// The flake that was built.

@@ -7,12 +7,16 @@ use anyhow::{Context, Result};
 
 use crate::archive::ArchiveFormat;
 use crate::build::{self, BuildEnd, BuildRequest};
-use crate::cli::{BuildArgs, Cli, Command, DoctorArgs, InspectArgs, PolicyArgs, TargetsArgs, VerifyArgs};
+use crate::cli::{
+    BuildArgs, Cli, Command, DoctorArgs, ImageArgs, InspectArgs, PolicyArgs, TargetsArgs, VerifyArgs,
+};
+use crate::dist_image::{self, ImageRequest};
 use crate::doctor;
 use crate::elf::{self, GlibcVersion};
 use crate::policy::{self, Severity};
 use crate::proc::Interrupt;
 use crate::project;
+use crate::registry;
 use crate::report::{self, Verdict};
 use crate::target;
 use crate::ui::Style;
@@ -39,6 +43,7 @@ pub fn run(cli: Cli) -> Result<Outcome> {
         Command::Verify(a) => verify(&a, style),
         Command::Build(a) => build(&a, style),
         Command::Doctor(a) => doctor(&a, style),
+        Command::Image(a) => image(&a),
     }
 }
 
@@ -203,11 +208,26 @@ fn build(a: &BuildArgs, style: Style) -> Result<Outcome> {
             eprintln!("kiln: interrupted; {} left as it was", a.out.display());
             Ok(Outcome::Interrupted(code))
         }
-        BuildEnd::Done(report) => {
+        BuildEnd::Done(mut report) => {
+            if a.image && report.ok {
+                let req = ImageRequest {
+                    dist: a.out.clone(),
+                    targets: Vec::new(),
+                    ca_certs: a.image_content.ca_certs.clone(),
+                    tzdata: a.image_content.tzdata.clone(),
+                    base: a.image_content.base.clone(),
+                };
+                let (manifest, _) = dist_image::run(&req, &interrupt)?;
+                report.manifest = Some(manifest);
+            }
             if a.json {
                 print_json(&report)?;
             } else {
-                print(&build::summary(&report, style))?;
+                let mut s = build::summary(&report, style);
+                if let Some(images) = report.manifest.as_ref().and_then(|m| m.images.as_ref()) {
+                    s.push_str(&image_summary(images));
+                }
+                print(&s)?;
             }
             Ok(if report.ok { Outcome::Ok } else { Outcome::Failed })
         }
@@ -226,4 +246,56 @@ fn doctor(a: &DoctorArgs, style: Style) -> Result<Outcome> {
     } else {
         Outcome::Ok
     })
+}
+
+fn image_summary(images: &crate::image::ImageSet) -> String {
+    let mut s = String::new();
+    for p in &images.platforms {
+        let _ = writeln!(s, "image {:<12} {}  {}", p.platform, p.manifest, p.target);
+    }
+    let _ = writeln!(
+        s,
+        "image index {}  {} and {} (tag {})",
+        images.index, images.layout, images.archive, images.tag
+    );
+    s
+}
+
+fn image(a: &ImageArgs) -> Result<Outcome> {
+    let reference = a.push.as_deref().map(registry::Reference::parse).transpose()?;
+    if let Some(r) = &reference {
+        r.loopback_addr()?;
+    }
+    let req = ImageRequest {
+        dist: a.from.clone(),
+        targets: a.target.clone(),
+        ca_certs: a.content.ca_certs.clone(),
+        tzdata: a.content.tzdata.clone(),
+        base: a.content.base.clone(),
+    };
+    let interrupt = Interrupt::install().context("installing signal handlers")?;
+    let (manifest, layout) = dist_image::run(&req, &interrupt)?;
+    let images = manifest.images.expect("dist_image::run sets images");
+    let pushed = match &reference {
+        Some(r) => Some(registry::push(&layout, r)?),
+        None => None,
+    };
+    if a.json {
+        let mut v = serde_json::to_value(&images)?;
+        if let Some(p) = &pushed {
+            v["pushed"] = serde_json::json!({"reference": p.reference, "digest": p.digest});
+        }
+        print_json(&v)?;
+    } else {
+        let mut s = image_summary(&images);
+        if let Some(p) = &pushed {
+            let _ = writeln!(
+                s,
+                "pushed {}@{} ({} blob(s) uploaded)",
+                p.reference, p.digest, p.uploaded
+            );
+        }
+        print(&s)?;
+    }
+    Ok(Outcome::Ok)
 }

@@ -40,13 +40,15 @@ in
     ];
   }
   {
-    name = "packages: the four targets and default on each build system";
+    name = "packages: the four targets, default and the musl images on each build system";
     expr = perSystem (s: builtins.attrNames outputs.packages.${s});
     expected = [
       [
         "aarch64-gnu"
         "aarch64-musl"
         "default"
+        "image-aarch64-musl"
+        "image-x86_64-musl"
         "x86_64-gnu"
         "x86_64-musl"
       ]
@@ -54,6 +56,8 @@ in
         "aarch64-gnu"
         "aarch64-musl"
         "default"
+        "image-aarch64-musl"
+        "image-x86_64-musl"
         "x86_64-gnu"
         "x86_64-musl"
       ]
@@ -134,7 +138,7 @@ in
     };
   }
   {
-    name = "lib exposes the builder, the verify checks and the target table";
+    name = "lib exposes the builder, the image, the verify checks and the target table";
     expr = {
       names = builtins.attrNames outputs.lib;
       triples = outputs.lib.targets.triples;
@@ -142,6 +146,7 @@ in
     expected = {
       names = [
         "mkCrossPackages"
+        "mkImage"
         "mkKilnLib"
         "mkVerifyChecks"
         "targets"
@@ -155,6 +160,22 @@ in
     };
   }
   {
+    name = "lib.mkImage makes the image of a user's musl package";
+    expr =
+      let
+        pkgs = import ./fake/pkgs.nix { };
+        set = outputs.lib.mkCrossPackages {
+          inherit pkgs;
+          src = templateDir;
+        };
+      in
+      (outputs.lib.mkImage {
+        inherit pkgs;
+        package = set.aarch64-musl;
+      }).imageArgs.architecture;
+    expected = "arm64";
+  }
+  {
     name = "lib.mkCrossPackages gives a user crate the same attribute set";
     expr = builtins.attrNames (outputs.lib.mkCrossPackages {
       pkgs = import ./fake/pkgs.nix { };
@@ -164,6 +185,8 @@ in
       "aarch64-gnu"
       "aarch64-musl"
       "default"
+      "image-aarch64-musl"
+      "image-x86_64-musl"
       "x86_64-gnu"
       "x86_64-musl"
     ];
@@ -217,6 +240,8 @@ in
         "aarch64-gnu"
         "aarch64-musl"
         "default"
+        "image-aarch64-musl"
+        "image-x86_64-musl"
         "x86_64-gnu"
         "x86_64-musl"
       ];

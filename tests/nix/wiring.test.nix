@@ -232,11 +232,12 @@ in
     ];
   }
   {
-    name = "cross-packages: a user crate gets the selected targets plus default";
+    name = "cross-packages: a user crate gets the selected targets plus default and the musl image";
     expr = builtins.attrNames userSet;
     expected = [
       "aarch64-gnu"
       "default"
+      "image-x86_64-musl"
       "x86_64-musl"
     ];
   }
@@ -268,6 +269,8 @@ in
     expected = [
       "aarch64-gnu"
       "aarch64-musl"
+      "image-aarch64-musl"
+      "image-x86_64-musl"
       "x86_64-gnu"
       "x86_64-musl"
     ];

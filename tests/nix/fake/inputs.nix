@@ -40,6 +40,7 @@ let
         inherit pname;
         meta = args.meta or { };
       }
+      // (if args ? version then { inherit (args) version; } else { })
       // (args.passthru or { })
     );
 

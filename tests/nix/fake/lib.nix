@@ -30,6 +30,15 @@ rec {
   nameValuePair = name: value: { inherit name value; };
   optionalAttrs = cond: set: if cond then set else { };
   optional = cond: x: if cond then [ x ] else [ ];
+  optionalString = cond: s: if cond then s else "";
+  hasPrefix = prefix: s: builtins.substring 0 (builtins.stringLength prefix) s == prefix;
+  removeSuffix =
+    suffix: s:
+    let
+      n = builtins.stringLength s;
+      k = builtins.stringLength suffix;
+    in
+    if k <= n && builtins.substring (n - k) k s == suffix then builtins.substring 0 (n - k) s else s;
   optionals = cond: xs: if cond then xs else [ ];
   concatMap = f: xs: builtins.concatMap f xs;
   toList = x: if isList x then x else [ x ];

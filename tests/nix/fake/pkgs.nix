@@ -40,6 +40,7 @@ let
       name: env: script:
       drv name { inherit env script; };
     mkShell = args: drv "shell" { shellArgs = args; };
+    dockerTools.streamLayeredImage = args: drv "${args.name}-image" { imageArgs = args; };
     cargo-zigbuild = drv "cargo-zigbuild" { };
     qemu = drv "qemu" { };
     nixfmt = drv "nixfmt" { };

@@ -1,0 +1,277 @@
+//! `kiln image`: OCI images from an exported `dist/`, added to it atomically.
+//!
+//! `manifest.json` says which archive holds which binaries and their SHA-256; each archive is
+//! checked against the manifest, the binaries are read out of it and checked again, so the
+//! image holds exactly the bytes `kiln build` verified. Only static (musl) targets make a
+//! scratch image: a gnu target asked for by name is refused, unless `--base` names an OCI
+//! image layout to build on. The whole `dist/` is then
+//! re-staged with the image files (`<name>-<version>.oci/` and `<name>-<version>.oci.tar`),
+//! `manifest.json` gains its `images` section, `SHA256SUMS` covers the `.oci.tar`, and the new
+//! directory replaces the old one the way `kiln build` publishes it.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, anyhow, bail};
+
+use crate::checksum;
+use crate::export::{Output, Staging};
+use crate::image::{self, BaseImage, ImageInput, ImageOptions, ImageSet, Layout};
+use crate::manifest::{Artifact, Manifest};
+use crate::proc::Interrupt;
+use crate::target::{self, ExpectedLinkage, Libc, Target};
+
+/// What `kiln image` was asked to do.
+#[derive(Debug, Clone, Default)]
+pub struct ImageRequest {
+    /// The `dist/` to read and extend.
+    pub dist: PathBuf,
+    /// Targets to include (triples or attributes); empty = every static target in the dist.
+    pub targets: Vec<String>,
+    /// CA bundle file.
+    pub ca_certs: Option<PathBuf>,
+    /// zoneinfo directory.
+    pub tzdata: Option<PathBuf>,
+    /// An OCI image layout to build on (lets gnu targets in).
+    pub base: Option<PathBuf>,
+}
+
+/// Reads `manifest.json` of `dist`.
+pub fn read_manifest(dist: &Path) -> Result<Manifest> {
+    let path = dist.join("manifest.json");
+    let text = fs::read(&path).with_context(|| format!("{}: run kiln build first", path.display()))?;
+    serde_json::from_slice(&text).with_context(|| format!("{}: not a kiln manifest", path.display()))
+}
+
+/// The artifacts to image, with their targets; refuses gnu targets asked for by name.
+fn select<'m>(
+    manifest: &'m Manifest,
+    wanted: &[String],
+    has_base: bool,
+) -> Result<Vec<(&'static Target, &'m Artifact)>> {
+    let mut out = Vec::new();
+    if wanted.is_empty() {
+        for a in &manifest.artifacts {
+            let t = target::lookup(&a.target)?;
+            if t.linkage == ExpectedLinkage::Static {
+                out.push((t, a));
+            }
+        }
+        if out.is_empty() {
+            bail!(
+                "the dist has no static (musl) target; a scratch image needs a static binary \
+                 (build x86_64-musl and/or aarch64-musl)"
+            );
+        }
+        return Ok(out);
+    }
+    for name in wanted {
+        let t = target::lookup(name)?;
+        if !has_base && (t.libc == Libc::Gnu || t.linkage != ExpectedLinkage::Static) {
+            bail!(
+                "{}: a dynamically linked (gnu) binary cannot run in a scratch image; \
+                 use the musl target ({}) or --base",
+                t.triple,
+                t.triple.replace("-gnu", "-musl")
+            );
+        }
+        if let Some((other, _)) = out.iter().find(|(o, _)| o.oci_arch == t.oci_arch) {
+            bail!(
+                "{} and {} are both linux/{}; an image index holds one image per platform",
+                other.triple,
+                t.triple,
+                t.oci_arch
+            );
+        }
+        let a = manifest
+            .artifacts
+            .iter()
+            .find(|a| a.target == t.triple)
+            .ok_or_else(|| anyhow!("{}: not in the dist's manifest.json", t.triple))?;
+        out.push((t, a));
+    }
+    Ok(out)
+}
+
+/// Opens an archive for reading as a tar stream, by its file name.
+fn tar_reader(path: &Path) -> Result<Box<dyn Read>> {
+    let f = fs::File::open(path).with_context(|| path.display().to_string())?;
+    let name = path.to_string_lossy();
+    Ok(if name.ends_with(".tar.gz") {
+        Box::new(flate2::read::GzDecoder::new(f))
+    } else if name.ends_with(".tar.xz") {
+        Box::new(liblzma::read::XzDecoder::new(f))
+    } else if name.ends_with(".tar.zst") {
+        Box::new(zstd::Decoder::new(f)?)
+    } else {
+        bail!(
+            "{}: kiln image reads tar.gz, tar.xz or tar.zst archives, not zip",
+            path.display()
+        );
+    })
+}
+
+/// The verified binaries of one artifact, read from its archive and checked against the
+/// manifest's SHA-256 of the archive and of every binary.
+fn binaries_of(dist: &Path, t: &'static Target, a: &Artifact, base: Option<BaseImage>) -> Result<ImageInput> {
+    let path = dist.join(&a.file);
+    let sha = checksum::sha256_file(&path).with_context(|| path.display().to_string())?;
+    if sha != a.sha256 {
+        bail!("{}: SHA-256 differs from manifest.json", a.file);
+    }
+    for b in a.binaries.iter().filter(|_| base.is_none()) {
+        if b.libc.as_deref() == Some("gnu") || b.linkage.as_deref() == Some("dynamic") {
+            bail!(
+                "{}: {} is dynamically linked; a scratch image needs a static binary",
+                a.file,
+                b.path
+            );
+        }
+    }
+    let mut found: Vec<(String, Vec<u8>)> = Vec::new();
+    let mut ar = tar::Archive::new(tar_reader(&path)?);
+    for entry in ar.entries().with_context(|| a.file.clone())? {
+        let mut entry = entry.with_context(|| a.file.clone())?;
+        let name = entry.path()?.to_string_lossy().into_owned();
+        let Some(b) = a.binaries.iter().find(|b| b.path == name) else {
+            continue;
+        };
+        let mut bytes = Vec::new();
+        entry.read_to_end(&mut bytes)?;
+        if checksum::sha256_bytes(&bytes) != b.sha256 {
+            bail!("{}: {name}: SHA-256 differs from manifest.json", a.file);
+        }
+        let base = name.rsplit('/').next().unwrap_or(&name).to_owned();
+        found.push((base, bytes));
+    }
+    if found.len() != a.binaries.len() || found.is_empty() {
+        bail!("{}: does not hold the binaries manifest.json lists", a.file);
+    }
+    Ok(ImageInput {
+        target: t,
+        binaries: found,
+        base,
+    })
+}
+
+/// The base name of the image files: `<name>-<version>` (or `<name>`).
+pub fn stem(manifest: &Manifest) -> String {
+    if manifest.version.is_empty() {
+        manifest.name.clone()
+    } else {
+        format!("{}-{}", manifest.name, manifest.version)
+    }
+}
+
+/// Builds the image layout of a dist's static targets (in memory).
+pub fn layout(req: &ImageRequest, manifest: &Manifest) -> Result<Layout> {
+    let chosen = select(manifest, &req.targets, req.base.is_some())?;
+    let mut bases = match &req.base {
+        Some(dir) => image::read_base(dir)?,
+        None => BTreeMap::new(),
+    };
+    let inputs: Vec<ImageInput> = chosen
+        .into_iter()
+        .map(|(t, a)| {
+            let base = match &req.base {
+                Some(dir) => Some(bases.remove(&t.oci_arch).ok_or_else(|| {
+                    anyhow!(
+                        "--base {}: no image for linux/{} ({})",
+                        dir.display(),
+                        t.oci_arch,
+                        t.triple
+                    )
+                })?),
+                None => None,
+            };
+            binaries_of(&req.dist, t, a, base)
+        })
+        .collect::<Result<_>>()?;
+    let opts = ImageOptions {
+        name: manifest.name.clone(),
+        version: manifest.version.clone(),
+        epoch: u64::try_from(manifest.source_date_epoch).unwrap_or(0),
+        source: manifest
+            .source
+            .locked_url
+            .clone()
+            .or_else(|| Some(manifest.source.flake.clone())),
+        revision: manifest.source.revision.clone(),
+        ca_certs: req.ca_certs.clone(),
+        tzdata: req.tzdata.clone(),
+    };
+    image::build(&inputs, &opts)
+}
+
+/// Whether a `dist/` entry is an image file this module writes (replaced on every run).
+fn is_image_file(name: &str) -> bool {
+    Path::new(name)
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("oci"))
+        || name.ends_with(".oci.tar")
+}
+
+/// Makes the images and publishes `dist/` again with them; returns the new manifest and the
+/// layout (for `--push`).
+pub fn run(req: &ImageRequest, interrupt: &Interrupt) -> Result<(Manifest, Layout)> {
+    let mut manifest = read_manifest(&req.dist)?;
+    let layout = layout(req, &manifest)?;
+    let stem = stem(&manifest);
+    let layout_dir = format!("{stem}.oci");
+    let archive_name = format!("{stem}.oci.tar");
+    let epoch = u64::try_from(manifest.source_date_epoch).unwrap_or(0);
+    let staging = Staging::new(&req.dist, epoch, interrupt.clone())?;
+    let mut sums = Vec::new();
+    let mut names: Vec<String> = fs::read_dir(&req.dist)
+        .with_context(|| req.dist.display().to_string())?
+        .map(|e| e.map(|e| e.file_name().to_string_lossy().into_owned()))
+        .collect::<std::io::Result<_>>()?;
+    names.sort();
+    for name in names {
+        if name == "manifest.json" || name == "SHA256SUMS" || is_image_file(&name) {
+            continue;
+        }
+        let path = req.dist.join(&name);
+        if !fs::symlink_metadata(&path)?.is_file() {
+            continue;
+        }
+        let bytes = fs::read(&path).with_context(|| path.display().to_string())?;
+        let (sha, _) = staging.write(&Output::Bytes {
+            file: name.clone(),
+            bytes,
+        })?;
+        sums.push((name, sha));
+    }
+    for (rel, bytes) in layout.files() {
+        staging.write(&Output::Bytes {
+            file: format!("{layout_dir}/{rel}"),
+            bytes: bytes.to_vec(),
+        })?;
+    }
+    let (archive_sha256, archive_size) = staging.write(&Output::Bytes {
+        file: archive_name.clone(),
+        bytes: layout.oci_archive()?,
+    })?;
+    sums.push((archive_name.clone(), archive_sha256.clone()));
+    manifest.images = Some(ImageSet {
+        layout: layout_dir,
+        archive: archive_name,
+        archive_sha256,
+        archive_size,
+        index: layout.index.digest.clone(),
+        tag: layout.tag.clone(),
+        platforms: layout.platforms.clone(),
+    });
+    let mut json = serde_json::to_vec_pretty(&manifest)?;
+    json.push(b'\n');
+    let (sha, _) = staging.write(&Output::Bytes {
+        file: "manifest.json".into(),
+        bytes: json,
+    })?;
+    sums.push(("manifest.json".into(), sha));
+    sums.sort();
+    staging.publish(&sums)?;
+    Ok((manifest, layout))
+}
