@@ -11,6 +11,8 @@
 //! - [`nix`]: the only module that runs `nix`;
 //! - [`build`]: the `kiln build` pipeline; [`export`]: atomic `dist/`; [`manifest`]: its schema;
 //! - [`archive`], [`checksum`]: deterministic archives and `SHA256SUMS`;
+//! - [`provenance`], [`sbom`], [`sign`], [`verify_release`]: in-toto/SLSA provenance, CycloneDX
+//!   SBOMs, ed25519 DSSE signatures and `kiln verify-release`;
 //! - [`project`]: Cargo.toml metadata; [`progress`]: progress display; [`doctor`]: environment checks.
 
 pub mod archive;
@@ -27,11 +29,15 @@ pub mod policy;
 mod proc;
 pub mod progress;
 pub mod project;
+pub mod provenance;
 pub mod report;
 pub mod run;
+pub mod sbom;
+pub mod sign;
 pub mod store_refs;
 pub mod target;
 pub mod ui;
+pub mod verify_release;
 
 use std::ffi::OsString;
 use std::process::ExitCode;

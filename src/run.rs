@@ -7,7 +7,10 @@ use anyhow::{Context, Result};
 
 use crate::archive::ArchiveFormat;
 use crate::build::{self, BuildEnd, BuildRequest};
-use crate::cli::{BuildArgs, Cli, Command, DoctorArgs, InspectArgs, PolicyArgs, TargetsArgs, VerifyArgs};
+use crate::cli::{
+    BuildArgs, Cli, Command, DoctorArgs, InspectArgs, KeygenArgs, PolicyArgs, SignArgs, TargetsArgs,
+    VerifyArgs, VerifyReleaseArgs,
+};
 use crate::doctor;
 use crate::elf::{self, GlibcVersion};
 use crate::policy::{self, Severity};
@@ -39,6 +42,9 @@ pub fn run(cli: Cli) -> Result<Outcome> {
         Command::Verify(a) => verify(&a, style),
         Command::Build(a) => build(&a, style),
         Command::Doctor(a) => doctor(&a, style),
+        Command::Keygen(a) => keygen(&a),
+        Command::Sign(a) => sign(&a),
+        Command::VerifyRelease(a) => verify_release(&a),
     }
 }
 
@@ -196,6 +202,11 @@ fn build(a: &BuildArgs, style: Style) -> Result<Outcome> {
         name: project.name,
         version: project.version,
         nix_args,
+        sign_key: a
+            .sign_key
+            .as_deref()
+            .map(crate::sign::SecretKey::load)
+            .transpose()?,
     };
     let interrupt = Interrupt::install().context("installing signal handlers")?;
     match build::run(&req, &interrupt, a.json)? {
@@ -226,4 +237,34 @@ fn doctor(a: &DoctorArgs, style: Style) -> Result<Outcome> {
     } else {
         Outcome::Ok
     })
+}
+
+fn keygen(a: &KeygenArgs) -> Result<Outcome> {
+    let (secret, public) = crate::sign::keygen(&a.out)?;
+    let key = crate::sign::load_public(&public)?;
+    print(&format!(
+        "wrote {} (secret, mode 0600) and {} (public)\nkey id {}\n",
+        secret.display(),
+        public.display(),
+        crate::sign::key_id(&key)
+    ))?;
+    Ok(Outcome::Ok)
+}
+
+fn sign(a: &SignArgs) -> Result<Outcome> {
+    let key = crate::sign::SecretKey::load(&a.key)?;
+    let path = crate::sign::sign_release(&a.dir, &key)?;
+    print(&format!("signed {} with key {}\n", path.display(), key.id()))?;
+    Ok(Outcome::Ok)
+}
+
+fn verify_release(a: &VerifyReleaseArgs) -> Result<Outcome> {
+    let key = a.key.as_deref().map(crate::sign::load_public).transpose()?;
+    let report = crate::verify_release::verify(&a.dir, key.as_ref())?;
+    if a.json {
+        print_json(&report)?;
+    } else {
+        print(&crate::verify_release::render(&report))?;
+    }
+    Ok(if report.ok { Outcome::Ok } else { Outcome::Failed })
 }
