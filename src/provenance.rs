@@ -310,10 +310,13 @@ pub fn statement(i: &Inputs<'_>) -> Value {
         .outputs
         .iter()
         .map(|o| {
+            use base64::Engine;
+            let report = serde_json::to_vec(&o.verification).unwrap_or_default();
             json!({
-                "name": format!("verification/{}", o.target),
+                "name": format!("verification/{}.json", o.target),
                 "mediaType": "application/json",
-                "annotations": {"binaries": o.verification},
+                "digest": {"sha256": crate::checksum::sha256_bytes(&report)},
+                "content": base64::engine::general_purpose::STANDARD.encode(&report),
             })
         })
         .collect();

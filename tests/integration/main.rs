@@ -6,6 +6,7 @@
 mod build;
 mod inspect;
 mod nixenv;
+mod release;
 mod targets;
 mod util;
 mod verify;
