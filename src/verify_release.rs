@@ -57,7 +57,8 @@ fn read_regular(dir: &Path, name: &str) -> Result<Option<Vec<u8>>, String> {
 
 /// Checks the release in `dir`. `Err` only for a directory that cannot be read at all.
 pub fn verify(dir: &Path, key: Option<&ed25519_dalek::VerifyingKey>) -> Result<ReleaseReport> {
-    let meta = fs::symlink_metadata(dir).with_context(|| format!("{}", dir.display()))?;
+    // DIR itself may be a symlink the user named; nothing inside it is followed.
+    let meta = fs::metadata(dir).with_context(|| format!("{}", dir.display()))?;
     if !meta.is_dir() {
         bail!("{} is not a directory", dir.display());
     }
@@ -478,10 +479,17 @@ pub fn read_archive(format: ArchiveFormat, bytes: &[u8]) -> Result<BTreeMap<Stri
     Ok(out)
 }
 
-fn decompress(mut r: impl Read) -> Result<Vec<u8>, String> {
+/// The most a release archive (or zip member) may decompress to: 4 GiB.
+const MAX_UNPACKED: u64 = 4 << 30;
+
+fn decompress(r: impl Read) -> Result<Vec<u8>, String> {
     let mut v = Vec::new();
-    r.read_to_end(&mut v)
+    r.take(MAX_UNPACKED + 1)
+        .read_to_end(&mut v)
         .map_err(|e| format!("cannot decompress: {e}"))?;
+    if v.len() as u64 > MAX_UNPACKED {
+        return Err(format!("decompresses to more than {MAX_UNPACKED} bytes"));
+    }
     Ok(v)
 }
 

@@ -244,7 +244,20 @@ fn issue6_keygen_files_and_modes() {
     }
     let r = Run::of(kiln(tmp.path()).args(["keygen", "--out", "ci"])).expect_code(2);
     assert!(r.stderr.contains("not overwriting"), "{}", r.stderr);
+    // A public key is no signing key: refused before anything is built.
+    let r = Run::of(kiln(tmp.path()).args(["build", "--sign-key", "ci.pub"])).expect_code(2);
+    assert!(r.stderr.contains("ci.pub"), "{}", r.stderr);
+    assert!(!tmp.path().join("dist").exists());
     assert_eq!(fs::read_to_string(tmp.path().join("ci.key")).unwrap(), secret);
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    kiln::checksum::sha256_bytes(bytes)
+}
+
+/// `kiln sign --key KEY DIR`.
+fn resign(dir: &Path, key: &Path) {
+    Run::of(kiln(dir).arg("sign").arg("--key").arg(key).arg(dir)).expect_code(0);
 }
 
 fn copy_release(from: &Path, to: &Path) {
@@ -272,6 +285,7 @@ fn issue6_verify_release_catches_tampering() {
     let (secret, public) = keygen(fx.dir(), "k");
     let (_, other_public) = keygen(fx.dir(), "other");
     let secret_arg = secret.display().to_string();
+    let (resign_key, resign_key2) = (secret.clone(), secret.clone());
     Run::of(fx.build(&["--target", "x86_64-musl", "--sign-key", &secret_arg])).expect_code(0);
     let dist = fx.dir().join("dist");
     verify_release(fx.dir(), &dist, Some(&public)).expect_code(0);
@@ -327,10 +341,9 @@ fn issue6_verify_release_catches_tampering() {
         ),
         (
             "subject-removed",
-            Box::new(|d: &Path| {
-                // Drop a subject from the statement and re-sign with another key: the signature
-                // no longer verifies with the release key; with the statement alone (unsigned)
-                // the missing subject is named.
+            Box::new(move |d: &Path| {
+                // Drop a subject and sign the edited statement with the release key itself:
+                // the signature holds, the missing subject does not.
                 let p = d.join("provenance.intoto.json");
                 let mut v: serde_json::Value = serde_json::from_slice(&fs::read(&p).unwrap()).unwrap();
                 v["subject"]
@@ -338,9 +351,32 @@ fn issue6_verify_release_catches_tampering() {
                     .unwrap()
                     .retain(|s| s["name"] != "manifest.json");
                 fs::write(&p, serde_json::to_vec_pretty(&v).unwrap()).unwrap();
-                fs::remove_file(d.join("provenance.intoto.jsonl")).unwrap();
+                resign(d, &resign_key);
             }),
             "manifest.json is not a subject of the provenance statement",
+        ),
+        (
+            "policy",
+            Box::new(move |d: &Path| {
+                // Claim the static musl archive is for gnu, make every digest consistent and
+                // sign again: the binary fails the gnu policy.
+                let m = d.join("manifest.json");
+                let text = fs::read_to_string(&m).unwrap();
+                let edited = text.replace(
+                    "\"target\": \"x86_64-unknown-linux-musl\"",
+                    "\"target\": \"x86_64-unknown-linux-gnu\"",
+                );
+                assert_ne!(text, edited);
+                fs::write(&m, &edited).unwrap();
+                let (old, new) = (sha256_hex(text.as_bytes()), sha256_hex(edited.as_bytes()));
+                for f in ["SHA256SUMS", "provenance.intoto.json"] {
+                    let t = fs::read_to_string(d.join(f)).unwrap();
+                    assert!(t.contains(&old), "{f}");
+                    fs::write(d.join(f), t.replace(&old, &new)).unwrap();
+                }
+                resign(d, &resign_key2);
+            }),
+            "fails the x86_64-unknown-linux-gnu policy",
         ),
         (
             "truncated-envelope",
@@ -373,12 +409,7 @@ fn issue6_verify_release_catches_tampering() {
         let d = fx.dir().join(format!("case-{name}"));
         copy_release(&dist, &d);
         tamper(&d);
-        let key = if *name == "subject-removed" {
-            None
-        } else {
-            Some(public.as_path())
-        };
-        let r = verify_release(fx.dir(), &d, key);
+        let r = verify_release(fx.dir(), &d, Some(&public));
         assert_eq!(r.code, 1, "{name}: exit {}\n{}{}", r.code, r.stdout, r.stderr);
         assert!(
             r.stdout.contains(message),
