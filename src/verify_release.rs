@@ -570,11 +570,15 @@ pub fn render(r: &ReleaseReport) -> String {
     if r.ok {
         let _ = writeln!(
             s,
-            "ok   {}: {} file(s) match SHA256SUMS, manifest.json and the provenance; {} binar{} pass their policy; signature {}",
+            "ok   {}: {} file(s) match SHA256SUMS, manifest.json and the provenance; {} {} their policy; signature {}",
             r.dir.display(),
             r.files.len(),
             r.binaries.len(),
-            if r.binaries.len() == 1 { "y" } else { "ies" },
+            if r.binaries.len() == 1 {
+                "binary passes"
+            } else {
+                "binaries pass"
+            },
             match &r.verified_key {
                 Some(k) => format!("verified with key {k}"),
                 None if r.signed => "not checked".to_owned(),

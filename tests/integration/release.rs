@@ -438,3 +438,68 @@ fn issue6_verify_release_catches_tampering() {
     let r = Run::of(kiln(fx.dir()).arg("verify-release").arg(&dist).arg("--json")).expect_code(0);
     assert_eq!(r.json()["ok"], true);
 }
+
+// issue 6: every flake.lock node is a resolved dependency: a git input with its commit, a path
+// input with its NAR hash, both with narHash and lastModified from the lock.
+#[test]
+fn issue6_provenance_lists_every_flake_lock_node() {
+    require_tool("git");
+    let fx = Fixture::new("ok");
+    let (git_dep, path_dep) = (fx.dir().join("gitdep"), fx.dir().join("pathdep"));
+    fs::create_dir_all(&git_dep).unwrap();
+    fs::create_dir_all(&path_dep).unwrap();
+    fs::write(git_dep.join("a.txt"), "a\n").unwrap();
+    fs::write(path_dep.join("b.txt"), "b\n").unwrap();
+    sh(
+        &git_dep,
+        "git init -q && git add a.txt && git -c user.name=t -c user.email=t@example.org commit -qm a",
+    )
+    .expect_code(0);
+    let flake = fx.dir().join("f/flake.nix");
+    let text = fs::read_to_string(&flake).unwrap();
+    let inputs = format!(
+        "inputs.gitdep = {{ url = \"git+file://{}\"; flake = false; }};\n  \
+         inputs.pathdep = {{ url = \"path:{}\"; flake = false; }};",
+        git_dep.display(),
+        path_dep.display()
+    );
+    let edited = text
+        .replace("inputs = { };", &inputs)
+        .replace("{ self }:", "{ self, ... }:");
+    assert_ne!(text, edited);
+    fs::write(&flake, edited).unwrap();
+    Run::of(fx.build(&["--target", "x86_64-musl"])).expect_code(0);
+
+    let lock: serde_json::Value =
+        serde_json::from_slice(&fs::read(fx.dir().join("f/flake.lock")).unwrap()).unwrap();
+    let statement: serde_json::Value =
+        serde_json::from_slice(&fs::read(fx.dir().join("dist/provenance.intoto.json")).unwrap()).unwrap();
+    validate(&[&fx.dir().join("dist/provenance.intoto.json")], "statement").expect_code(0);
+    let deps = statement["predicate"]["buildDefinition"]["resolvedDependencies"]
+        .as_array()
+        .unwrap();
+    let by_name = |n: &str| {
+        deps.iter()
+            .find(|d| d["name"] == n)
+            .unwrap_or_else(|| panic!("no {n} in {deps:#?}"))
+    };
+    let nodes = lock["nodes"].as_object().unwrap();
+    assert_eq!(nodes.len(), 3, "{lock}");
+    for (name, node) in nodes.iter().filter(|(n, _)| n.as_str() != "root") {
+        let d = by_name(&format!("flake.lock:{name}"));
+        assert_eq!(d["annotations"]["narHash"], node["locked"]["narHash"]);
+        assert_eq!(d["annotations"]["lastModified"], node["locked"]["lastModified"]);
+        assert_eq!(d["digest"]["nixNarSha256"].as_str().unwrap().len(), 64);
+    }
+    let rev = lock["nodes"]["gitdep"]["locked"]["rev"].as_str().unwrap();
+    let g = by_name("flake.lock:gitdep");
+    assert_eq!(g["digest"]["gitCommit"], rev);
+    assert_eq!(
+        g["uri"],
+        format!("git+file://{}@{rev}", git_dep.display()).as_str()
+    );
+    assert_eq!(
+        by_name("flake.lock:pathdep")["uri"],
+        format!("path:{}", path_dep.display()).as_str()
+    );
+}
