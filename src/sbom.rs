@@ -6,7 +6,8 @@
 //! (The lock covers every target, so each target's SBOM lists the same superset.) A flake
 //! directory without `Cargo.lock` gets no SBOM: kiln cannot know what went into it.
 //!
-//! Deterministic: no timestamp, components sorted, and the `serialNumber` is derived from the
+//! `dependencies` records the lock file's graph (the release's direct dependencies, and each
+//! package's). Deterministic: no timestamp, components sorted, and the `serialNumber` is derived from the
 //! SHA-256 of the document without it (an RFC 9562 version-8 UUID).
 
 use anyhow::{Context, Result};
@@ -26,6 +27,9 @@ pub struct LockPackage {
     /// SHA-256 of the `.crate` file, for registry packages.
     #[serde(default)]
     pub checksum: Option<String>,
+    /// Its dependencies: `name`, `name version` or `name version (source)`.
+    #[serde(default)]
+    pub dependencies: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -85,6 +89,7 @@ pub fn cyclonedx(name: &str, version: &str, triple: &str, stem: &str, packages: 
             c
         })
         .collect();
+    let graph = dependencies(name, version, stem, packages, &pkgs, &components);
     let top = json!({
         "type": "application",
         "bom-ref": stem,
@@ -106,11 +111,57 @@ pub fn cyclonedx(name: &str, version: &str, triple: &str, stem: &str, packages: 
             "component": top,
         },
         "components": components,
+        "dependencies": graph,
     });
     let digest = crate::checksum::sha256_bytes(&serde_json::to_vec(&doc).unwrap_or_default());
     doc["serialNumber"] = json!(format!("urn:uuid:{}", uuid_v8(&digest)));
     let mut out = serde_json::to_vec_pretty(&doc).unwrap_or_default();
     out.push(b'\n');
+    out
+}
+
+/// The `dependencies` section: the release (`stem`) and every component, each with the
+/// bom-refs of the lock-file packages it depends on.
+fn dependencies(
+    name: &str,
+    version: &str,
+    stem: &str,
+    all: &[LockPackage],
+    pkgs: &[&LockPackage],
+    components: &[Value],
+) -> Vec<Value> {
+    // bom-ref of each component, by the package it came from.
+    let refs: Vec<(&LockPackage, &str)> = pkgs
+        .iter()
+        .zip(components)
+        .map(|(p, c)| (*p, c["bom-ref"].as_str().unwrap_or_default()))
+        .collect();
+    let resolve = |dep: &str| -> Option<&str> {
+        let mut parts = dep.splitn(3, ' ');
+        let (n, v) = (parts.next()?, parts.next());
+        let source = parts
+            .next()
+            .map(|s| s.trim_start_matches('(').trim_end_matches(')'));
+        let mut found = refs.iter().filter(|(p, _)| {
+            p.name == n
+                && v.is_none_or(|v| p.version == v)
+                && source.is_none_or(|s| p.source.as_deref() == Some(s))
+        });
+        found.next().map(|(_, r)| *r)
+    };
+    let depends = |p: &LockPackage| -> Vec<&str> {
+        let mut d: Vec<&str> = p.dependencies.iter().filter_map(|x| resolve(x)).collect();
+        d.sort_unstable();
+        d.dedup();
+        d
+    };
+    let root = all
+        .iter()
+        .find(|p| p.name == name && p.version == version && p.source.is_none());
+    let mut out = vec![json!({"ref": stem, "dependsOn": root.map(depends).unwrap_or_default()})];
+    for (p, r) in &refs {
+        out.push(json!({"ref": r, "dependsOn": depends(p)}));
+    }
     out
 }
 
@@ -144,6 +195,7 @@ dependencies = ["itoa"]
 [[package]]
 name = "itoa"
 version = "1.0.15"
+dependencies = ["gitdep 0.1.0 (git+https://example.org/gitdep?rev=abc#abc)"]
 source = "registry+https://github.com/rust-lang/crates.io-index"
 checksum = "4a5f13b858c8d314ee3e8f639011f7ccefe71f97f96e50151fb991f267928e2c"
 
@@ -172,6 +224,14 @@ source = "git+https://example.org/gitdep?rev=abc#abc"
         assert_eq!(comps[1]["purl"], "pkg:cargo/itoa@1.0.15");
         assert_eq!(comps[1]["hashes"][0]["alg"], "SHA-256");
         assert_eq!(v["metadata"]["component"]["name"], "demo");
+        assert_eq!(
+            v["dependencies"],
+            json!([
+                {"ref": "demo-0.9.0-x", "dependsOn": ["pkg:cargo/itoa@1.0.15"]},
+                {"ref": "pkg:cargo/gitdep@0.1.0", "dependsOn": []},
+                {"ref": "pkg:cargo/itoa@1.0.15", "dependsOn": ["pkg:cargo/gitdep@0.1.0"]},
+            ])
+        );
         // Deterministic, and the serial number follows the content.
         assert_eq!(
             bytes,

@@ -77,6 +77,37 @@ fn verify_release(dir: &Path, release: &Path, key: Option<&Path>) -> Run {
     Run::of(c)
 }
 
+/// What the predicate of a two-target build of the `ok` fixture must say.
+fn check_predicate(p: &serde_json::Value) {
+    assert_eq!(
+        p["buildDefinition"]["buildType"],
+        "https://kiln.dev/buildtypes/nix-flake/v1"
+    );
+    assert_eq!(
+        p["buildDefinition"]["externalParameters"]["targets"],
+        serde_json::json!(["x86_64-unknown-linux-musl", "aarch64-unknown-linux-gnu"])
+    );
+    let deps = p["buildDefinition"]["resolvedDependencies"].as_array().unwrap();
+    assert!(
+        deps[0]["digest"]["nixNarSha256"]
+            .as_str()
+            .is_some_and(|h| h.len() == 64),
+        "{}",
+        deps[0]
+    );
+    assert_eq!(
+        deps.iter()
+            .filter(|d| d["name"].as_str().unwrap().starts_with("derivation:"))
+            .count(),
+        2
+    );
+    assert_eq!(
+        p["runDetails"]["builder"]["id"],
+        "https://kiln.dev/builders/local/v1"
+    );
+    assert_eq!(p["runDetails"]["byproducts"].as_array().unwrap().len(), 2);
+}
+
 // issue 6: a signed release with SBOMs; every file checks out with sha256sum, the JSON schemas,
 // CycloneDX's own schema, securesystemslib's DSSE verifier and kiln verify-release.
 #[test]
@@ -124,34 +155,7 @@ fn issue6_signed_release_verifies_with_independent_tools() {
         .collect();
     assert_eq!(subjects, sums.lines().collect::<Vec<_>>());
     assert_eq!(subjects.len(), 5);
-    let p = &statement["predicate"];
-    assert_eq!(
-        p["buildDefinition"]["buildType"],
-        "https://kiln.dev/buildtypes/nix-flake/v1"
-    );
-    assert_eq!(
-        p["buildDefinition"]["externalParameters"]["targets"],
-        serde_json::json!(["x86_64-unknown-linux-musl", "aarch64-unknown-linux-gnu"])
-    );
-    let deps = p["buildDefinition"]["resolvedDependencies"].as_array().unwrap();
-    assert!(
-        deps[0]["digest"]["nixNarSha256"]
-            .as_str()
-            .is_some_and(|h| h.len() == 64),
-        "{}",
-        deps[0]
-    );
-    assert_eq!(
-        deps.iter()
-            .filter(|d| d["name"].as_str().unwrap().starts_with("derivation:"))
-            .count(),
-        2
-    );
-    assert_eq!(
-        p["runDetails"]["builder"]["id"],
-        "https://kiln.dev/builders/local/v1"
-    );
-    assert_eq!(p["runDetails"]["byproducts"].as_array().unwrap().len(), 2);
+    check_predicate(&statement["predicate"]);
 
     let statement_file = dist.join("provenance.intoto.json");
     validate(&[&statement_file], "statement").expect_code(0);
@@ -160,6 +164,10 @@ fn issue6_signed_release_verifies_with_independent_tools() {
     validate(&sbom_refs, "cyclonedx").expect_code(0);
     let sbom: serde_json::Value = serde_json::from_slice(&fs::read(&sboms[0]).unwrap()).unwrap();
     assert_eq!(sbom["components"][0]["purl"], "pkg:cargo/itoa@1.0.15");
+    assert_eq!(
+        sbom["dependencies"][0],
+        serde_json::json!({"ref": stems[0], "dependsOn": ["pkg:cargo/itoa@1.0.15"]})
+    );
     let env_file = dist.join("provenance.intoto.jsonl");
     let r = validate(&[&env_file, &public], "dsse").expect_code(0);
     assert!(r.stdout.contains("dsse ok: 5 subjects"), "{}", r.stdout);
