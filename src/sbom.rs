@@ -196,7 +196,7 @@ dependencies = ["itoa"]
 name = "itoa"
 version = "1.0.15"
 dependencies = ["gitdep 0.1.0 (git+https://example.org/gitdep?rev=abc#abc)"]
-source = "registry+https://github.com/rust-lang/crates.io-index"
+source = "registry+https://registry.example.org/index"
 checksum = "4a5f13b858c8d314ee3e8f639011f7ccefe71f97f96e50151fb991f267928e2c"
 
 [[package]]

@@ -19,7 +19,7 @@ dependencies = ["itoa"]
 [[package]]
 name = "itoa"
 version = "1.0.15"
-source = "registry+https://github.com/rust-lang/crates.io-index"
+source = "registry+https://registry.example.org/index"
 checksum = "4a5f13b858c8d314ee3e8f639011f7ccefe71f97f96e50151fb991f267928e2c"
 "#;
 
