@@ -127,12 +127,23 @@ let
     else
       t.zig_target;
 
+  # Position independence follows what the official Rust release builds of well-known tools
+  # ship: static-pie on x86_64 musl, static non-PIE on aarch64 musl, PIE for dynamic binaries.
+  pieFlags = [
+    "-fPIE"
+    "-pie"
+  ];
   linkFlags =
     t: linkage:
     if linkage == "static" then
-      (if t.libc == "gnu" then fail "${t.attr}: zig cannot link glibc statically" else [ "-static" ])
+      (
+        if t.libc == "gnu" then
+          fail "${t.attr}: zig cannot link glibc statically"
+        else
+          [ "-static" ] ++ (if t.arch == "x86_64" then pieFlags else [ ])
+      )
     else if linkage == "dynamic" then
-      (if t.libc == "musl" then [ "-dynamic" ] else [ ])
+      (if t.libc == "musl" then [ "-dynamic" ] else [ ]) ++ pieFlags
     else
       fail "${t.attr}: linkage must be \"static\" or \"dynamic\", not \"${linkage}\"";
 

@@ -413,16 +413,7 @@ impl Nix {
             args.push("--keep-failed");
         }
         args.extend(installables.iter().map(String::as_str));
-        let (mut cmd, line) = self.command(&args);
-        self.trace(&line);
-        let mut child = cmd
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(|source| NixError::Spawn {
-                cmd: line.clone(),
-                source,
-            })?;
+        let Pending { mut child, line } = self.start(&args)?;
 
         let mut stdout = child.stdout.take().expect("piped stdout");
         let stdout_thread = std::thread::spawn(move || {
