@@ -397,6 +397,24 @@ fn check_binaries(
             return;
         }
     };
+    // Nothing in the archive but the manifest's binaries and the documents kiln copies.
+    let stem = a
+        .file
+        .strip_suffix(&format!(".{}", format.extension()))
+        .unwrap_or(&a.file);
+    for name in members.keys() {
+        let listed = a.binaries.iter().any(|b| &b.path == name)
+            || name
+                .strip_prefix(stem)
+                .and_then(|n| n.strip_prefix('/'))
+                .is_some_and(|n| crate::export::DOC_FILES.contains(&n));
+        if !listed {
+            r.problems.push(format!(
+                "{}: {name} is in the archive but not in manifest.json",
+                a.file
+            ));
+        }
+    }
     for b in &a.binaries {
         let Some(data) = members.get(&b.path) else {
             r.problems
@@ -470,10 +488,15 @@ pub fn read_archive(format: ArchiveFormat, bytes: &[u8]) -> Result<BTreeMap<Stri
         let mut entry = entry.map_err(|e| format!("corrupt tar: {e}"))?;
         let name = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
         check_member_name(&name)?;
-        if entry.header().entry_type().is_file() {
+        let kind = entry.header().entry_type();
+        if kind.is_file() {
             let mut data = Vec::new();
             entry.read_to_end(&mut data).map_err(|e| format!("{name}: {e}"))?;
             out.insert(name, data);
+        } else if !kind.is_dir() {
+            return Err(format!(
+                "member {name} is a link or special file; a release archive holds regular files only"
+            ));
         }
     }
     Ok(out)
@@ -570,14 +593,14 @@ pub fn render(r: &ReleaseReport) -> String {
     if r.ok {
         let _ = writeln!(
             s,
-            "ok   {}: {} file(s) match SHA256SUMS, manifest.json and the provenance; {} {} their policy; signature {}",
+            "ok   {}: {} file(s) match SHA256SUMS, manifest.json and the provenance; {} {}; signature {}",
             r.dir.display(),
             r.files.len(),
             r.binaries.len(),
             if r.binaries.len() == 1 {
-                "binary passes"
+                "binary passes its target's policy"
             } else {
-                "binaries pass"
+                "binaries pass their targets' policies"
             },
             match &r.verified_key {
                 Some(k) => format!("verified with key {k}"),
@@ -614,6 +637,21 @@ mod tests {
             assert_eq!(m["top/bin"], b"\x7fELF...", "{f}");
             assert_eq!(m["top/README"], b"hi\n", "{f}");
         }
+    }
+
+    #[test]
+    fn refuses_links_in_archives() {
+        let mut b = tar::Builder::new(Vec::new());
+        let mut h = tar::Header::new_ustar();
+        h.set_entry_type(tar::EntryType::Symlink);
+        h.set_size(0);
+        h.set_mode(0o777);
+        b.append_link(&mut h, "top/bin", "/etc/passwd").unwrap();
+        let tar_bytes = b.into_inner().unwrap();
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        std::io::Write::write_all(&mut gz, &tar_bytes).unwrap();
+        let err = read_archive(ArchiveFormat::TarGz, &gz.finish().unwrap()).unwrap_err();
+        assert!(err.contains("member top/bin is a link"), "{err}");
     }
 
     #[test]

@@ -173,7 +173,11 @@ fn issue6_signed_release_verifies_with_independent_tools() {
     assert!(r.stdout.contains("dsse ok: 5 subjects"), "{}", r.stdout);
 
     let r = verify_release(fx.dir(), &dist, Some(&public)).expect_code(0);
-    assert!(r.stdout.contains("2 binaries pass their policy"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("2 binaries pass their targets' policies"),
+        "{}",
+        r.stdout
+    );
     assert!(r.stdout.contains("signature verified"), "{}", r.stdout);
 
     // A second run: manifest, archives, SBOMs and SHA256SUMS are byte-identical; only the
@@ -263,6 +267,30 @@ fn sha256_hex(bytes: &[u8]) -> String {
     kiln::checksum::sha256_bytes(bytes)
 }
 
+/// Makes SHA256SUMS and the statement's subjects match the files again, and signs with `key`:
+/// what someone holding the key could do.
+fn reseal(dir: &Path, key: &Path) {
+    let sums = fs::read_to_string(dir.join("SHA256SUMS")).unwrap();
+    let entries: Vec<(String, String)> = sums
+        .lines()
+        .map(|line| {
+            let name = line[66..].to_owned();
+            let digest = sha256_hex(&fs::read(dir.join(&name)).unwrap());
+            (name, digest)
+        })
+        .collect();
+    let fresh = kiln::checksum::write_sha256sums(&entries).unwrap();
+    fs::write(dir.join("SHA256SUMS"), fresh).unwrap();
+    let p = dir.join("provenance.intoto.json");
+    let mut v: serde_json::Value = serde_json::from_slice(&fs::read(&p).unwrap()).unwrap();
+    for s in v["subject"].as_array_mut().unwrap() {
+        let name = s["name"].as_str().unwrap().to_owned();
+        s["digest"]["sha256"] = sha256_hex(&fs::read(dir.join(name)).unwrap()).into();
+    }
+    fs::write(&p, serde_json::to_vec_pretty(&v).unwrap()).unwrap();
+    resign(dir, key);
+}
+
 /// `kiln sign --key KEY DIR`.
 fn resign(dir: &Path, key: &Path) {
     Run::of(kiln(dir).arg("sign").arg("--key").arg(key).arg(dir)).expect_code(0);
@@ -293,7 +321,7 @@ fn issue6_verify_release_catches_tampering() {
     let (secret, public) = keygen(fx.dir(), "k");
     let (_, other_public) = keygen(fx.dir(), "other");
     let secret_arg = secret.display().to_string();
-    let (resign_key, resign_key2) = (secret.clone(), secret.clone());
+    let (resign_key, resign_key2, resign_key3) = (secret.clone(), secret.clone(), secret.clone());
     Run::of(fx.build(&["--target", "x86_64-musl", "--sign-key", &secret_arg])).expect_code(0);
     let dist = fx.dir().join("dist");
     verify_release(fx.dir(), &dist, Some(&public)).expect_code(0);
@@ -376,15 +404,39 @@ fn issue6_verify_release_catches_tampering() {
                 );
                 assert_ne!(text, edited);
                 fs::write(&m, &edited).unwrap();
-                let (old, new) = (sha256_hex(text.as_bytes()), sha256_hex(edited.as_bytes()));
-                for f in ["SHA256SUMS", "provenance.intoto.json"] {
-                    let t = fs::read_to_string(d.join(f)).unwrap();
-                    assert!(t.contains(&old), "{f}");
-                    fs::write(d.join(f), t.replace(&old, &new)).unwrap();
-                }
-                resign(d, &resign_key2);
+                reseal(d, &resign_key2);
             }),
             "fails the x86_64-unknown-linux-gnu policy",
+        ),
+        (
+            "extra-member",
+            Box::new(move |d: &Path| {
+                // Slip a script into the archive, with every digest consistent and signed.
+                use kiln::archive::{ArchiveFormat, Entry, archive_bytes};
+                let path = d.join(archive);
+                let members =
+                    kiln::verify_release::read_archive(ArchiveFormat::TarGz, &fs::read(&path).unwrap())
+                        .unwrap();
+                let stem = archive.trim_end_matches(".tar.gz");
+                let mut entries: Vec<Entry> = members
+                    .into_iter()
+                    .map(|(n, b)| Entry::bytes(n, b, 0o755))
+                    .collect();
+                entries.push(Entry::bytes(
+                    format!("{stem}/install.sh"),
+                    b"#!/bin/sh\n".to_vec(),
+                    0o755,
+                ));
+                let bytes = archive_bytes(ArchiveFormat::TarGz, &entries, 315_532_800).unwrap();
+                fs::write(&path, &bytes).unwrap();
+                let m = d.join("manifest.json");
+                let mut v: serde_json::Value = serde_json::from_slice(&fs::read(&m).unwrap()).unwrap();
+                v["artifacts"][0]["sha256"] = sha256_hex(&bytes).into();
+                v["artifacts"][0]["size"] = bytes.len().into();
+                fs::write(&m, serde_json::to_vec_pretty(&v).unwrap()).unwrap();
+                reseal(d, &resign_key3);
+            }),
+            "install.sh is in the archive but not in manifest.json",
         ),
         (
             "truncated-envelope",
