@@ -345,7 +345,7 @@ pub fn statement(i: &Inputs<'_>) -> Value {
                 "resolvedDependencies": deps,
             },
             "runDetails": {
-                "builder": {"id": builder},
+                "builder": {"id": builder, "version": {"kiln": env!("CARGO_PKG_VERSION")}},
                 "metadata": {
                     "invocationId": run_url.unwrap_or_else(|| i.invocation_id.clone()),
                     "startedOn": rfc3339_time(i.started),

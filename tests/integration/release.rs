@@ -439,6 +439,17 @@ fn issue6_verify_release_catches_tampering() {
             "install.sh is in the archive but not in manifest.json",
         ),
         (
+            "dotdot",
+            Box::new(|d: &Path| {
+                let p = d.join("SHA256SUMS");
+                let mut t = fs::read_to_string(&p).unwrap();
+                t.push_str(&"0".repeat(64));
+                t.push_str(" *../outside\n");
+                fs::write(p, t).unwrap();
+            }),
+            "the name has a `..` component",
+        ),
+        (
             "truncated-envelope",
             Box::new(|d: &Path| {
                 let p = d.join("provenance.intoto.jsonl");
