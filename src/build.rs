@@ -34,7 +34,9 @@ use crate::nix::{self, BuildFlags, Nix, NixError, PackageInfo};
 use crate::policy::{self, Severity};
 use crate::proc::Interrupt;
 use crate::progress::{Progress, Stage};
+use crate::provenance;
 use crate::report::Verdict;
+use crate::sbom;
 use crate::target::{Libc, Target};
 use crate::ui::Style;
 
@@ -67,6 +69,8 @@ pub struct BuildRequest {
     pub version: Option<String>,
     /// Extra options for every nix call (`--builders`, `--max-jobs`).
     pub nix_args: Vec<String>,
+    /// Sign the provenance with this key.
+    pub sign_key: Option<crate::sign::SecretKey>,
 }
 
 /// Where a target ended up.
@@ -205,12 +209,15 @@ struct Pipeline<'a> {
     nix: Nix,
     system: String,
     root: PathBuf,
+    sandbox: Option<String>,
+    started: std::time::SystemTime,
     progress: Progress,
     reports: Vec<TargetReport>,
 }
 
 /// Runs the pipeline. `Err` is a usage or environment problem (exit 2).
 pub fn run(req: &BuildRequest, interrupt: &Interrupt, plain_progress: bool) -> Result<BuildEnd> {
+    let started = std::time::SystemTime::now();
     let (nix, config) = Nix::detect_with_config(req.verbose).context("reading nix settings")?;
     let nix = nix.with_extra_args(req.nix_args.clone());
     let system = req
@@ -241,6 +248,8 @@ pub fn run(req: &BuildRequest, interrupt: &Interrupt, plain_progress: bool) -> R
         req,
         interrupt,
         root: nix::store_root(&config),
+        sandbox: config.get("sandbox").cloned(),
+        started,
         nix,
         system,
         progress: Progress::new(names, plain_progress),
@@ -486,6 +495,8 @@ impl Pipeline<'_> {
                 system: &self.system,
                 root: &self.root,
                 metadata,
+                sandbox: self.sandbox.as_deref(),
+                started: self.started,
             };
             report.manifest = Some(export_release(&ctx, &mut self.reports, self.interrupt)?);
             report.exported = Some(self.req.out.clone());
@@ -783,6 +794,8 @@ struct ExportContext<'a> {
     system: &'a str,
     root: &'a Path,
     metadata: &'a nix::FlakeMetadata,
+    sandbox: Option<&'a str>,
+    started: std::time::SystemTime,
 }
 
 /// SOURCE_DATE_EPOCH: the environment's, else the flake's lastModified, else 1980-01-01.
@@ -816,6 +829,90 @@ fn manifest_binaries(r: &TargetReport, stem: &str) -> Vec<Binary> {
         .collect()
 }
 
+/// Writes `provenance.intoto.json` (and, with a key, its envelope) into the staging directory.
+/// The provenance names every file in `sums`; it and its envelope stay out of SHA256SUMS, which
+/// is thus the same for two runs of the same build.
+fn write_provenance(
+    ctx: &ExportContext<'_>,
+    staging: &Staging,
+    sums: &[(String, String)],
+    outputs: &[provenance::Output],
+) -> Result<()> {
+    let req = ctx.req;
+    let statement = provenance::statement_bytes(&provenance::Inputs {
+        subjects: sums,
+        flake: &req.flake,
+        metadata: ctx.metadata,
+        outputs,
+        flags: serde_json::json!({
+            "archive": req.archive.to_string(),
+            "checkReproducible": req.check_reproducible,
+            "keepGoing": req.keep_going,
+            "smoke": req.smoke,
+            "system": req.system,
+            "glibcMax": req.policy.glibc_max.as_ref().map(ToString::to_string),
+            "allowNeeded": req.policy.allow_needed,
+            "requireStripped": req.policy.require_stripped,
+            "strict": req.policy.strict,
+        }),
+        nix_version: &ctx.nix.version.to_string(),
+        system: ctx.system,
+        sandbox: ctx.sandbox,
+        env: provenance::ci_env(),
+        started: ctx.started,
+        finished: std::time::SystemTime::now(),
+        invocation_id: provenance::random_invocation_id(),
+    });
+    if let Some(key) = &req.sign_key {
+        staging.write(&Output::Bytes {
+            file: provenance::ENVELOPE_FILE.into(),
+            bytes: key.envelope_line(&statement),
+        })?;
+    }
+    staging.write(&Output::Bytes {
+        file: provenance::STATEMENT_FILE.into(),
+        bytes: statement,
+    })?;
+    Ok(())
+}
+
+/// The flake's own directory on disk (`?dir=` of a git or path flake).
+fn flake_dir(ctx: &ExportContext<'_>) -> Option<PathBuf> {
+    ctx.metadata.path.as_deref().map(|p| {
+        let dir = ctx
+            .metadata
+            .locked
+            .get("dir")
+            .and_then(|d| d.as_str())
+            .unwrap_or("");
+        nix::on_disk(ctx.root, p).join(dir)
+    })
+}
+
+/// The packages of the flake directory's `Cargo.lock`, when it has one.
+fn cargo_lock(dir: Option<&Path>) -> Result<Option<Vec<sbom::LockPackage>>> {
+    match dir.map(|d| d.join("Cargo.lock")) {
+        Some(p) if fs::symlink_metadata(&p).is_ok_and(|m| m.is_file()) => {
+            let text = fs::read_to_string(&p).with_context(|| format!("{}", p.display()))?;
+            Ok(Some(
+                sbom::parse_cargo_lock(&text).with_context(|| format!("{}", p.display()))?,
+            ))
+        }
+        _ => Ok(None),
+    }
+}
+
+/// What the provenance records of one exported target.
+fn provenance_output(system: &str, r: &TargetReport) -> provenance::Output {
+    provenance::Output {
+        target: r.target.clone(),
+        attribute: format!("packages.{system}.{}", r.attr),
+        store_path: r.store_path.clone().unwrap_or_default(),
+        drv_path: r.drv_path.clone().unwrap_or_default(),
+        verification: serde_json::to_value(&r.binaries).unwrap_or_default(),
+    }
+}
+
 fn export_release(
     ctx: &ExportContext<'_>,
     reports: &mut [TargetReport],
@@ -834,21 +931,11 @@ fn export_release(
         .or_else(|| first.as_ref().map(|p| p.version.clone()))
         .unwrap_or_default();
     let epoch = source_date_epoch(ctx.metadata.last_modified)?;
-    // README/LICENSE of the flake's own directory (`?dir=` of a git or path flake).
-    let docs = ctx
-        .metadata
-        .path
-        .as_deref()
-        .map(|p| {
-            let dir = ctx
-                .metadata
-                .locked
-                .get("dir")
-                .and_then(|d| d.as_str())
-                .unwrap_or("");
-            export::find_docs(&nix::on_disk(ctx.root, p).join(dir))
-        })
-        .unwrap_or_default();
+    // The flake's own directory (`?dir=` of a git or path flake): README/LICENSE, Cargo.lock.
+    let flake_dir = flake_dir(ctx);
+    let docs = flake_dir.as_deref().map(export::find_docs).unwrap_or_default();
+    let lock = cargo_lock(flake_dir.as_deref())?;
+    let mut outputs = Vec::new();
 
     let staging = Staging::new(&req.out, u64::try_from(epoch).unwrap_or(0), interrupt.clone())?;
     let mut sums: Vec<(String, String)> = Vec::new();
@@ -868,6 +955,15 @@ fn export_release(
             entries,
         })?;
         sums.push((file.clone(), sha.clone()));
+        if let Some(packages) = &lock {
+            let sbom_file = sbom::file_name(&stem);
+            let (sbom_sha, _) = staging.write(&Output::Bytes {
+                file: sbom_file.clone(),
+                bytes: sbom::cyclonedx(&name, &version, &r.target, &stem, packages),
+            })?;
+            sums.push((sbom_file, sbom_sha));
+        }
+        outputs.push(provenance_output(ctx.system, r));
         let binaries = manifest_binaries(r, &stem);
         let glibc_max = binaries
             .iter()
@@ -916,6 +1012,7 @@ fn export_release(
         bytes: json,
     })?;
     sums.push(("manifest.json".into(), sha));
+    write_provenance(ctx, &staging, &sums, &outputs)?;
     staging.publish(&sums)?;
     for r in reports.iter_mut().filter(|r| r.status == Status::Verified) {
         r.status = Status::Exported;
@@ -958,7 +1055,7 @@ pub fn summary(report: &BuildReport, style: Style) -> String {
                 .count();
             let _ = writeln!(
                 s,
-                "exported {n} archive(s), manifest.json and SHA256SUMS to {}",
+                "exported {n} archive(s), manifest.json, SHA256SUMS and the provenance to {}",
                 dir.display()
             );
         }

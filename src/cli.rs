@@ -48,6 +48,12 @@ pub enum Command {
     /// Make multi-arch OCI images of a dist/'s static binaries and add them to it; optionally
     /// push them to a registry on a loopback address.
     Image(ImageArgs),
+    /// Write an ed25519 key pair: PREFIX.key (PKCS#8 PEM, mode 0600) and PREFIX.pub.
+    Keygen(KeygenArgs),
+    /// Sign DIR/provenance.intoto.json into DIR/provenance.intoto.jsonl (a DSSE envelope).
+    Sign(SignArgs),
+    /// Check a release directory: digests, manifest, provenance, signature and binaries.
+    VerifyRelease(VerifyReleaseArgs),
 }
 
 /// Image contents shared by `image` and `build --image`.
@@ -81,7 +87,43 @@ pub struct ImageArgs {
     /// Push to HOST:PORT/REPO[:TAG] over plain HTTP; loopback addresses only.
     #[arg(long, value_name = "REF")]
     pub push: Option<String>,
+    /// Sign the provenance again after adding the images (otherwise a signature is dropped).
+    #[arg(long, value_name = "SECRET")]
+    pub sign_key: Option<PathBuf>,
     /// Print the manifest's `images` section as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `kiln keygen`.
+#[derive(Debug, Args)]
+pub struct KeygenArgs {
+    /// Path prefix of the two files written (PREFIX.key and PREFIX.pub).
+    #[arg(long, default_value = "kiln", value_name = "PREFIX")]
+    pub out: PathBuf,
+}
+
+/// `kiln sign`.
+#[derive(Debug, Args)]
+pub struct SignArgs {
+    /// The secret key (from `kiln keygen`).
+    #[arg(long, value_name = "SECRET")]
+    pub key: PathBuf,
+    /// The release directory.
+    #[arg(value_name = "DIR")]
+    pub dir: PathBuf,
+}
+
+/// `kiln verify-release`.
+#[derive(Debug, Args)]
+pub struct VerifyReleaseArgs {
+    /// The release directory.
+    #[arg(value_name = "DIR")]
+    pub dir: PathBuf,
+    /// The public key the provenance must be signed with.
+    #[arg(long, value_name = "PUB")]
+    pub key: Option<PathBuf>,
+    /// Print JSON.
     #[arg(long)]
     pub json: bool,
 }
@@ -173,6 +215,9 @@ pub struct BuildArgs {
     /// Passed to nix: how many local build jobs (0 forces remote builds).
     #[arg(long, value_name = "N")]
     pub max_jobs: Option<String>,
+    /// Sign the provenance with this secret key (writes provenance.intoto.jsonl).
+    #[arg(long, value_name = "SECRET")]
+    pub sign_key: Option<PathBuf>,
     /// Policy options.
     #[command(flatten)]
     pub policy: PolicyArgs,

@@ -21,6 +21,7 @@ use crate::export::{Output, Staging};
 use crate::image::{self, BaseImage, ImageInput, ImageOptions, ImageSet, Layout};
 use crate::manifest::{Artifact, Manifest};
 use crate::proc::Interrupt;
+use crate::provenance;
 use crate::target::{self, ExpectedLinkage, Libc, Target};
 
 /// What `kiln image` was asked to do.
@@ -36,6 +37,8 @@ pub struct ImageRequest {
     pub tzdata: Option<PathBuf>,
     /// An OCI image layout to build on (lets gnu targets in).
     pub base: Option<PathBuf>,
+    /// Signs the restated provenance (`kiln build --image --sign-key`, `kiln image --sign-key`).
+    pub sign_key: Option<crate::sign::SecretKey>,
 }
 
 /// Reads `manifest.json` of `dist`.
@@ -213,6 +216,39 @@ fn is_image_file(name: &str) -> bool {
         || name.ends_with(".oci.tar")
 }
 
+/// The release's provenance names every file in SHA256SUMS, so adding images means restating
+/// it with the new subjects. The old signature no longer covers that statement: with a key it is
+/// signed again, without one the envelope is dropped (and kiln says so; `kiln sign` adds it back).
+fn restate_provenance(req: &ImageRequest, staging: &Staging, sums: &[(String, String)]) -> Result<()> {
+    let path = req.dist.join(provenance::STATEMENT_FILE);
+    let text = match fs::read(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(anyhow::anyhow!("{}: {e}", path.display())),
+    };
+    let old: serde_json::Value =
+        serde_json::from_slice(&text).with_context(|| format!("{}: not JSON", path.display()))?;
+    let statement = provenance::restate(&old, sums, std::time::SystemTime::now())
+        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let was_signed = req.dist.join(provenance::ENVELOPE_FILE).exists();
+    if let Some(key) = &req.sign_key {
+        staging.write(&Output::Bytes {
+            file: provenance::ENVELOPE_FILE.into(),
+            bytes: key.envelope_line(&statement),
+        })?;
+    } else if was_signed {
+        eprintln!(
+            "kiln: the images changed the release, so its signature was removed; sign it again with `kiln sign --key SECRET {}`",
+            req.dist.display()
+        );
+    }
+    staging.write(&Output::Bytes {
+        file: provenance::STATEMENT_FILE.into(),
+        bytes: statement,
+    })?;
+    Ok(())
+}
+
 /// Makes the images and publishes `dist/` again with them; returns the new manifest and the
 /// layout (for `--push`).
 pub fn run(req: &ImageRequest, interrupt: &Interrupt) -> Result<(Manifest, Layout)> {
@@ -230,7 +266,12 @@ pub fn run(req: &ImageRequest, interrupt: &Interrupt) -> Result<(Manifest, Layou
         .collect::<std::io::Result<_>>()?;
     names.sort();
     for name in names {
-        if name == "manifest.json" || name == "SHA256SUMS" || is_image_file(&name) {
+        if name == "manifest.json"
+            || name == "SHA256SUMS"
+            || name == provenance::STATEMENT_FILE
+            || name == provenance::ENVELOPE_FILE
+            || is_image_file(&name)
+        {
             continue;
         }
         let path = req.dist.join(&name);
@@ -272,6 +313,7 @@ pub fn run(req: &ImageRequest, interrupt: &Interrupt) -> Result<(Manifest, Layou
     })?;
     sums.push(("manifest.json".into(), sha));
     sums.sort();
+    restate_provenance(req, &staging, &sums)?;
     staging.publish(&sums)?;
     Ok((manifest, layout))
 }

@@ -13,6 +13,8 @@
 //! - [`archive`], [`checksum`]: deterministic archives and `SHA256SUMS`;
 //! - [`image`]: OCI image layouts; [`dist_image`]: `kiln image` on a `dist/`; [`registry`]: push
 //!   to a loopback registry;
+//! - [`provenance`], [`sbom`], [`sign`], [`verify_release`]: in-toto/SLSA provenance, CycloneDX
+//!   SBOMs, ed25519 DSSE signatures and `kiln verify-release`;
 //! - [`project`]: Cargo.toml metadata; [`progress`]: progress display; [`doctor`]: environment checks.
 
 pub mod archive;
@@ -31,12 +33,16 @@ pub mod policy;
 mod proc;
 pub mod progress;
 pub mod project;
+pub mod provenance;
 pub mod registry;
 pub mod report;
 pub mod run;
+pub mod sbom;
+pub mod sign;
 pub mod store_refs;
 pub mod target;
 pub mod ui;
+pub mod verify_release;
 
 use std::ffi::OsString;
 use std::process::ExitCode;

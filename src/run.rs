@@ -8,7 +8,8 @@ use anyhow::{Context, Result};
 use crate::archive::ArchiveFormat;
 use crate::build::{self, BuildEnd, BuildRequest};
 use crate::cli::{
-    BuildArgs, Cli, Command, DoctorArgs, ImageArgs, InspectArgs, PolicyArgs, TargetsArgs, VerifyArgs,
+    BuildArgs, Cli, Command, DoctorArgs, ImageArgs, InspectArgs, KeygenArgs, PolicyArgs, SignArgs,
+    TargetsArgs, VerifyArgs, VerifyReleaseArgs,
 };
 use crate::dist_image::{self, ImageRequest};
 use crate::doctor;
@@ -44,6 +45,9 @@ pub fn run(cli: Cli) -> Result<Outcome> {
         Command::Build(a) => build(&a, style),
         Command::Doctor(a) => doctor(&a, style),
         Command::Image(a) => image(&a),
+        Command::Keygen(a) => keygen(&a),
+        Command::Sign(a) => sign(&a),
+        Command::VerifyRelease(a) => verify_release(&a),
     }
 }
 
@@ -201,6 +205,11 @@ fn build(a: &BuildArgs, style: Style) -> Result<Outcome> {
         name: project.name,
         version: project.version,
         nix_args,
+        sign_key: a
+            .sign_key
+            .as_deref()
+            .map(crate::sign::SecretKey::load)
+            .transpose()?,
     };
     let interrupt = Interrupt::install().context("installing signal handlers")?;
     match build::run(&req, &interrupt, a.json)? {
@@ -216,6 +225,7 @@ fn build(a: &BuildArgs, style: Style) -> Result<Outcome> {
                     ca_certs: a.image_content.ca_certs.clone(),
                     tzdata: a.image_content.tzdata.clone(),
                     base: a.image_content.base.clone(),
+                    sign_key: req.sign_key.clone(),
                 };
                 let (manifest, _) = dist_image::run(&req, &interrupt)?;
                 report.manifest = Some(manifest);
@@ -272,6 +282,11 @@ fn image(a: &ImageArgs) -> Result<Outcome> {
         ca_certs: a.content.ca_certs.clone(),
         tzdata: a.content.tzdata.clone(),
         base: a.content.base.clone(),
+        sign_key: a
+            .sign_key
+            .as_deref()
+            .map(crate::sign::SecretKey::load)
+            .transpose()?,
     };
     let interrupt = Interrupt::install().context("installing signal handlers")?;
     let (manifest, layout) = dist_image::run(&req, &interrupt)?;
@@ -298,4 +313,33 @@ fn image(a: &ImageArgs) -> Result<Outcome> {
         print(&s)?;
     }
     Ok(Outcome::Ok)
+}
+fn keygen(a: &KeygenArgs) -> Result<Outcome> {
+    let (secret, public) = crate::sign::keygen(&a.out)?;
+    let key = crate::sign::load_public(&public)?;
+    print(&format!(
+        "wrote {} (secret, mode 0600) and {} (public)\nkey id {}\n",
+        secret.display(),
+        public.display(),
+        crate::sign::key_id(&key)
+    ))?;
+    Ok(Outcome::Ok)
+}
+
+fn sign(a: &SignArgs) -> Result<Outcome> {
+    let key = crate::sign::SecretKey::load(&a.key)?;
+    let path = crate::sign::sign_release(&a.dir, &key)?;
+    print(&format!("signed {} with key {}\n", path.display(), key.id()))?;
+    Ok(Outcome::Ok)
+}
+
+fn verify_release(a: &VerifyReleaseArgs) -> Result<Outcome> {
+    let key = a.key.as_deref().map(crate::sign::load_public).transpose()?;
+    let report = crate::verify_release::verify(&a.dir, key.as_ref())?;
+    if a.json {
+        print_json(&report)?;
+    } else {
+        print(&crate::verify_release::render(&report))?;
+    }
+    Ok(if report.ok { Outcome::Ok } else { Outcome::Failed })
 }

@@ -83,7 +83,11 @@ fn issue5_builds_all_targets_in_one_invocation_and_exports() {
 
     let dist = fx.dir().join("dist");
     let mut want: Vec<String> = TRIPLES.iter().map(|t| archive_name(t)).collect();
-    want.extend(["SHA256SUMS".into(), "manifest.json".into()]);
+    want.extend([
+        "SHA256SUMS".into(),
+        "manifest.json".into(),
+        "provenance.intoto.json".into(),
+    ]);
     want.sort();
     assert_eq!(listing(&dist), want);
     sh(&dist, "sha256sum -c SHA256SUMS").expect_code(0);
@@ -172,8 +176,12 @@ fn issue5_two_runs_give_byte_identical_dist() {
     .expect_code(0);
     let (one, two) = (fx.dir().join("one"), fx.dir().join("two"));
     assert_eq!(listing(&one), listing(&two));
-    assert_eq!(listing(&one).len(), 4);
-    for f in listing(&one) {
+    assert_eq!(listing(&one).len(), 5);
+    // The provenance records times and an invocation id (issue 6); everything else is identical.
+    for f in listing(&one)
+        .into_iter()
+        .filter(|f| !f.starts_with("provenance."))
+    {
         assert_eq!(
             fs::read(one.join(&f)).unwrap(),
             fs::read(two.join(&f)).unwrap(),
@@ -339,7 +347,7 @@ fn issue5_keep_going_exports_the_others() {
     );
     let dist = fx.dir().join("dist");
     let files = listing(&dist);
-    assert_eq!(files.len(), 5, "{files:?}");
+    assert_eq!(files.len(), 6, "{files:?}");
     assert!(!files.contains(&archive_name("aarch64-unknown-linux-gnu")));
     sh(&dist, "sha256sum -c SHA256SUMS").expect_code(0);
 }
@@ -540,7 +548,8 @@ fn issue5_cargo_metadata_sets_defaults() {
         [
             "SHA256SUMS",
             "demo-0.9.0-aarch64-unknown-linux-musl.zip",
-            "manifest.json"
+            "manifest.json",
+            "provenance.intoto.json"
         ]
     );
     sh(

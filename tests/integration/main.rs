@@ -7,6 +7,7 @@ mod build;
 mod image;
 mod inspect;
 mod nixenv;
+mod release;
 mod targets;
 mod util;
 mod verify;
