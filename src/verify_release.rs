@@ -82,7 +82,7 @@ pub fn verify(dir: &Path, key: Option<&ed25519_dalek::VerifyingKey>) -> Result<R
         if ft.is_symlink() {
             r.problems
                 .push(format!("{name} is a symlink; a release holds regular files only"));
-        } else if ft.is_dir() && name.ends_with(".oci") {
+        } else if ft.is_dir() && Path::new(&name).extension().is_some_and(|e| e == "oci") {
             // An OCI image layout: checked below against the `.oci.tar` that SHA256SUMS covers.
             layouts.push(name);
         } else if !ft.is_file() {
@@ -92,7 +92,31 @@ pub fn verify(dir: &Path, key: Option<&ed25519_dalek::VerifyingKey>) -> Result<R
         }
     }
 
-    // SHA256SUMS against the files.
+    let (sums, actual) = check_sums(dir, &present, &mut r);
+    for name in &layouts {
+        let archive = format!("{name}.tar");
+        match actual.get(&archive) {
+            Some(bytes) => check_layout(&dir.join(name), name, bytes, &mut r),
+            None => r.problems.push(format!(
+                "{name} is a directory without its {archive} in SHA256SUMS"
+            )),
+        }
+    }
+
+    let statement_bytes = check_signature(dir, key, &mut r);
+    let flags = check_statement(statement_bytes.as_deref(), &sums, &actual, &mut r);
+    check_manifest(&sums, &actual, &flags, &mut r);
+    r.ok = r.problems.is_empty();
+    Ok(r)
+}
+
+/// SHA256SUMS against the files of `dir`: every listed file present with its digest, nothing
+/// unlisted but the provenance. Returns the parsed sums and the bytes of every file read.
+fn check_sums(
+    dir: &Path,
+    present: &BTreeSet<String>,
+    r: &mut ReleaseReport,
+) -> (BTreeMap<String, String>, BTreeMap<String, Vec<u8>>) {
     let sums: BTreeMap<String, String> = match read_regular(dir, "SHA256SUMS") {
         Ok(Some(b)) => match checksum::parse_sha256sums(&String::from_utf8_lossy(&b)) {
             Ok(v) => v.into_iter().collect(),
@@ -140,7 +164,7 @@ pub fn verify(dir: &Path, key: Option<&ed25519_dalek::VerifyingKey>) -> Result<R
             Err(e) => r.problems.push(e),
         }
     }
-    for name in &present {
+    for name in present {
         let known = sums.contains_key(name)
             || name == "SHA256SUMS"
             || name == STATEMENT_FILE
@@ -151,21 +175,7 @@ pub fn verify(dir: &Path, key: Option<&ed25519_dalek::VerifyingKey>) -> Result<R
         }
     }
 
-    for name in &layouts {
-        let archive = format!("{name}.tar");
-        match actual.get(&archive) {
-            Some(bytes) => check_layout(&dir.join(name), name, bytes, &mut r),
-            None => r.problems.push(format!(
-                "{name} is a directory without its {archive} in SHA256SUMS"
-            )),
-        }
-    }
-
-    let statement_bytes = check_signature(dir, key, &mut r);
-    let flags = check_statement(statement_bytes.as_deref(), &sums, &actual, &mut r);
-    check_manifest(&sums, &actual, &flags, &mut r);
-    r.ok = r.problems.is_empty();
-    Ok(r)
+    (sums, actual)
 }
 
 /// An image layout directory must hold exactly what its `.oci.tar` (whose digest SHA256SUMS
@@ -196,14 +206,11 @@ fn check_layout(root: &Path, name: &str, archive: &[u8], r: &mut ReleaseReport) 
             .path()
             .map(|p| p.to_string_lossy().trim_start_matches("./").to_owned());
         let mut bytes = Vec::new();
-        match (path, std::io::Read::read_to_end(&mut entry, &mut bytes)) {
-            (Ok(p), Ok(_)) => {
-                want.insert(p, bytes);
-            }
-            _ => {
-                r.problems.push(format!("{name}.tar: unreadable member"));
-                return;
-            }
+        if let (Ok(p), Ok(_)) = (path, std::io::Read::read_to_end(&mut entry, &mut bytes)) {
+            want.insert(p, bytes);
+        } else {
+            r.problems.push(format!("{name}.tar: unreadable member"));
+            return;
         }
     }
     let mut got: BTreeMap<String, PathBuf> = BTreeMap::new();
