@@ -45,6 +45,79 @@ pub enum Command {
     Build(BuildArgs),
     /// Check that this machine can build: nix, flakes, sandbox, store, caches, qemu.
     Doctor(DoctorArgs),
+    /// Binary caches: push the built outputs, ask which are cached, pull them back.
+    #[command(subcommand)]
+    Cache(CacheCommand),
+}
+
+/// `kiln cache` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum CacheCommand {
+    /// Sign (with --key) and copy each target's output with its closure to a store.
+    Push(CachePushArgs),
+    /// Tell per target whether its output is already in a store; exit 1 if any is missing.
+    Status(CacheStatusArgs),
+    /// Copy each target's output from a store, accepting only trusted signatures.
+    Pull(CachePullArgs),
+}
+
+/// What the cache commands act on: the outputs `kiln build` would build.
+#[derive(Debug, Args)]
+pub struct CacheTargets {
+    /// Flake reference whose packages.<system>.<attr> outputs are meant.
+    #[arg(long, default_value = ".", value_name = "REF")]
+    pub flake: String,
+    /// Target triple or attribute; repeatable (default: as for `kiln build`).
+    #[arg(long, short = 't', value_name = "TARGET", value_delimiter = ',')]
+    pub target: Vec<String>,
+    /// Nix system whose packages to use (default: nix's own `system`).
+    #[arg(long, value_name = "SYSTEM")]
+    pub system: Option<String>,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Print the nix commands run.
+    #[arg(long, short = 'v')]
+    pub verbose: bool,
+}
+
+/// `kiln cache push`.
+#[derive(Debug, Args)]
+pub struct CachePushArgs {
+    /// Destination store URI, e.g. file:///srv/cache?compression=zstd or s3://bucket.
+    #[arg(long, value_name = "STORE_URI")]
+    pub to: String,
+    /// Secret signing key file (`nix key generate-secret` format).
+    #[arg(long, value_name = "FILE")]
+    pub key: Option<PathBuf>,
+    /// Which outputs.
+    #[command(flatten)]
+    pub what: CacheTargets,
+}
+
+/// `kiln cache status`.
+#[derive(Debug, Args)]
+pub struct CacheStatusArgs {
+    /// Store URI to ask.
+    #[arg(long, value_name = "STORE_URI")]
+    pub from: String,
+    /// Which outputs.
+    #[command(flatten)]
+    pub what: CacheTargets,
+}
+
+/// `kiln cache pull`.
+#[derive(Debug, Args)]
+pub struct CachePullArgs {
+    /// Store URI to copy from.
+    #[arg(long, value_name = "STORE_URI")]
+    pub from: String,
+    /// Public key (`name:base64`) to trust besides nix's trusted-public-keys; repeatable.
+    #[arg(long, value_name = "PUBLIC_KEY")]
+    pub trust: Vec<String>,
+    /// Which outputs.
+    #[command(flatten)]
+    pub what: CacheTargets,
 }
 
 /// `kiln targets`.

@@ -11,10 +11,12 @@
 //! - [`nix`]: the only module that runs `nix`;
 //! - [`build`]: the `kiln build` pipeline; [`export`]: atomic `dist/`; [`manifest`]: its schema;
 //! - [`archive`], [`checksum`]: deterministic archives and `SHA256SUMS`;
+//! - [`cache`]: `kiln cache` push/status/pull of built outputs;
 //! - [`project`]: Cargo.toml metadata; [`progress`]: progress display; [`doctor`]: environment checks.
 
 pub mod archive;
 pub mod build;
+pub mod cache;
 pub mod checksum;
 pub mod cli;
 pub mod doctor;

@@ -7,7 +7,11 @@ use anyhow::{Context, Result};
 
 use crate::archive::ArchiveFormat;
 use crate::build::{self, BuildEnd, BuildRequest};
-use crate::cli::{BuildArgs, Cli, Command, DoctorArgs, InspectArgs, PolicyArgs, TargetsArgs, VerifyArgs};
+use crate::cache;
+use crate::cli::{
+    BuildArgs, CacheCommand, CacheTargets, Cli, Command, DoctorArgs, InspectArgs, PolicyArgs, TargetsArgs,
+    VerifyArgs,
+};
 use crate::doctor;
 use crate::elf::{self, GlibcVersion};
 use crate::policy::{self, Severity};
@@ -39,6 +43,7 @@ pub fn run(cli: Cli) -> Result<Outcome> {
         Command::Verify(a) => verify(&a, style),
         Command::Build(a) => build(&a, style),
         Command::Doctor(a) => doctor(&a, style),
+        Command::Cache(c) => cache_cmd(&c),
     }
 }
 
@@ -147,12 +152,73 @@ fn policy_options(p: &PolicyArgs, project_glibc: Option<&str>) -> Result<policy:
     })
 }
 
-fn build(a: &BuildArgs, style: Style) -> Result<Outcome> {
-    let project = match project::local_dir(&a.flake) {
+fn load_project(flake: &str) -> Result<project::ProjectConfig> {
+    Ok(match project::local_dir(flake) {
         Some(dir) => project::load(&dir)?,
         None => None,
     }
-    .unwrap_or_default();
+    .unwrap_or_default())
+}
+
+fn target_names(explicit: &[String], project: &project::ProjectConfig) -> Vec<String> {
+    if !explicit.is_empty() {
+        explicit.to_vec()
+    } else if let Some(t) = &project.targets {
+        t.clone()
+    } else {
+        target::all().iter().map(|t| t.triple.clone()).collect()
+    }
+}
+
+fn cache_cmd(c: &CacheCommand) -> Result<Outcome> {
+    let what: &CacheTargets = match c {
+        CacheCommand::Push(a) => &a.what,
+        CacheCommand::Status(a) => &a.what,
+        CacheCommand::Pull(a) => &a.what,
+    };
+    let project = load_project(&what.flake)?;
+    let names = target_names(&what.target, &project);
+    if names.is_empty() {
+        anyhow::bail!("no targets: [package.metadata.kiln] targets is empty");
+    }
+    let req = cache::CacheRequest {
+        flake: what.flake.clone(),
+        targets: target::lookup_many(&names)?,
+        system: what.system.clone(),
+        verbose: what.verbose,
+    };
+    let entries = match c {
+        CacheCommand::Push(a) => cache::push(&req, &a.to, a.key.as_ref())?,
+        CacheCommand::Status(a) => cache::status(&req, &a.from)?,
+        CacheCommand::Pull(a) => cache::pull(&req, &a.from, &a.trust)?,
+    };
+    if what.json {
+        print_json(&entries)?;
+    } else {
+        let text: String = entries.iter().map(|e| e.line() + "\n").collect();
+        print(&text)?;
+        for e in entries.iter().filter(|e| e.error.is_some()) {
+            eprintln!(
+                "kiln: {}: {}",
+                e.store_path,
+                e.error.as_deref().unwrap_or_default()
+            );
+        }
+    }
+    Ok(
+        if entries
+            .iter()
+            .any(|e| e.status == "missing" || e.status == "refused")
+        {
+            Outcome::Failed
+        } else {
+            Outcome::Ok
+        },
+    )
+}
+
+fn build(a: &BuildArgs, style: Style) -> Result<Outcome> {
+    let project = load_project(&a.flake)?;
     let target_names: Vec<String> = if !a.target.is_empty() {
         a.target.clone()
     } else if let Some(t) = &project.targets {
