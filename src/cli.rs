@@ -207,6 +207,12 @@ pub struct BuildArgs {
     /// Passed to nix: how many local build jobs (0 forces remote builds).
     #[arg(long, value_name = "N")]
     pub max_jobs: Option<String>,
+    /// Substitute from this binary cache too (nix `extra-substituters`); repeatable.
+    #[arg(long, value_name = "STORE_URI")]
+    pub cache: Vec<String>,
+    /// Trust this public key (`name:base64`) for substitutes (`extra-trusted-public-keys`).
+    #[arg(long, value_name = "PUBLIC_KEY")]
+    pub cache_key: Vec<String>,
     /// Policy options.
     #[command(flatten)]
     pub policy: PolicyArgs,

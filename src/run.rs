@@ -248,6 +248,16 @@ fn build(a: &BuildArgs, style: Style) -> Result<Outcome> {
     if let Some(j) = &a.max_jobs {
         nix_args.extend(["--max-jobs".to_owned(), j.clone()]);
     }
+    if !a.cache.is_empty() {
+        nix_args.extend(["--option".into(), "extra-substituters".into(), a.cache.join(" ")]);
+    }
+    if !a.cache_key.is_empty() {
+        nix_args.extend([
+            "--option".into(),
+            "extra-trusted-public-keys".into(),
+            a.cache_key.join(" "),
+        ]);
+    }
     let req = BuildRequest {
         flake: a.flake.clone(),
         targets,

@@ -214,3 +214,49 @@ fn issue8_cache_unsigned_push_is_refused_by_a_consumer() {
     let (run, root) = s.pull("unsigned", &s.public);
     s.assert_refused(&run, &root, "not signed by a trusted key");
 }
+
+// issue 8: `kiln build --cache URI --cache-key KEY` in an empty store substitutes the output
+// (that store has neither zig nor busybox, so a local build could not succeed).
+#[test]
+fn issue8_build_substitutes_from_the_cache_into_an_empty_store() {
+    let s = pushed("kiln-test-build", true);
+    let root = s.fx.dir().join("fresh");
+    let flake = s.fx.flake_ref();
+    let run = Run::of(kiln_in_store(s.fx.dir(), &root).args([
+        "build",
+        "--flake",
+        &flake,
+        "-t",
+        "x86_64-musl",
+        "--out",
+        "dist2",
+        "--cache",
+        &s.uri,
+        "--cache-key",
+        &s.public,
+        "-v",
+    ]))
+    .expect_code(0);
+    assert!(
+        run.stderr.contains("copying path") && run.stderr.contains("from 'file://"),
+        "substituted from the cache:\n{}",
+        run.stderr
+    );
+    assert!(s.fx.dir().join("dist2/SHA256SUMS").is_file());
+    assert!(nixenv_on_disk(&root, &s.out_path).join("bin/fixture").is_file());
+
+    // Without the key the same build cannot substitute and fails.
+    let root = s.fx.dir().join("fresh-untrusted");
+    let run = Run::of(kiln_in_store(s.fx.dir(), &root).args([
+        "build",
+        "--flake",
+        &flake,
+        "-t",
+        "x86_64-musl",
+        "--out",
+        "dist3",
+        "--cache",
+        &s.uri,
+    ]));
+    assert_ne!(run.code, 0, "{}", run.stderr);
+}
