@@ -48,6 +48,61 @@ pub enum Command {
     /// Binary caches: push the built outputs, ask which are cached, pull them back.
     #[command(subcommand)]
     Cache(CacheCommand),
+    /// Add kiln to an existing Rust crate: flake.nix, Cargo.toml metadata, rust-toolchain.toml
+    /// and the release workflow. Idempotent; refuses to overwrite edited files without --force.
+    Init(InitArgs),
+    /// Continuous integration.
+    #[command(subcommand)]
+    Ci(CiCommand),
+}
+
+/// `kiln ci` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum CiCommand {
+    /// Write .github/workflows/kiln-release.yml (the workflow `kiln init` writes).
+    Init(CiInitArgs),
+}
+
+/// Options shared by `kiln init` and `kiln ci init`.
+#[derive(Debug, Args)]
+pub struct CiInitArgs {
+    /// The crate directory.
+    #[arg(long, default_value = ".", value_name = "DIR")]
+    pub dir: PathBuf,
+    /// Flake reference of kiln, for the flake input and `nix run` in CI
+    /// (default: the template's placeholder, to be replaced).
+    #[arg(long, value_name = "URL")]
+    pub kiln_url: Option<String>,
+    /// Binary cache for CI: none, cachix, attic or s3 (default: Cargo.toml's, else none).
+    #[arg(long, value_name = "KIND")]
+    pub cache: Option<String>,
+    /// cachix/attic cache name or S3 bucket (default: the crate name).
+    #[arg(long, value_name = "NAME")]
+    pub cache_name: Option<String>,
+    /// Overwrite files that were edited since kiln wrote them (or that kiln did not write).
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// `kiln init`.
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Workflow and common options.
+    #[command(flatten)]
+    pub common: CiInitArgs,
+    /// Targets for Cargo.toml and rust-toolchain.toml; repeatable (default: Cargo.toml's, else
+    /// all four).
+    #[arg(long, short = 't', value_name = "TARGET", value_delimiter = ',')]
+    pub target: Vec<String>,
+    /// Archive format recorded in Cargo.toml (default: Cargo.toml's, else tar.gz).
+    #[arg(long, value_name = "FORMAT")]
+    pub archive: Option<String>,
+    /// OCI image name recorded in Cargo.toml (default: Cargo.toml's, else none).
+    #[arg(long, value_name = "NAME")]
+    pub image: Option<String>,
+    /// glibc floor recorded in Cargo.toml (default: Cargo.toml's, else the targets' floor).
+    #[arg(long, value_name = "X.Y")]
+    pub glibc_max: Option<String>,
 }
 
 /// `kiln cache` subcommands.

@@ -12,6 +12,7 @@
 //! - [`build`]: the `kiln build` pipeline; [`export`]: atomic `dist/`; [`manifest`]: its schema;
 //! - [`archive`], [`checksum`]: deterministic archives and `SHA256SUMS`;
 //! - [`cache`]: `kiln cache` push/status/pull of built outputs;
+//! - [`init`]: `kiln init` / `kiln ci init`; [`workflow`]: the release workflow's text;
 //! - [`project`]: Cargo.toml metadata; [`progress`]: progress display; [`doctor`]: environment checks.
 
 pub mod archive;
@@ -22,6 +23,7 @@ pub mod cli;
 pub mod doctor;
 pub mod elf;
 pub mod export;
+pub mod init;
 pub mod manifest;
 mod mapped;
 pub mod nix;
@@ -34,6 +36,7 @@ pub mod run;
 pub mod store_refs;
 pub mod target;
 pub mod ui;
+pub mod workflow;
 
 use std::ffi::OsString;
 use std::process::ExitCode;

@@ -9,17 +9,19 @@ use crate::archive::ArchiveFormat;
 use crate::build::{self, BuildEnd, BuildRequest};
 use crate::cache;
 use crate::cli::{
-    BuildArgs, CacheCommand, CacheTargets, Cli, Command, DoctorArgs, InspectArgs, PolicyArgs, TargetsArgs,
-    VerifyArgs,
+    BuildArgs, CacheCommand, CacheTargets, CiCommand, CiInitArgs, Cli, Command, DoctorArgs, InspectArgs,
+    PolicyArgs, TargetsArgs, VerifyArgs,
 };
 use crate::doctor;
 use crate::elf::{self, GlibcVersion};
+use crate::init;
 use crate::policy::{self, Severity};
 use crate::proc::Interrupt;
 use crate::project;
 use crate::report::{self, Verdict};
 use crate::target;
 use crate::ui::Style;
+use crate::workflow;
 
 /// How a command ended when it did not fail outright.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,6 +46,8 @@ pub fn run(cli: Cli) -> Result<Outcome> {
         Command::Build(a) => build(&a, style),
         Command::Doctor(a) => doctor(&a, style),
         Command::Cache(c) => cache_cmd(&c),
+        Command::Init(a) => init_cmd(&a.common, Some(&a)),
+        Command::Ci(CiCommand::Init(a)) => init_cmd(&a, None),
     }
 }
 
@@ -168,6 +172,54 @@ fn target_names(explicit: &[String], project: &project::ProjectConfig) -> Vec<St
     } else {
         target::all().iter().map(|t| t.triple.clone()).collect()
     }
+}
+
+fn init_cmd(c: &CiInitArgs, full: Option<&crate::cli::InitArgs>) -> Result<Outcome> {
+    let project = project::load(&c.dir)?.unwrap_or_default();
+    let cache_kind = c
+        .cache
+        .as_deref()
+        .or(project.cache.as_deref())
+        .unwrap_or("none")
+        .parse::<workflow::CacheKind>()
+        .map_err(|e| anyhow::anyhow!("--cache: {e}"))?;
+    let explicit = full.map(|f| f.target.clone()).unwrap_or_default();
+    let targets = target::lookup_many(&target_names(&explicit, &project))?;
+    let archive = full
+        .and_then(|f| f.archive.clone())
+        .or_else(|| project.archive.clone())
+        .unwrap_or_else(|| "tar.gz".to_owned());
+    archive
+        .parse::<ArchiveFormat>()
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let glibc_max = full
+        .and_then(|f| f.glibc_max.clone())
+        .or_else(|| project.glibc_max.clone())
+        .unwrap_or_else(|| target::default_glibc_floor().to_owned());
+    GlibcVersion::parse(&glibc_max)
+        .with_context(|| format!("--glibc-max '{glibc_max}' is not a version like 2.17"))?;
+    let req = init::InitRequest {
+        dir: c.dir.clone(),
+        kiln_url: c
+            .kiln_url
+            .clone()
+            .unwrap_or_else(|| init::PLACEHOLDER_URL.to_owned()),
+        targets,
+        archive,
+        image: full.and_then(|f| f.image.clone()).or(project.image),
+        cache: cache_kind,
+        cache_name: c.cache_name.clone(),
+        glibc_max,
+        force: c.force,
+        ci_only: full.is_none(),
+    };
+    let plan = init::run(&req)?;
+    let mut text = String::new();
+    for p in &plan {
+        let _ = writeln!(text, "{:<10} {}", p.action.word(), p.rel);
+    }
+    print(&text)?;
+    Ok(Outcome::Ok)
 }
 
 fn cache_cmd(c: &CacheCommand) -> Result<Outcome> {

@@ -5,6 +5,7 @@
 
 mod build;
 mod cache;
+mod init;
 mod inspect;
 mod nixenv;
 mod targets;
