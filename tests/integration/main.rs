@@ -8,6 +8,7 @@ mod cache;
 mod init;
 mod inspect;
 mod nixenv;
+mod remote;
 mod targets;
 mod util;
 mod verify;
