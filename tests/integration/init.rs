@@ -76,7 +76,7 @@ fn issue8_init_on_a_fresh_crate_twice_changes_nothing_the_second_time() {
         "--archive",
         "tar.zst",
         "--image",
-        "ghcr.io/example/demo",
+        "registry.example.org/demo",
         "--cache",
         "cachix",
     ]))
@@ -93,7 +93,7 @@ fn issue8_init_on_a_fresh_crate_twice_changes_nothing_the_second_time() {
         "[package.metadata.kiln]",
         r#"targets = ["x86_64-musl", "aarch64-musl"]"#,
         r#"archive = "tar.zst""#,
-        r#"image = "ghcr.io/example/demo""#,
+        r#"image = "registry.example.org/demo""#,
         r#"cache = "cachix""#,
         r#"glibc-max = "2.17""#,
     ] {
