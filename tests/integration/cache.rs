@@ -32,9 +32,21 @@ fn keypair(dir: &Path, name: &str) -> (PathBuf, String) {
     (sec, public)
 }
 
-/// kiln using a fresh local store rooted at `root` instead of the test store.
+/// kiln using a fresh local store rooted at `root` instead of the test store, as another
+/// machine would: with its own narinfo cache (Nix caches narinfo per cache URI in
+/// `$XDG_CACHE_HOME/nix`). The store's database is created first by one nix call, as kiln's
+/// concurrent first queries would race to create it (`SQLite database … is busy`).
 fn kiln_in_store(dir: &Path, root: &Path) -> Command {
+    let xdg = root.with_extension("xdg-cache");
+    let local = format!("local?root={}", root.display());
+    Run::of(
+        nix(dir)
+            .env("XDG_CACHE_HOME", &xdg)
+            .args(["path-info", "--all", "--store", &local]),
+    )
+    .expect_code(0);
     let mut c = kiln(dir);
+    c.env("XDG_CACHE_HOME", &xdg);
     c.env(
         "NIX_CONFIG",
         format!("{}store = {}\n", nix_config(), root.display()),
