@@ -191,14 +191,25 @@ fn issue8_cache_pull_refuses_wrong_keys_and_tampering() {
     let (run, root) = s.pull("wrong-key", &other);
     s.assert_refused(&run, &root, "not signed by a trusted key");
 
-    // Tampered narinfo: one byte of the signature changed.
+    // Tampered narinfo: one byte of every signature changed. (The fixture's output is the same
+    // store path in every run, so it carries the signatures of earlier runs too.)
     let info_path = s.narinfo();
     let original = fs::read_to_string(&info_path).unwrap();
-    let tag = "Sig: kiln-test-tamper:";
-    let sig_at = original.find(tag).unwrap() + tag.len() + 4;
-    let mut bytes = original.clone().into_bytes();
-    bytes[sig_at] = if bytes[sig_at] == b'A' { b'B' } else { b'A' };
-    fs::write(&info_path, &bytes).unwrap();
+    assert!(original.contains("Sig: kiln-test-tamper:"), "{original}");
+    let tampered: String = original
+        .lines()
+        .map(|l| match l.strip_prefix("Sig: ") {
+            Some(sig) => {
+                let (name, b64) = sig.split_once(':').unwrap();
+                let mut b = b64.as_bytes().to_vec();
+                b[4] = if b[4] == b'A' { b'B' } else { b'A' };
+                format!("Sig: {name}:{}\n", String::from_utf8(b).unwrap())
+            }
+            None => format!("{l}\n"),
+        })
+        .collect();
+    assert_ne!(tampered, original);
+    fs::write(&info_path, &tampered).unwrap();
     let (run, root) = s.pull("tampered-sig", &s.public);
     s.assert_refused(&run, &root, "not signed by a trusted key");
     fs::write(&info_path, &original).unwrap();
