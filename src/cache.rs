@@ -3,7 +3,8 @@
 //! The outputs are found the way `kiln build` finds them: one `nix eval` of
 //! `packages.<system>.<attr>` for each target, so a cache entry is exactly the store path a build
 //! of the same flake would produce (no `dist/` is needed, and a stale `dist/` cannot point at the
-//! wrong path). Then:
+//! wrong path). With `--from-dist DIR` they are read from `DIR/manifest.json`
+//! (`artifacts[].store_path`) instead, without evaluating anything. Then:
 //!
 //! - `push --to URI [--key SECRET]`: the outputs must be built locally; with a key (the
 //!   `nix key generate-secret` format) they are signed with their closures
@@ -18,7 +19,7 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Result, anyhow};
+use anyhow::{Context, Result, anyhow};
 use serde::Serialize;
 
 use crate::nix::{Nix, NixError};
@@ -35,6 +36,9 @@ pub struct CacheRequest {
     pub system: Option<String>,
     /// Print the nix commands run.
     pub verbose: bool,
+    /// Take the outputs from this `dist/`'s manifest.json instead of evaluating; `targets`
+    /// then filters them (empty: all of the manifest's).
+    pub from_dist: Option<PathBuf>,
 }
 
 /// One target's output and what happened to it.
@@ -68,7 +72,33 @@ struct Output {
     path: String,
 }
 
+fn outputs_from_dist(req: &CacheRequest, dist: &std::path::Path) -> Result<Vec<Output>> {
+    let path = dist.join("manifest.json");
+    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    let manifest: crate::manifest::Manifest =
+        serde_json::from_str(&text).with_context(|| format!("{}: not a kiln manifest", path.display()))?;
+    let outs: Vec<Output> = manifest
+        .artifacts
+        .into_iter()
+        .filter_map(|a| {
+            let target = crate::target::lookup(&a.target).ok()?;
+            let wanted = req.targets.is_empty() || req.targets.iter().any(|t| t.triple == target.triple);
+            wanted.then_some(Output {
+                target,
+                path: a.store_path,
+            })
+        })
+        .collect();
+    if outs.is_empty() {
+        anyhow::bail!("{}: no artifacts for the targets asked for", path.display());
+    }
+    Ok(outs)
+}
+
 fn outputs(nix: &Nix, req: &CacheRequest) -> Result<Vec<Output>> {
+    if let Some(dist) = &req.from_dist {
+        return outputs_from_dist(req, dist);
+    }
     let system = match &req.system {
         Some(s) => s.clone(),
         None => nix

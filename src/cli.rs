@@ -128,6 +128,10 @@ pub struct CacheTargets {
     /// Nix system whose packages to use (default: nix's own `system`).
     #[arg(long, value_name = "SYSTEM")]
     pub system: Option<String>,
+    /// Take the store paths from DIR/manifest.json (a `kiln build` output) instead of
+    /// evaluating the flake; --target filters them.
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["flake", "system"])]
+    pub from_dist: Option<PathBuf>,
     /// Print JSON.
     #[arg(long)]
     pub json: bool,

@@ -228,16 +228,21 @@ fn cache_cmd(c: &CacheCommand) -> Result<Outcome> {
         CacheCommand::Status(a) => &a.what,
         CacheCommand::Pull(a) => &a.what,
     };
-    let project = load_project(&what.flake)?;
-    let names = target_names(&what.target, &project);
-    if names.is_empty() {
-        anyhow::bail!("no targets: [package.metadata.kiln] targets is empty");
-    }
+    let names = if what.from_dist.is_some() {
+        what.target.clone()
+    } else {
+        let names = target_names(&what.target, &load_project(&what.flake)?);
+        if names.is_empty() {
+            anyhow::bail!("no targets: [package.metadata.kiln] targets is empty");
+        }
+        names
+    };
     let req = cache::CacheRequest {
         flake: what.flake.clone(),
         targets: target::lookup_many(&names)?,
         system: what.system.clone(),
         verbose: what.verbose,
+        from_dist: what.from_dist.clone(),
     };
     let entries = match c {
         CacheCommand::Push(a) => cache::push(&req, &a.to, a.key.as_ref())?,

@@ -181,6 +181,39 @@ fn issue8_cache_push_then_pull_into_another_store_with_the_right_key() {
     assert!(bin.is_file(), "{} substituted", bin.display());
     let v = Run::of(Command::new(&bin).arg("--version")).expect_code(0);
     assert!(v.stdout.contains("1.2.3"), "{}", v.stdout);
+
+    // --from-dist: the store paths of dist/manifest.json, no evaluation.
+    let dir = s.fx.dir();
+    let run = Run::of(kiln(dir).args(["cache", "status", "--from", &s.uri, "--from-dist", "dist", "-v"]))
+        .expect_code(0);
+    assert!(
+        run.stdout.contains("present") && run.stdout.contains(&s.out_path),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        !run.stderr.contains(" eval "),
+        "nothing evaluated:\n{}",
+        run.stderr
+    );
+    let other = format!("file://{}", dir.join("cache2").display());
+    Run::of(kiln(dir).args(["cache", "status", "--from", &other, "--from-dist", "dist"])).expect_code(1);
+    Run::of(kiln(dir).args(["cache", "push", "--to", &other, "--from-dist", "dist"])).expect_code(0);
+    Run::of(kiln(dir).args(["cache", "status", "--from", &other, "--from-dist", "dist"])).expect_code(0);
+    let run = Run::of(kiln(dir).args(["cache", "status", "--from", &other, "--from-dist", "nowhere"]))
+        .expect_code(2);
+    assert!(run.stderr.contains("nowhere/manifest.json"), "{}", run.stderr);
+    Run::of(kiln(dir).args([
+        "cache",
+        "status",
+        "--from",
+        &other,
+        "--from-dist",
+        "dist",
+        "-t",
+        "aarch64-gnu",
+    ]))
+    .expect_code(2);
 }
 
 // issue 8: a wrong key, an unsigned push, a tampered narinfo and a tampered NAR are refused.
