@@ -144,7 +144,7 @@ pub fn render(spec: &WorkflowSpec) -> String {
                  run: |\n          \
                  key=$(mktemp)\n          \
                  printf '%s' \"$KILN_CACHE_SECRET_KEY\" > \"$key\"\n          \
-                 nix run \"$KILN\" -- cache push --to \"$KILN_CACHE\" --key \"$key\"\n          \
+                 nix run \"$KILN\" -- cache push --to \"$KILN_CACHE\" --key \"$key\" --from-dist dist\n          \
                  rm -f \"$key\"\n"
             );
         }
