@@ -54,6 +54,15 @@ pub enum Command {
     Sign(SignArgs),
     /// Check a release directory: digests, manifest, provenance, signature and binaries.
     VerifyRelease(VerifyReleaseArgs),
+    /// Binary caches: push the built outputs, ask which are cached, pull them back.
+    #[command(subcommand)]
+    Cache(CacheCommand),
+    /// Add kiln to an existing Rust crate: flake.nix, Cargo.toml metadata, rust-toolchain.toml
+    /// and the release workflow. Idempotent; refuses to overwrite edited files without --force.
+    Init(InitArgs),
+    /// Continuous integration.
+    #[command(subcommand)]
+    Ci(CiCommand),
 }
 
 /// Image contents shared by `image` and `build --image`.
@@ -126,6 +135,129 @@ pub struct VerifyReleaseArgs {
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
+}
+
+/// `kiln ci` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum CiCommand {
+    /// Write .github/workflows/kiln-release.yml (the workflow `kiln init` writes).
+    Init(CiInitArgs),
+}
+
+/// Options shared by `kiln init` and `kiln ci init`.
+#[derive(Debug, Args)]
+pub struct CiInitArgs {
+    /// The crate directory.
+    #[arg(long, default_value = ".", value_name = "DIR")]
+    pub dir: PathBuf,
+    /// Flake reference of kiln, for the flake input and `nix run` in CI
+    /// (default: the template's placeholder, to be replaced).
+    #[arg(long, value_name = "URL")]
+    pub kiln_url: Option<String>,
+    /// Binary cache for CI: none, cachix, attic or s3 (default: Cargo.toml's, else none).
+    #[arg(long, value_name = "KIND")]
+    pub cache: Option<String>,
+    /// cachix/attic cache name or S3 bucket (default: the crate name).
+    #[arg(long, value_name = "NAME")]
+    pub cache_name: Option<String>,
+    /// Overwrite files that were edited since kiln wrote them (or that kiln did not write).
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// `kiln init`.
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Workflow and common options.
+    #[command(flatten)]
+    pub common: CiInitArgs,
+    /// Targets for Cargo.toml and rust-toolchain.toml; repeatable (default: Cargo.toml's, else
+    /// all four).
+    #[arg(long, short = 't', value_name = "TARGET", value_delimiter = ',')]
+    pub target: Vec<String>,
+    /// Archive format recorded in Cargo.toml (default: Cargo.toml's, else tar.gz).
+    #[arg(long, value_name = "FORMAT")]
+    pub archive: Option<String>,
+    /// OCI image name recorded in Cargo.toml (default: Cargo.toml's, else none).
+    #[arg(long, value_name = "NAME")]
+    pub image: Option<String>,
+    /// glibc floor recorded in Cargo.toml (default: Cargo.toml's, else the targets' floor).
+    #[arg(long, value_name = "X.Y")]
+    pub glibc_max: Option<String>,
+}
+
+/// `kiln cache` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum CacheCommand {
+    /// Sign (with --key) and copy each target's output with its closure to a store.
+    Push(CachePushArgs),
+    /// Tell per target whether its output is already in a store; exit 1 if any is missing.
+    Status(CacheStatusArgs),
+    /// Copy each target's output from a store, accepting only trusted signatures.
+    Pull(CachePullArgs),
+}
+
+/// What the cache commands act on: the outputs `kiln build` would build.
+#[derive(Debug, Args)]
+pub struct CacheTargets {
+    /// Flake reference whose packages.<system>.<attr> outputs are meant.
+    #[arg(long, default_value = ".", value_name = "REF")]
+    pub flake: String,
+    /// Target triple or attribute; repeatable (default: as for `kiln build`).
+    #[arg(long, short = 't', value_name = "TARGET", value_delimiter = ',')]
+    pub target: Vec<String>,
+    /// Nix system whose packages to use (default: nix's own `system`).
+    #[arg(long, value_name = "SYSTEM")]
+    pub system: Option<String>,
+    /// Take the store paths from DIR/manifest.json (a `kiln build` output) instead of
+    /// evaluating the flake; --target filters them.
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["flake", "system"])]
+    pub from_dist: Option<PathBuf>,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Print the nix commands run.
+    #[arg(long, short = 'v')]
+    pub verbose: bool,
+}
+
+/// `kiln cache push`.
+#[derive(Debug, Args)]
+pub struct CachePushArgs {
+    /// Destination store URI, e.g. file:///srv/cache?compression=zstd or s3://bucket.
+    #[arg(long, value_name = "STORE_URI")]
+    pub to: String,
+    /// Secret signing key file (`nix key generate-secret` format).
+    #[arg(long, value_name = "FILE")]
+    pub key: Option<PathBuf>,
+    /// Which outputs.
+    #[command(flatten)]
+    pub what: CacheTargets,
+}
+
+/// `kiln cache status`.
+#[derive(Debug, Args)]
+pub struct CacheStatusArgs {
+    /// Store URI to ask.
+    #[arg(long, value_name = "STORE_URI")]
+    pub from: String,
+    /// Which outputs.
+    #[command(flatten)]
+    pub what: CacheTargets,
+}
+
+/// `kiln cache pull`.
+#[derive(Debug, Args)]
+pub struct CachePullArgs {
+    /// Store URI to copy from.
+    #[arg(long, value_name = "STORE_URI")]
+    pub from: String,
+    /// Public key (`name:base64`) to trust besides nix's trusted-public-keys; repeatable.
+    #[arg(long, value_name = "PUBLIC_KEY")]
+    pub trust: Vec<String>,
+    /// Which outputs.
+    #[command(flatten)]
+    pub what: CacheTargets,
 }
 
 /// `kiln targets`.
@@ -218,6 +350,12 @@ pub struct BuildArgs {
     /// Sign the provenance with this secret key (writes provenance.intoto.jsonl).
     #[arg(long, value_name = "SECRET")]
     pub sign_key: Option<PathBuf>,
+    /// Substitute from this binary cache too (nix `extra-substituters`); repeatable.
+    #[arg(long, value_name = "STORE_URI")]
+    pub cache: Vec<String>,
+    /// Trust this public key (`name:base64`) for substitutes (`extra-trusted-public-keys`).
+    #[arg(long, value_name = "PUBLIC_KEY")]
+    pub cache_key: Vec<String>,
     /// Policy options.
     #[command(flatten)]
     pub policy: PolicyArgs,

@@ -15,10 +15,13 @@
 //!   to a loopback registry;
 //! - [`provenance`], [`sbom`], [`sign`], [`verify_release`]: in-toto/SLSA provenance, CycloneDX
 //!   SBOMs, ed25519 DSSE signatures and `kiln verify-release`;
+//! - [`cache`]: `kiln cache` push/status/pull of built outputs;
+//! - [`init`]: `kiln init` / `kiln ci init`; [`workflow`]: the release workflow's text;
 //! - [`project`]: Cargo.toml metadata; [`progress`]: progress display; [`doctor`]: environment checks.
 
 pub mod archive;
 pub mod build;
+pub mod cache;
 pub mod checksum;
 pub mod cli;
 pub mod dist_image;
@@ -26,6 +29,7 @@ pub mod doctor;
 pub mod elf;
 pub mod export;
 pub mod image;
+pub mod init;
 pub mod manifest;
 mod mapped;
 pub mod nix;
@@ -43,6 +47,7 @@ pub mod store_refs;
 pub mod target;
 pub mod ui;
 pub mod verify_release;
+pub mod workflow;
 
 use std::ffi::OsString;
 use std::process::ExitCode;

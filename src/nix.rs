@@ -507,6 +507,56 @@ impl Nix {
         Ok(out)
     }
 
+    /// Whether `path` is valid in the store at `store_uri` (`nix path-info --store URI --json`).
+    /// Nix 2.8 answers an absent path with `"valid": false` and exit 0, current Nix with `null`
+    /// or a failure; all of these mean "not there". Other failures (an unreachable store) are
+    /// errors.
+    pub fn valid_in(&self, store_uri: &str, path: &str) -> Result<bool, NixError> {
+        match self.capture(&["path-info", "--store", store_uri, "--json", path]) {
+            Ok(text) => Ok(path_info_valid(&text, path)),
+            Err(NixError::Failed { ref stderr, .. })
+                if stderr.contains("is not valid") || stderr.contains("does not exist") =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Signs `paths` and their closures in the local store with a secret key file in
+    /// `nix key generate-secret` format (`nix store sign --recursive --key-file`).
+    pub fn sign(&self, key_file: &Path, paths: &[&str]) -> Result<(), NixError> {
+        let key = key_file.to_string_lossy();
+        let mut args = vec!["store", "sign", "--recursive", "--key-file", key.as_ref()];
+        args.extend_from_slice(paths);
+        self.capture(&args).map(drop)
+    }
+
+    /// Copies `paths` with their closures to the store at `store_uri` (`nix copy --to`).
+    pub fn copy_to(&self, store_uri: &str, paths: &[&str]) -> Result<(), NixError> {
+        let mut args = vec!["copy", "--to", store_uri];
+        args.extend_from_slice(paths);
+        self.capture(&args).map(drop)
+    }
+
+    /// Copies `paths` with their closures from the store at `store_uri` into the local store
+    /// (`nix copy --from`), accepting only what is signed by one of `trusted_keys` (added to
+    /// `trusted-public-keys`) unless `trusted_keys` is empty (then nix's own settings decide).
+    pub fn copy_from(
+        &self,
+        store_uri: &str,
+        trusted_keys: &[String],
+        paths: &[&str],
+    ) -> Result<(), NixError> {
+        let keys = trusted_keys.join(" ");
+        let mut args = vec!["copy", "--from", store_uri];
+        if !trusted_keys.is_empty() {
+            args.extend(["--option", "extra-trusted-public-keys", keys.as_str()]);
+        }
+        args.extend_from_slice(paths);
+        self.capture(&args).map(drop)
+    }
+
     /// Deletes a store path that is not needed (`nix store delete`), ignoring failure.
     pub fn delete_path(&self, path: &str) {
         let _ = self.capture(&["store", "delete", path]);

@@ -26,6 +26,10 @@ pub struct ProjectConfig {
     pub archive: Option<String>,
     /// `package.metadata.kiln.glibc-max`.
     pub glibc_max: Option<String>,
+    /// `package.metadata.kiln.image`, when it is a string.
+    pub image: Option<String>,
+    /// `package.metadata.kiln.cache`, when it is a string (the cache kind).
+    pub cache: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -51,10 +55,7 @@ struct KilnTable {
     targets: Option<Vec<String>>,
     archive: Option<String>,
     glibc_max: Option<String>,
-    // Keys later issues read; accepted now so a full table does not fail to parse.
-    #[allow(dead_code)]
     image: Option<toml::Value>,
-    #[allow(dead_code)]
     cache: Option<toml::Value>,
 }
 
@@ -95,6 +96,14 @@ pub fn load(dir: &Path) -> Result<Option<ProjectConfig>, ProjectError> {
         version: pkg.version.and_then(|v| v.as_str().map(str::to_owned)),
         targets: kiln.as_ref().and_then(|k| k.targets.clone()),
         archive: kiln.as_ref().and_then(|k| k.archive.clone()),
+        image: kiln
+            .as_ref()
+            .and_then(|k| k.image.as_ref())
+            .and_then(|c| c.as_str().map(str::to_owned)),
+        cache: kiln
+            .as_ref()
+            .and_then(|k| k.cache.as_ref())
+            .and_then(|c| c.as_str().map(str::to_owned)),
         glibc_max: kiln.and_then(|k| k.glibc_max),
     }))
 }

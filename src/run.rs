@@ -7,13 +7,15 @@ use anyhow::{Context, Result};
 
 use crate::archive::ArchiveFormat;
 use crate::build::{self, BuildEnd, BuildRequest};
+use crate::cache;
 use crate::cli::{
-    BuildArgs, Cli, Command, DoctorArgs, ImageArgs, InspectArgs, KeygenArgs, PolicyArgs, SignArgs,
-    TargetsArgs, VerifyArgs, VerifyReleaseArgs,
+    BuildArgs, CacheCommand, CacheTargets, CiCommand, CiInitArgs, Cli, Command, DoctorArgs, ImageArgs,
+    InspectArgs, KeygenArgs, PolicyArgs, SignArgs, TargetsArgs, VerifyArgs, VerifyReleaseArgs,
 };
 use crate::dist_image::{self, ImageRequest};
 use crate::doctor;
 use crate::elf::{self, GlibcVersion};
+use crate::init;
 use crate::policy::{self, Severity};
 use crate::proc::Interrupt;
 use crate::project;
@@ -21,6 +23,7 @@ use crate::registry;
 use crate::report::{self, Verdict};
 use crate::target;
 use crate::ui::Style;
+use crate::workflow;
 
 /// How a command ended when it did not fail outright.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,6 +51,9 @@ pub fn run(cli: Cli) -> Result<Outcome> {
         Command::Keygen(a) => keygen(&a),
         Command::Sign(a) => sign(&a),
         Command::VerifyRelease(a) => verify_release(&a),
+        Command::Cache(c) => cache_cmd(&c),
+        Command::Init(a) => init_cmd(&a.common, Some(&a)),
+        Command::Ci(CiCommand::Init(a)) => init_cmd(&a, None),
     }
 }
 
@@ -156,12 +162,126 @@ fn policy_options(p: &PolicyArgs, project_glibc: Option<&str>) -> Result<policy:
     })
 }
 
-fn build(a: &BuildArgs, style: Style) -> Result<Outcome> {
-    let project = match project::local_dir(&a.flake) {
+fn load_project(flake: &str) -> Result<project::ProjectConfig> {
+    Ok(match project::local_dir(flake) {
         Some(dir) => project::load(&dir)?,
         None => None,
     }
-    .unwrap_or_default();
+    .unwrap_or_default())
+}
+
+fn target_names(explicit: &[String], project: &project::ProjectConfig) -> Vec<String> {
+    if !explicit.is_empty() {
+        explicit.to_vec()
+    } else if let Some(t) = &project.targets {
+        t.clone()
+    } else {
+        target::all().iter().map(|t| t.triple.clone()).collect()
+    }
+}
+
+fn init_cmd(c: &CiInitArgs, full: Option<&crate::cli::InitArgs>) -> Result<Outcome> {
+    let project = project::load(&c.dir)?.unwrap_or_default();
+    let cache_kind = c
+        .cache
+        .as_deref()
+        .or(project.cache.as_deref())
+        .unwrap_or("none")
+        .parse::<workflow::CacheKind>()
+        .map_err(|e| anyhow::anyhow!("--cache: {e}"))?;
+    let explicit = full.map(|f| f.target.clone()).unwrap_or_default();
+    let targets = target::lookup_many(&target_names(&explicit, &project))?;
+    let archive = full
+        .and_then(|f| f.archive.clone())
+        .or_else(|| project.archive.clone())
+        .unwrap_or_else(|| "tar.gz".to_owned());
+    archive
+        .parse::<ArchiveFormat>()
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let glibc_max = full
+        .and_then(|f| f.glibc_max.clone())
+        .or_else(|| project.glibc_max.clone())
+        .unwrap_or_else(|| target::default_glibc_floor().to_owned());
+    GlibcVersion::parse(&glibc_max)
+        .with_context(|| format!("--glibc-max '{glibc_max}' is not a version like 2.17"))?;
+    let req = init::InitRequest {
+        dir: c.dir.clone(),
+        kiln_url: c
+            .kiln_url
+            .clone()
+            .unwrap_or_else(|| init::PLACEHOLDER_URL.to_owned()),
+        targets,
+        archive,
+        image: full.and_then(|f| f.image.clone()).or(project.image),
+        cache: cache_kind,
+        cache_name: c.cache_name.clone(),
+        glibc_max,
+        force: c.force,
+        ci_only: full.is_none(),
+    };
+    let plan = init::run(&req)?;
+    let mut text = String::new();
+    for p in &plan {
+        let _ = writeln!(text, "{:<10} {}", p.action.word(), p.rel);
+    }
+    print(&text)?;
+    Ok(Outcome::Ok)
+}
+
+fn cache_cmd(c: &CacheCommand) -> Result<Outcome> {
+    let what: &CacheTargets = match c {
+        CacheCommand::Push(a) => &a.what,
+        CacheCommand::Status(a) => &a.what,
+        CacheCommand::Pull(a) => &a.what,
+    };
+    let names = if what.from_dist.is_some() {
+        what.target.clone()
+    } else {
+        let names = target_names(&what.target, &load_project(&what.flake)?);
+        if names.is_empty() {
+            anyhow::bail!("no targets: [package.metadata.kiln] targets is empty");
+        }
+        names
+    };
+    let req = cache::CacheRequest {
+        flake: what.flake.clone(),
+        targets: target::lookup_many(&names)?,
+        system: what.system.clone(),
+        verbose: what.verbose,
+        from_dist: what.from_dist.clone(),
+    };
+    let entries = match c {
+        CacheCommand::Push(a) => cache::push(&req, &a.to, a.key.as_ref())?,
+        CacheCommand::Status(a) => cache::status(&req, &a.from)?,
+        CacheCommand::Pull(a) => cache::pull(&req, &a.from, &a.trust)?,
+    };
+    if what.json {
+        print_json(&entries)?;
+    } else {
+        let text: String = entries.iter().map(|e| e.line() + "\n").collect();
+        print(&text)?;
+        for e in entries.iter().filter(|e| e.error.is_some()) {
+            eprintln!(
+                "kiln: {}: {}",
+                e.store_path,
+                e.error.as_deref().unwrap_or_default()
+            );
+        }
+    }
+    Ok(
+        if entries
+            .iter()
+            .any(|e| e.status == "missing" || e.status == "refused")
+        {
+            Outcome::Failed
+        } else {
+            Outcome::Ok
+        },
+    )
+}
+
+fn build(a: &BuildArgs, style: Style) -> Result<Outcome> {
+    let project = load_project(&a.flake)?;
     let target_names: Vec<String> = if !a.target.is_empty() {
         a.target.clone()
     } else if let Some(t) = &project.targets {
@@ -190,6 +310,16 @@ fn build(a: &BuildArgs, style: Style) -> Result<Outcome> {
     }
     if let Some(j) = &a.max_jobs {
         nix_args.extend(["--max-jobs".to_owned(), j.clone()]);
+    }
+    if !a.cache.is_empty() {
+        nix_args.extend(["--option".into(), "extra-substituters".into(), a.cache.join(" ")]);
+    }
+    if !a.cache_key.is_empty() {
+        nix_args.extend([
+            "--option".into(),
+            "extra-trusted-public-keys".into(),
+            a.cache_key.join(" "),
+        ]);
     }
     let req = BuildRequest {
         flake: a.flake.clone(),

@@ -4,10 +4,13 @@
 //! One module per command; `util` and `nixenv` are the shared harnesses.
 
 mod build;
+mod cache;
 mod image;
+mod init;
 mod inspect;
 mod nixenv;
 mod release;
+mod remote;
 mod targets;
 mod util;
 mod verify;

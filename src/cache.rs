@@ -1,0 +1,240 @@
+//! `kiln cache`: binary caches for the outputs `kiln build` builds.
+//!
+//! The outputs are found the way `kiln build` finds them: one `nix eval` of
+//! `packages.<system>.<attr>` for each target, so a cache entry is exactly the store path a build
+//! of the same flake would produce (no `dist/` is needed, and a stale `dist/` cannot point at the
+//! wrong path). With `--from-dist DIR` they are read from `DIR/manifest.json`
+//! (`artifacts[].store_path`) instead, without evaluating anything. Then:
+//!
+//! - `push --to URI [--key SECRET]`: the outputs must be built locally; with a key (the
+//!   `nix key generate-secret` format) they are signed with their closures
+//!   (`nix store sign --recursive`), then copied with `nix copy --to URI`;
+//! - `status --from URI`: per target, whether the output is in the store at URI
+//!   (`nix path-info --store URI --json`); exit 1 when something is missing;
+//! - `pull --from URI [--trust PUBLIC-KEY]...`: `nix copy --from URI` into the local store,
+//!   accepting only paths signed by a trusted key. Nix's refusals (no trusted signature, a NAR
+//!   whose hash differs from its narinfo) become one line naming the store path.
+//!
+//! Every nix call goes through [`crate::nix`].
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result, anyhow};
+use serde::Serialize;
+
+use crate::nix::{Nix, NixError};
+use crate::target::Target;
+
+/// What the cache commands act on.
+#[derive(Debug, Clone)]
+pub struct CacheRequest {
+    /// Flake reference.
+    pub flake: String,
+    /// Targets in the order asked for.
+    pub targets: Vec<&'static Target>,
+    /// `packages.<system>` to use instead of nix's own system.
+    pub system: Option<String>,
+    /// Print the nix commands run.
+    pub verbose: bool,
+    /// Take the outputs from this `dist/`'s manifest.json instead of evaluating; `targets`
+    /// then filters them (empty: all of the manifest's).
+    pub from_dist: Option<PathBuf>,
+}
+
+/// One target's output and what happened to it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Entry {
+    /// Target triple.
+    pub target: String,
+    /// Flake attribute.
+    pub attr: String,
+    /// The output's store path.
+    pub store_path: String,
+    /// `pushed`, `present`, `missing`, `pulled` or `refused`.
+    pub status: &'static str,
+    /// Why a pull was refused, or what failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl Entry {
+    /// One line for humans.
+    pub fn line(&self) -> String {
+        match &self.error {
+            Some(e) => format!("{:<28} {:<8} {}: {e}", self.target, self.status, self.store_path),
+            None => format!("{:<28} {:<8} {}", self.target, self.status, self.store_path),
+        }
+    }
+}
+
+struct Output {
+    target: &'static Target,
+    path: String,
+}
+
+fn outputs_from_dist(req: &CacheRequest, dist: &std::path::Path) -> Result<Vec<Output>> {
+    let path = dist.join("manifest.json");
+    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    let manifest: crate::manifest::Manifest =
+        serde_json::from_str(&text).with_context(|| format!("{}: not a kiln manifest", path.display()))?;
+    let outs: Vec<Output> = manifest
+        .artifacts
+        .into_iter()
+        .filter_map(|a| {
+            let target = crate::target::lookup(&a.target).ok()?;
+            let wanted = req.targets.is_empty() || req.targets.iter().any(|t| t.triple == target.triple);
+            wanted.then_some(Output {
+                target,
+                path: a.store_path,
+            })
+        })
+        .collect();
+    if outs.is_empty() {
+        anyhow::bail!("{}: no artifacts for the targets asked for", path.display());
+    }
+    Ok(outs)
+}
+
+fn outputs(nix: &Nix, req: &CacheRequest) -> Result<Vec<Output>> {
+    if let Some(dist) = &req.from_dist {
+        return outputs_from_dist(req, dist);
+    }
+    let system = match &req.system {
+        Some(s) => s.clone(),
+        None => nix
+            .config()?
+            .get("system")
+            .cloned()
+            .ok_or_else(|| anyhow!("nix reports no `system` setting; pass --system"))?,
+    };
+    let attrs: Vec<&str> = req.targets.iter().map(|t| t.attr.as_str()).collect();
+    let packages = nix.eval_packages(&req.flake, &system, &attrs)?;
+    req.targets
+        .iter()
+        .map(|t| {
+            let info = packages.get(&t.attr).cloned().flatten().ok_or_else(|| {
+                anyhow!(
+                    "flake '{}' has no packages.{system}.{} (target {})",
+                    req.flake,
+                    t.attr,
+                    t.triple
+                )
+            })?;
+            Ok(Output {
+                target: t,
+                path: info.out_path,
+            })
+        })
+        .collect()
+}
+
+fn entry(o: &Output, status: &'static str, error: Option<String>) -> Entry {
+    Entry {
+        target: o.target.triple.clone(),
+        attr: o.target.attr.clone(),
+        store_path: o.path.clone(),
+        status,
+        error,
+    }
+}
+
+/// Signs (with `key`) and copies every target's output to `to`. All outputs must be built.
+pub fn push(req: &CacheRequest, to: &str, key: Option<&PathBuf>) -> Result<Vec<Entry>> {
+    if let Some(k) = key.filter(|k| !k.is_file()) {
+        anyhow::bail!("--key {}: no such file", k.display());
+    }
+    let nix = Nix::detect(req.verbose)?;
+    let outs = outputs(&nix, req)?;
+    let paths: Vec<&str> = outs.iter().map(|o| o.path.as_str()).collect();
+    let valid = nix.valid_paths(&paths)?;
+    let unbuilt: Vec<String> = outs
+        .iter()
+        .filter(|o| !valid.get(&o.path).copied().unwrap_or(false))
+        .map(|o| format!("{} ({})", o.target.triple, o.path))
+        .collect();
+    if !unbuilt.is_empty() {
+        anyhow::bail!(
+            "not built in the local store, run `kiln build` first: {}",
+            unbuilt.join(", ")
+        );
+    }
+    if let Some(k) = key {
+        nix.sign(k, &paths)
+            .map_err(|e| anyhow!("signing with {}: {}", k.display(), one_line(&e)))?;
+    }
+    nix.copy_to(to, &paths)
+        .map_err(|e| anyhow!("copying to {to}: {}", one_line(&e)))?;
+    Ok(outs.iter().map(|o| entry(o, "pushed", None)).collect())
+}
+
+/// Which outputs the store at `from` already has.
+pub fn status(req: &CacheRequest, from: &str) -> Result<Vec<Entry>> {
+    let nix = Nix::detect(req.verbose)?;
+    let outs = outputs(&nix, req)?;
+    outs.iter()
+        .map(|o| {
+            let there = nix
+                .valid_in(from, &o.path)
+                .map_err(|e| anyhow!("asking {from} about {}: {}", o.path, one_line(&e)))?;
+            Ok(entry(o, if there { "present" } else { "missing" }, None))
+        })
+        .collect()
+}
+
+/// Copies every output from `from` into the local store, trusting `keys` (public keys).
+pub fn pull(req: &CacheRequest, from: &str, keys: &[String]) -> Result<Vec<Entry>> {
+    let nix = Nix::detect(req.verbose)?;
+    let outs = outputs(&nix, req)?;
+    Ok(outs
+        .iter()
+        .map(|o| match nix.copy_from(from, keys, &[o.path.as_str()]) {
+            Ok(()) => entry(o, "pulled", None),
+            Err(NixError::Failed { stderr, .. }) => entry(o, "refused", Some(refusal(&stderr, from))),
+            Err(e) => entry(o, "refused", Some(one_line(&e))),
+        })
+        .collect())
+}
+
+/// Nix's reason for refusing a substitute, as one line.
+pub fn refusal(stderr: &str, from: &str) -> String {
+    let s = stderr.to_ascii_lowercase();
+    if s.contains("lacks a valid signature")
+        || s.contains("not signed by any of the keys")
+        || s.contains("signature")
+    {
+        format!("refused by nix: not signed by a trusted key in {from} (wrong key, or a tampered narinfo)")
+    } else if s.contains("hash mismatch") || s.contains("nar hash") {
+        format!(
+            "refused by nix: NAR hash mismatch in {from} (the cached data was corrupted or tampered with)"
+        )
+    } else if s.contains("does not have a valid")
+        || s.contains("is not valid")
+        || s.contains("don't know how to build")
+    {
+        format!("not in {from}")
+    } else {
+        crate::nix::error_summary(stderr)
+    }
+}
+
+fn one_line(e: &NixError) -> String {
+    match e {
+        NixError::Failed { message, .. } => message.clone(),
+        other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refusals_are_named() {
+        let sig = "copying 1 paths...\nerror: cannot add path '/nix/store/x-a' because it lacks a valid signature\n";
+        assert!(refusal(sig, "file:///c").contains("not signed by a trusted key in file:///c"));
+        let nar =
+            "error: hash mismatch importing path '/nix/store/x-a';\n  specified: sha256:1\n  got: sha256:2\n";
+        assert!(refusal(nar, "file:///c").contains("NAR hash mismatch"));
+        assert_eq!(refusal("warning: w\nerror: boom\n", "u"), "error: boom");
+    }
+}
