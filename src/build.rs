@@ -315,10 +315,19 @@ impl Pipeline<'_> {
         // Independent queries: run them at the same time.
         let metadata = self.nix.start_flake_metadata(&req.flake)?;
         let packages = self.nix.start_eval_packages(&req.flake, system, &attrs)?;
-        let (metadata, packages) = (
+        let (mut metadata, mut packages) = (
             metadata.finish_json::<nix::FlakeMetadata>(),
             packages.finish_json::<BTreeMap<String, Option<PackageInfo>>>(),
         );
+        // Two nix processes setting up a brand-new store at once can trip over each other
+        // (a busy database, a symlink the other just made); a query that failed is asked again,
+        // alone, so only a real error is reported.
+        if metadata.is_err() {
+            metadata = self.nix.flake_metadata(&req.flake);
+        }
+        if packages.is_err() {
+            packages = self.nix.eval_packages(&req.flake, system, &attrs);
+        }
         let metadata = metadata.map_err(|e| Stop::Error(nix_context(&req.flake, e)))?;
         let packages = packages.map_err(|e| {
             Stop::Error(match &e {
