@@ -9,7 +9,14 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 ///
 /// Exit codes: 0 ok, 1 verification failed, 2 usage or environment error.
 #[derive(Debug, Parser)]
-#[command(name = "kiln", version, about, long_about = None, max_term_width = 100)]
+#[command(
+    name = "kiln",
+    version,
+    about,
+    long_about = None,
+    max_term_width = 100,
+    after_help = "Exit codes: 0 ok, 1 verification or build failed, 2 usage or environment error,\n130/143 interrupted by SIGINT/SIGTERM. Docs: README.md and docs/."
+)]
 pub struct Cli {
     /// When to use colours (NO_COLOR in the environment means never, unless `always`).
     #[arg(long, value_enum, default_value_t = ColorChoice::Auto, global = true)]
