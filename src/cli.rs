@@ -335,6 +335,9 @@ pub struct BuildArgs {
     /// Go on past failed targets, export the rest, and still exit non-zero.
     #[arg(long)]
     pub keep_going: bool,
+    /// When another kiln is writing the same --out, wait for it instead of failing at once.
+    #[arg(long)]
+    pub wait_lock: bool,
     /// Run each binary once with these arguments (natively or under qemu-user), e.g. '--version'.
     #[arg(long, value_name = "ARGS", allow_hyphen_values = true)]
     pub smoke: Option<String>,

@@ -9,7 +9,8 @@
 //! - [`report`]: rendering facts and findings for humans and as JSON;
 //! - [`ui`]: terminal concerns (colour, `NO_COLOR`);
 //! - [`nix`]: the only module that runs `nix`;
-//! - [`build`]: the `kiln build` pipeline; [`export`]: atomic `dist/`; [`manifest`]: its schema;
+//! - [`build`]: the `kiln build` pipeline; [`export`]: atomic `dist/`; [`lock`]: one writer per
+//!   `--out`; [`manifest`]: its schema;
 //! - [`archive`], [`checksum`]: deterministic archives and `SHA256SUMS`;
 //! - [`image`]: OCI image layouts; [`dist_image`]: `kiln image` on a `dist/`; [`registry`]: push
 //!   to a loopback registry;
@@ -30,6 +31,7 @@ pub mod elf;
 pub mod export;
 pub mod image;
 pub mod init;
+pub mod lock;
 pub mod manifest;
 mod mapped;
 pub mod nix;
@@ -79,10 +81,27 @@ pub fn main_entry<I: IntoIterator<Item = OsString>>(args: I) -> ExitCode {
         Ok(Outcome::Interrupted(code)) => ExitCode::from(code),
         Err(e) if is_broken_pipe(&e) => ExitCode::from(EXIT_OK),
         Err(e) => {
-            eprintln!("kiln: error: {e:#}");
+            eprintln!("kiln: error: {}", one_line(&e));
             ExitCode::from(EXIT_USAGE)
         }
     }
+}
+
+/// The error and its causes on one line, leaving out a cause whose text the message already
+/// holds (kiln's errors quote their OS error, which is also their source).
+pub fn one_line(e: &anyhow::Error) -> String {
+    let mut msg = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if msg.contains(&text) {
+            continue;
+        }
+        if !msg.is_empty() {
+            msg.push_str(": ");
+        }
+        msg.push_str(&text);
+    }
+    msg
 }
 
 fn is_broken_pipe(e: &anyhow::Error) -> bool {

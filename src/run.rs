@@ -280,6 +280,21 @@ fn cache_cmd(c: &CacheCommand) -> Result<Outcome> {
     )
 }
 
+/// Takes the lock of `--out`; `Ok(Err(_))` is the outcome of a wait ended by a signal.
+fn lock_out(a: &BuildArgs, interrupt: &Interrupt) -> Result<Result<crate::lock::OutLock, Outcome>> {
+    match crate::lock::OutLock::acquire(&a.out, a.wait_lock, interrupt) {
+        Ok(lock) => Ok(Ok(lock)),
+        Err(crate::lock::LockError::Interrupted(_)) => {
+            eprintln!(
+                "kiln: interrupted while waiting for the lock on {}",
+                a.out.display()
+            );
+            Ok(Err(Outcome::Interrupted(interrupt.exit_code())))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
 fn build(a: &BuildArgs, style: Style) -> Result<Outcome> {
     let project = load_project(&a.flake)?;
     let target_names: Vec<String> = if !a.target.is_empty() {
@@ -342,6 +357,11 @@ fn build(a: &BuildArgs, style: Style) -> Result<Outcome> {
             .transpose()?,
     };
     let interrupt = Interrupt::install().context("installing signal handlers")?;
+    // Held until this function returns: the build, the export and any --image step.
+    let _lock = match lock_out(a, &interrupt)? {
+        Ok(lock) => lock,
+        Err(outcome) => return Ok(outcome),
+    };
     match build::run(&req, &interrupt, a.json)? {
         BuildEnd::Interrupted(code) => {
             eprintln!("kiln: interrupted; {} left as it was", a.out.display());
