@@ -357,3 +357,69 @@ fn issue9_store_path_deleted_before_export() {
         staging_dirs(fx.dir())
     );
 }
+
+// issue 9 (audit): a symlink in an output's bin/ is refused, never followed into the archive.
+#[test]
+fn issue9_symlink_in_bin_is_refused() {
+    let tag = tag();
+    let flake = shell_flake(
+        &format!("symlink-{tag}"),
+        "${bb}/busybox mkdir -p $out/bin; ${bb}/busybox cp ${./hello} $out/bin/y; ${bb}/busybox ln -s y $out/bin/x",
+    );
+    let fx = Fixture::inline(&flake, &[]);
+    fs::copy(
+        crate::util::fixtures_dir().join("x86_64-musl-static-pie"),
+        fx.dir().join("f/hello"),
+    )
+    .unwrap();
+    let before = old_dist(fx.dir());
+    let r = Run::of(fx.build(&["--target", "x86_64-musl", "--json"])).expect_code(1);
+    let j = r.json();
+    let t = &j["targets"][0];
+    assert_eq!(t["status"], "verify-failed", "{t}");
+    let error = t["error"].as_str().unwrap();
+    assert!(error.contains("bin/x") && error.contains("symlink"), "{error}");
+    assert_eq!(contents(&fx.dir().join("dist")), before, "old dist/ changed");
+    assert!(
+        staging_dirs(fx.dir()).is_empty(),
+        "left behind: {:?}",
+        staging_dirs(fx.dir())
+    );
+}
+
+// issue 9 (audit): a flake reference with spaces and shell syntax is one argument to nix, never
+// a command line: kiln fails cleanly (exit 2, one error line) and nothing it names is run.
+#[test]
+fn issue9_hostile_flake_ref_is_one_argument() {
+    require_tool("nix");
+    let tmp = tempfile::Builder::new().prefix("kiln-it-").tempdir().unwrap();
+    for flake in [
+        "path:./a b;touch pwned",
+        "path:./x$(touch pwned)",
+        "path:./x`touch pwned`",
+        "./a b && touch pwned",
+    ] {
+        let r = Run::of(crate::nixenv::kiln(tmp.path()).args([
+            "build",
+            "--target",
+            "x86_64-musl",
+            "--flake",
+            flake,
+        ]))
+        .expect_code(2);
+        let errors: Vec<&str> = r
+            .stderr
+            .lines()
+            .filter(|l| l.starts_with("kiln: error:"))
+            .collect();
+        assert_eq!(errors.len(), 1, "{}", r.stderr);
+        assert!(
+            errors[0].contains(flake),
+            "the error does not quote {flake:?}: {}",
+            r.stderr
+        );
+        assert!(!tmp.path().join("pwned").exists(), "{flake:?} ran a command");
+        assert!(!tmp.path().join("dist").exists());
+    }
+    assert_eq!(listing(tmp.path()), Vec::<String>::new(), "left behind");
+}
