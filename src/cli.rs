@@ -90,6 +90,9 @@ pub struct ImageArgs {
     /// --base).
     #[arg(long, short = 't', value_name = "TARGET", value_delimiter = ',')]
     pub target: Vec<String>,
+    /// When another kiln is writing the same dist/, wait for it instead of failing at once.
+    #[arg(long)]
+    pub wait_lock: bool,
     /// Image contents.
     #[command(flatten)]
     pub content: ImageContentArgs,

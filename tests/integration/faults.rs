@@ -301,6 +301,13 @@ fn issue9_two_builds_into_one_out_are_locked() {
         .unwrap_or_else(|| panic!("no error line:\n{}", second.stderr));
     assert!(line.contains(&format!("pid {}", first.id())), "{line}");
     assert!(line.contains("--wait-lock"), "{line}");
+    // kiln image replaces the same dist/: it waits its turn too.
+    let image = Run::of(crate::nixenv::kiln(fx.dir()).args(["image", "--from", "dist"])).expect_code(2);
+    assert!(
+        image.stderr.contains(&format!("pid {}", first.id())),
+        "{}",
+        image.stderr
+    );
     let waiter = fx
         .build(&["--target", "x86_64-musl", "--wait-lock"])
         .stdout(Stdio::null())
