@@ -428,5 +428,20 @@ fn issue9_hostile_flake_ref_is_one_argument() {
         assert!(!tmp.path().join("pwned").exists(), "{flake:?} ran a command");
         assert!(!tmp.path().join("dist").exists());
     }
+    // A reference nix would read as an option is refused before nix sees it.
+    for flake in ["--option", "-L", "--impure"] {
+        let r = Run::of(crate::nixenv::kiln(tmp.path()).args([
+            "build",
+            "--target",
+            "x86_64-musl",
+            &format!("--flake={flake}"),
+        ]))
+        .expect_code(2);
+        assert!(
+            r.stderr.contains("would read as an option"),
+            "{flake}: {}",
+            r.stderr
+        );
+    }
     assert_eq!(listing(tmp.path()), Vec::<String>::new(), "left behind");
 }
