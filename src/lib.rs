@@ -110,3 +110,23 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
             .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::one_line;
+
+    #[test]
+    fn one_line_says_each_cause_once() {
+        #[derive(Debug, thiserror::Error)]
+        #[error("dist/a.tar.gz: {source}")]
+        struct Wrapped {
+            source: std::io::Error,
+        }
+        let io = std::io::Error::from_raw_os_error(28);
+        let text = io.to_string();
+        let e = anyhow::Error::from(Wrapped { source: io }).context("exporting");
+        assert_eq!(one_line(&e), format!("exporting: dist/a.tar.gz: {text}"));
+        let plain = anyhow::anyhow!("inner").context("outer");
+        assert_eq!(one_line(&plain), "outer: inner");
+    }
+}
