@@ -342,11 +342,12 @@ fn issue9_store_path_deleted_before_export() {
     assert!(out.ends_with(&format!("-hello-{tag}")), "{out}");
     let mut child = fx
         .build(&["--target", "x86_64-musl"])
-        .env("KILN_EXPORT_PAUSE_MS", "1500")
+        .env("KILN_EXPORT_PAUSE_MS", "4000")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    // The export sleeps 4 s before its first file, the archive: delete the output meanwhile.
     wait_for_staging(fx.dir(), &mut child);
     nix(&["store", "delete", &out]);
     let (code, stderr, _) = wait_for(child, Duration::from_secs(60));
