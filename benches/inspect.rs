@@ -6,6 +6,11 @@
 //! from the page cache (one warm-up read first); each figure is the best of `KILN_BENCH_RUNS`
 //! runs (default 5). Ratios above 1 mean kiln is faster. Peak RSS of the `kiln inspect`
 //! process is read from `wait4`'s rusage for that process alone.
+//!
+//! Then `kiln inspect --json` time and peak RSS against file size, for each size in
+//! `KILN_BENCH_SIZES` MiB (default `1,16,256,1024`; empty skips it): kiln maps the file and
+//! releases its pages per 8 MiB chunk, so peak RSS must stay under 64 MiB whatever the size
+//! (the benchmark fails otherwise).
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -149,4 +154,49 @@ fn main() {
         rss / 1024,
         size >> 20
     );
+    drop(dir);
+    size_sweep(kiln, runs);
+}
+
+/// `kiln inspect --json` time and peak RSS for each size of `KILN_BENCH_SIZES`.
+fn size_sweep(kiln: &str, runs: u64) {
+    let sizes: Vec<u64> = std::env::var("KILN_BENCH_SIZES")
+        .unwrap_or_else(|_| "1,16,256,1024".into())
+        .split(',')
+        .filter_map(|s| s.trim().parse().ok())
+        .collect();
+    if sizes.is_empty() {
+        return;
+    }
+    println!();
+    println!("kiln inspect --json against file size (best of {runs} runs, page cache warm)");
+    println!(
+        "{:>10} {:>10} {:>10} {:>14}",
+        "file MiB", "seconds", "MiB/s", "peak RSS MiB"
+    );
+    for mib in sizes {
+        let dir = tempfile::tempdir().unwrap();
+        let file = make_elf(dir.path(), mib);
+        let size = std::fs::metadata(&file).unwrap().len();
+        run_quiet(Command::new("cat").arg(&file));
+        let rss = inspect_peak_rss_kib(kiln, &file);
+        let t = best(runs, || {
+            run_quiet(Command::new(kiln).args(["inspect", "--json"]).arg(&file));
+        });
+        #[allow(clippy::cast_precision_loss)]
+        let rate = (size as f64 / f64::from(1 << 20)) / t.as_secs_f64();
+        println!(
+            "{:>10} {:>10.3} {:>10.0} {:>14}",
+            size >> 20,
+            t.as_secs_f64(),
+            rate,
+            rss / 1024
+        );
+        assert!(
+            rss < 64 * 1024,
+            "kiln inspect of a {} MiB file peaked at {} MiB RSS (limit 64 MiB)",
+            size >> 20,
+            rss / 1024
+        );
+    }
 }

@@ -922,6 +922,26 @@ fn provenance_output(system: &str, r: &TargetReport) -> provenance::Output {
     }
 }
 
+/// An archive that failed because its target's output is no longer in the store (deleted or
+/// garbage-collected after the build) says so, naming the store path.
+fn gone_from_store(e: export::ExportError, store_path: Option<&str>) -> anyhow::Error {
+    match (&e, store_path) {
+        (
+            export::ExportError::Archive {
+                source: crate::archive::ArchiveError::ReadSource { source, .. },
+                ..
+            },
+            Some(out),
+        ) if source.kind() == std::io::ErrorKind::NotFound && fs::symlink_metadata(out).is_err() => {
+            anyhow!(
+                "{out} is no longer in the Nix store (deleted or garbage-collected after it was built); \
+                 nothing exported, build again"
+            )
+        }
+        _ => e.into(),
+    }
+}
+
 fn export_release(
     ctx: &ExportContext<'_>,
     reports: &mut [TargetReport],
@@ -958,11 +978,13 @@ fn export_release(
         let file = format!("{stem}.{}", req.archive.extension());
         let bins: Vec<(String, PathBuf)> = r.bins.iter().map(|(n, p, _)| (n.clone(), p.clone())).collect();
         let entries = export::target_entries(&stem, &bins, &docs);
-        let (sha, size) = staging.write(&Output::Archive {
-            file: file.clone(),
-            format: req.archive,
-            entries,
-        })?;
+        let (sha, size) = staging
+            .write(&Output::Archive {
+                file: file.clone(),
+                format: req.archive,
+                entries,
+            })
+            .map_err(|e| gone_from_store(e, r.store_path.as_deref()))?;
         sums.push((file.clone(), sha.clone()));
         if let Some(packages) = &lock {
             let sbom_file = sbom::file_name(&stem);

@@ -97,6 +97,9 @@ pub struct ImageArgs {
     /// --base).
     #[arg(long, short = 't', value_name = "TARGET", value_delimiter = ',')]
     pub target: Vec<String>,
+    /// When another kiln is writing the same dist/, wait for it instead of failing at once.
+    #[arg(long)]
+    pub wait_lock: bool,
     /// Image contents.
     #[command(flatten)]
     pub content: ImageContentArgs,
@@ -342,6 +345,9 @@ pub struct BuildArgs {
     /// Go on past failed targets, export the rest, and still exit non-zero.
     #[arg(long)]
     pub keep_going: bool,
+    /// When another kiln is writing the same --out, wait for it instead of failing at once.
+    #[arg(long)]
+    pub wait_lock: bool,
     /// Run each binary once with these arguments (natively or under qemu-user), e.g. '--version'.
     #[arg(long, value_name = "ARGS", allow_hyphen_values = true)]
     pub smoke: Option<String>,

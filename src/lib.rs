@@ -9,7 +9,8 @@
 //! - [`report`]: rendering facts and findings for humans and as JSON;
 //! - [`ui`]: terminal concerns (colour, `NO_COLOR`);
 //! - [`nix`]: the only module that runs `nix`;
-//! - [`build`]: the `kiln build` pipeline; [`export`]: atomic `dist/`; [`manifest`]: its schema;
+//! - [`build`]: the `kiln build` pipeline; [`export`]: atomic `dist/`; [`lock`]: one writer per
+//!   `--out`; [`manifest`]: its schema;
 //! - [`archive`], [`checksum`]: deterministic archives and `SHA256SUMS`;
 //! - [`image`]: OCI image layouts; [`dist_image`]: `kiln image` on a `dist/`; [`registry`]: push
 //!   to a loopback registry;
@@ -30,6 +31,7 @@ pub mod elf;
 pub mod export;
 pub mod image;
 pub mod init;
+pub mod lock;
 pub mod manifest;
 mod mapped;
 pub mod nix;
@@ -79,10 +81,27 @@ pub fn main_entry<I: IntoIterator<Item = OsString>>(args: I) -> ExitCode {
         Ok(Outcome::Interrupted(code)) => ExitCode::from(code),
         Err(e) if is_broken_pipe(&e) => ExitCode::from(EXIT_OK),
         Err(e) => {
-            eprintln!("kiln: error: {e:#}");
+            eprintln!("kiln: error: {}", one_line(&e));
             ExitCode::from(EXIT_USAGE)
         }
     }
+}
+
+/// The error and its causes on one line, leaving out a cause whose text the message already
+/// holds (kiln's errors quote their OS error, which is also their source).
+pub fn one_line(e: &anyhow::Error) -> String {
+    let mut msg = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if msg.contains(&text) {
+            continue;
+        }
+        if !msg.is_empty() {
+            msg.push_str(": ");
+        }
+        msg.push_str(&text);
+    }
+    msg
 }
 
 fn is_broken_pipe(e: &anyhow::Error) -> bool {
@@ -90,4 +109,24 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
         c.downcast_ref::<std::io::Error>()
             .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::one_line;
+
+    #[test]
+    fn one_line_says_each_cause_once() {
+        #[derive(Debug, thiserror::Error)]
+        #[error("dist/a.tar.gz: {source}")]
+        struct Wrapped {
+            source: std::io::Error,
+        }
+        let io = std::io::Error::from_raw_os_error(28);
+        let text = io.to_string();
+        let e = anyhow::Error::from(Wrapped { source: io }).context("exporting");
+        assert_eq!(one_line(&e), format!("exporting: dist/a.tar.gz: {text}"));
+        let plain = anyhow::anyhow!("inner").context("outer");
+        assert_eq!(one_line(&plain), "outer: inner");
+    }
 }

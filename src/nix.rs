@@ -62,6 +62,21 @@ pub enum NixError {
     /// SIGINT or SIGTERM arrived while nix ran; the child was ended.
     #[error("interrupted")]
     Interrupted,
+    /// A flake reference nix would read as an option.
+    #[error(
+        "flake reference `{0}` starts with `-`, which nix would read as an option (write `./{0}` for a directory)"
+    )]
+    OptionLikeFlake(String),
+}
+
+/// Refuses a flake reference that nix would take for an option (`--option …`, `-L`): kiln
+/// passes flake references as single arguments, and nix reads any argument starting with `-`
+/// as an option, whatever its position.
+fn check_flake_ref(flake: &str) -> Result<(), NixError> {
+    if flake.starts_with('-') {
+        return Err(NixError::OptionLikeFlake(flake.to_owned()));
+    }
+    Ok(())
 }
 
 /// A parsed `nix --version`.
@@ -356,6 +371,7 @@ impl Nix {
     /// Starts `nix flake metadata --json FLAKE`; finish with [`Pending::finish_json`] into
     /// [`FlakeMetadata`].
     pub fn start_flake_metadata(&self, flake: &str) -> Result<Pending, NixError> {
+        check_flake_ref(flake)?;
         self.start(&["flake", "metadata", "--json", flake])
     }
 
@@ -377,6 +393,7 @@ impl Nix {
         system: &str,
         attrs: &[&str],
     ) -> Result<Pending, NixError> {
+        check_flake_ref(flake)?;
         let names = attrs
             .iter()
             .map(|a| serde_json::to_string(a).unwrap_or_default())
@@ -667,6 +684,19 @@ pub fn on_disk(root: &Path, store_path: &str) -> PathBuf {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn option_like_flake_refs_are_refused() {
+        for bad in ["-L", "--option", "--impure"] {
+            assert!(
+                matches!(check_flake_ref(bad), Err(NixError::OptionLikeFlake(_))),
+                "{bad}"
+            );
+        }
+        for good in [".", "./-x", "path:./a b;touch pwned", "github:o/r"] {
+            assert!(check_flake_ref(good).is_ok(), "{good}");
+        }
+    }
+
     use super::*;
 
     #[test]

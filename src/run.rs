@@ -280,6 +280,26 @@ fn cache_cmd(c: &CacheCommand) -> Result<Outcome> {
     )
 }
 
+/// Takes the lock of the `dist/` at `out`; `Ok(Err(_))` is the outcome of a wait ended by a
+/// signal.
+fn lock_out(
+    out: &std::path::Path,
+    wait: bool,
+    interrupt: &Interrupt,
+) -> Result<Result<crate::lock::OutLock, Outcome>> {
+    match crate::lock::OutLock::acquire(out, wait, interrupt) {
+        Ok(lock) => Ok(Ok(lock)),
+        Err(crate::lock::LockError::Interrupted(_)) => {
+            eprintln!(
+                "kiln: interrupted while waiting for the lock on {}",
+                out.display()
+            );
+            Ok(Err(Outcome::Interrupted(interrupt.exit_code())))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
 fn build(a: &BuildArgs, style: Style) -> Result<Outcome> {
     let project = load_project(&a.flake)?;
     let target_names: Vec<String> = if !a.target.is_empty() {
@@ -342,6 +362,11 @@ fn build(a: &BuildArgs, style: Style) -> Result<Outcome> {
             .transpose()?,
     };
     let interrupt = Interrupt::install().context("installing signal handlers")?;
+    // Held until this function returns: the build, the export and any --image step.
+    let _lock = match lock_out(&a.out, a.wait_lock, &interrupt)? {
+        Ok(lock) => lock,
+        Err(outcome) => return Ok(outcome),
+    };
     match build::run(&req, &interrupt, a.json)? {
         BuildEnd::Interrupted(code) => {
             eprintln!("kiln: interrupted; {} left as it was", a.out.display());
@@ -419,6 +444,11 @@ fn image(a: &ImageArgs) -> Result<Outcome> {
             .transpose()?,
     };
     let interrupt = Interrupt::install().context("installing signal handlers")?;
+    // Held until the image files are published (and pushed): one writer per dist/.
+    let _lock = match lock_out(&a.from, a.wait_lock, &interrupt)? {
+        Ok(lock) => lock,
+        Err(outcome) => return Ok(outcome),
+    };
     let (manifest, layout) = dist_image::run(&req, &interrupt)?;
     let images = manifest.images.expect("dist_image::run sets images");
     let pushed = match &reference {

@@ -22,7 +22,7 @@ fn archive_name(triple: &str) -> String {
     format!("fixture-1.2.3-{triple}.tar.gz")
 }
 
-fn listing(dir: &Path) -> Vec<String> {
+pub(crate) fn listing(dir: &Path) -> Vec<String> {
     let mut v: Vec<String> = fs::read_dir(dir)
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
@@ -441,7 +441,7 @@ fn issue5_missing_attribute_flake_target_and_nix() {
     assert!(!fx.dir().join("dist").exists());
 }
 
-fn staging_dirs(dir: &Path) -> Vec<String> {
+pub(crate) fn staging_dirs(dir: &Path) -> Vec<String> {
     listing(dir)
         .into_iter()
         .filter(|n| n.contains(".kiln-"))
@@ -466,7 +466,11 @@ fn interrupt_export(signal: &str, code: i32) {
         .spawn()
         .unwrap();
     let start = Instant::now();
-    while staging_dirs(fx.dir()).is_empty() {
+    // (The lock file `.dist.kiln-lock` exists from the start; wait for the staging dir itself.)
+    while !staging_dirs(fx.dir())
+        .iter()
+        .any(|n| n.contains(".kiln-staging-"))
+    {
         assert!(start.elapsed() < Duration::from_secs(120), "export never started");
         assert!(child.try_wait().unwrap().is_none(), "kiln ended before exporting");
         std::thread::sleep(Duration::from_millis(20));

@@ -5,6 +5,7 @@
 
 mod build;
 mod cache;
+mod faults;
 mod image;
 mod init;
 mod inspect;

@@ -47,10 +47,14 @@ pub(crate) fn path_env() -> String {
 pub(crate) fn nix_config() -> String {
     static REG: OnceLock<PathBuf> = OnceLock::new();
     let reg = REG.get_or_init(|| {
-        let dir = std::env::temp_dir().join(format!("kiln-test-registry-{}", std::process::id()));
+        // One file in the build's own temp dir (CARGO_TARGET_TMPDIR), shared by every run and
+        // written by rename, so no run leaves a directory of its own behind.
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
         std::fs::create_dir_all(&dir).unwrap();
-        let f = dir.join("registry.json");
-        std::fs::write(&f, "{\"flakes\":[],\"version\":2}\n").unwrap();
+        let f = dir.join("kiln-test-registry.json");
+        let part = dir.join(format!(".kiln-test-registry.json.{}", std::process::id()));
+        std::fs::write(&part, "{\"flakes\":[],\"version\":2}\n").unwrap();
+        std::fs::rename(&part, &f).unwrap();
         f
     });
     format!(
