@@ -355,11 +355,7 @@ fn build(a: &BuildArgs, style: Style) -> Result<Outcome> {
         name: project.name,
         version: project.version,
         nix_args,
-        sign_key: a
-            .sign_key
-            .as_deref()
-            .map(crate::sign::SecretKey::load)
-            .transpose()?,
+        sign_key: secret_key(a.sign_key.as_deref())?,
     };
     let interrupt = Interrupt::install().context("installing signal handlers")?;
     // Held until this function returns: the build, the export and any --image step.
@@ -437,11 +433,7 @@ fn image(a: &ImageArgs) -> Result<Outcome> {
         ca_certs: a.content.ca_certs.clone(),
         tzdata: a.content.tzdata.clone(),
         base: a.content.base.clone(),
-        sign_key: a
-            .sign_key
-            .as_deref()
-            .map(crate::sign::SecretKey::load)
-            .transpose()?,
+        sign_key: secret_key(a.sign_key.as_deref())?,
     };
     let interrupt = Interrupt::install().context("installing signal handlers")?;
     // Held until the image files are published (and pushed): one writer per dist/.
@@ -502,4 +494,9 @@ fn verify_release(a: &VerifyReleaseArgs) -> Result<Outcome> {
         print(&crate::verify_release::render(&report))?;
     }
     Ok(if report.ok { Outcome::Ok } else { Outcome::Failed })
+}
+
+/// The `--sign-key` file, loaded before any work starts so a bad key fails fast.
+fn secret_key(path: Option<&std::path::Path>) -> Result<Option<crate::sign::SecretKey>> {
+    path.map(crate::sign::SecretKey::load).transpose()
 }
