@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::nixenv::{Fixture, Run, kiln, require_tool};
+use crate::nixenv::{Fixture, Run, kiln, listing, require_tool, sh, staging_dirs};
 
 const TRIPLES: [&str; 4] = [
     "x86_64-unknown-linux-gnu",
@@ -20,19 +20,6 @@ const TRIPLES: [&str; 4] = [
 
 fn archive_name(triple: &str) -> String {
     format!("fixture-1.2.3-{triple}.tar.gz")
-}
-
-pub(crate) fn listing(dir: &Path) -> Vec<String> {
-    let mut v: Vec<String> = fs::read_dir(dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    v.sort();
-    v
-}
-
-fn sh(dir: &Path, script: &str) -> Run {
-    Run::of(Command::new("sh").args(["-c", script]).current_dir(dir))
 }
 
 /// Runs an extracted binary the way a user would: natively, or under qemu-user.
@@ -439,13 +426,6 @@ fn issue5_missing_attribute_flake_target_and_nix() {
     let r = Run::of(fx.build(&[]).env("PATH", "/nonexistent")).expect_code(2);
     assert!(r.stderr.contains("nix not found on PATH"), "{}", r.stderr);
     assert!(!fx.dir().join("dist").exists());
-}
-
-pub(crate) fn staging_dirs(dir: &Path) -> Vec<String> {
-    listing(dir)
-        .into_iter()
-        .filter(|n| n.contains(".kiln-"))
-        .collect()
 }
 
 fn interrupt_export(signal: &str, code: i32) {

@@ -8,8 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::build::{listing, staging_dirs};
-use crate::nixenv::{Fixture, Run, require_tool};
+use crate::nixenv::{Fixture, Run, listing, require_tool, staging_dirs};
 
 /// A tag unique to this run, so derivations named with it are really built.
 fn tag() -> String {

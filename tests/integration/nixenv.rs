@@ -139,6 +139,29 @@ pub(crate) fn kiln(dir: &Path) -> Command {
     cmd
 }
 
+/// The names in `dir`, sorted.
+pub(crate) fn listing(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+/// kiln's staging, old-dist and lock leftovers in `dir` (none may survive a run).
+pub(crate) fn staging_dirs(dir: &Path) -> Vec<String> {
+    listing(dir)
+        .into_iter()
+        .filter(|n| n.contains(".kiln-"))
+        .collect()
+}
+
+/// `sh -c SCRIPT` in `dir`.
+pub(crate) fn sh(dir: &Path, script: &str) -> Run {
+    Run::of(Command::new("sh").args(["-c", script]).current_dir(dir))
+}
+
 /// Recursive copy of regular files and directories (fixtures have no symlinks).
 pub(crate) fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();

@@ -7,7 +7,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::nixenv::{Fixture, Run, cache_dir, kiln, repo, require_tool};
+use crate::nixenv::{Fixture, Run, cache_dir, kiln, listing, repo, require_tool, sh};
 
 const CARGO_LOCK: &str = r#"version = 4
 
@@ -22,15 +22,6 @@ version = "1.0.15"
 source = "registry+https://registry.example.org/index"
 checksum = "4a5f13b858c8d314ee3e8f639011f7ccefe71f97f96e50151fb991f267928e2c"
 "#;
-
-fn listing(dir: &Path) -> Vec<String> {
-    let mut v: Vec<String> = fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    v.sort();
-    v
-}
 
 /// Runs `tests/schemas/validate.py` with the verifiers `scripts/setup` installed.
 fn validate(args: &[&Path], cmd: &str) -> Run {
@@ -53,10 +44,6 @@ fn validate(args: &[&Path], cmd: &str) -> Run {
         .args(args)
         .env("PYTHONPATH", &libs);
     Run::of(c)
-}
-
-fn sh(dir: &Path, script: &str) -> Run {
-    Run::of(Command::new("sh").args(["-c", script]).current_dir(dir))
 }
 
 /// A key pair made by `kiln keygen` in `dir`.
