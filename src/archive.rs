@@ -568,50 +568,14 @@ fn zstd(tar: &[u8]) -> io::Result<Vec<u8>> {
 /// are rounded down to even.
 fn dos_datetime(unix: u64) -> (u16, u16) {
     let t = unix.clamp(DOS_MIN, DOS_MAX);
-    let mut days = (t - DOS_MIN) / 86_400;
-    let secs = (t - DOS_MIN) % 86_400;
-    let mut year = 1980u64;
-    loop {
-        let len = if is_leap(year) { 366 } else { 365 };
-        if days < len {
-            break;
-        }
-        days -= len;
-        year += 1;
-    }
-    let mut month = 1u64;
-    for len in [
-        31,
-        if is_leap(year) { 29 } else { 28 },
-        31,
-        30,
-        31,
-        30,
-        31,
-        31,
-        30,
-        31,
-        30,
-        31,
-    ] {
-        if days < len {
-            break;
-        }
-        days -= len;
-        month += 1;
-    }
-    let day = days + 1;
-    let (hour, minute, second) = (secs / 3600, secs / 60 % 60, secs % 60);
-    let time = (hour << 11) | (minute << 5) | (second / 2);
-    let date = ((year - 1980) << 9) | (month << 5) | day;
+    let c = crate::civil::from_unix(i64::try_from(t).expect("clamped to 2107"));
+    let time = (c.hour << 11) | (c.minute << 5) | (c.second / 2);
+    let year = u32::try_from(c.year - 1980).expect("clamped to 1980..=2107");
+    let date = (year << 9) | (c.month << 5) | c.day;
     (
         u16::try_from(time).expect("a DOS time fits 16 bits"),
         u16::try_from(date).expect("a clamped DOS date fits 16 bits"),
     )
-}
-
-fn is_leap(year: u64) -> bool {
-    (year.is_multiple_of(4) && !year.is_multiple_of(100)) || year.is_multiple_of(400)
 }
 
 /// A zip 32-bit field, refusing the values that would need zip64.
@@ -755,6 +719,12 @@ mod tests {
         [ArchiveFormat::TarGz, ArchiveFormat::TarXz, ArchiveFormat::TarZst];
 
     // ---- helpers --------------------------------------------------------------------------
+
+    /// Gregorian leap years, for the tests' own inverse of the DOS date (independent of
+    /// `crate::civil`, which the writer uses).
+    fn is_leap(year: u64) -> bool {
+        (year.is_multiple_of(4) && !year.is_multiple_of(100)) || year.is_multiple_of(400)
+    }
 
     /// The path of an external tool the tests need; a missing one fails the test.
     fn tool(name: &str) -> PathBuf {

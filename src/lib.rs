@@ -11,7 +11,7 @@
 //! - [`nix`]: the only module that runs `nix`;
 //! - [`build`]: the `kiln build` pipeline; [`export`]: atomic `dist/`; [`lock`]: one writer per
 //!   `--out`; [`manifest`]: its schema;
-//! - [`archive`], [`checksum`]: deterministic archives and `SHA256SUMS`;
+//! - [`archive`], [`checksum`]: deterministic archives and `SHA256SUMS`; [`civil`]: UTC dates;
 //! - [`image`]: OCI image layouts; [`dist_image`]: `kiln image` on a `dist/`; [`registry`]: push
 //!   to a loopback registry;
 //! - [`provenance`], [`sbom`], [`sign`], [`verify_release`]: in-toto/SLSA provenance, CycloneDX
@@ -24,6 +24,7 @@ pub mod archive;
 pub mod build;
 pub mod cache;
 pub mod checksum;
+pub mod civil;
 pub mod cli;
 pub mod dist_image;
 pub mod doctor;
