@@ -13,42 +13,12 @@ use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+mod common;
+
+use common::{best, env_num, random_file};
 use kiln::archive::{ArchiveFormat, Entry, EntrySource};
-
-fn env_num(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn best<F: FnMut()>(runs: u64, mut f: F) -> Duration {
-    (0..runs)
-        .map(|_| {
-            let t = Instant::now();
-            f();
-            t.elapsed()
-        })
-        .min()
-        .unwrap_or_default()
-}
-
-/// Writes `mib` MiB of xorshift bytes to `path`.
-fn random_file(path: &Path, mib: u64, mut state: u64) {
-    let mut w = std::io::BufWriter::new(fs::File::create(path).unwrap());
-    let mut chunk = vec![0u8; 1 << 20];
-    for _ in 0..mib {
-        for word in chunk.chunks_mut(8) {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            word.copy_from_slice(&state.to_le_bytes()[..word.len()]);
-        }
-        w.write_all(&chunk).unwrap();
-    }
-}
 
 /// Writes about `mib` MiB of log-like lines to `path`.
 fn text_file(path: &Path, mib: u64) {

@@ -12,27 +12,13 @@
 //! releases its pages per 8 MiB chunk, so peak RSS must stay under 64 MiB whatever the size
 //! (the benchmark fails otherwise).
 
+mod common;
+
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-fn env_num(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn best<F: FnMut()>(runs: u64, mut f: F) -> Duration {
-    (0..runs)
-        .map(|_| {
-            let t = Instant::now();
-            f();
-            t.elapsed()
-        })
-        .min()
-        .unwrap_or_default()
-}
+use common::{best, env_num, random_file};
 
 fn run_quiet(cmd: &mut Command) {
     let st = cmd
@@ -45,21 +31,9 @@ fn run_quiet(cmd: &mut Command) {
 
 fn make_elf(dir: &Path, mib: u64) -> std::path::PathBuf {
     let blob = dir.join("blob");
-    // Written in chunks: this process must stay small, because a child spawned with vfork
-    // inherits the parent's peak RSS in its rusage until it execs.
-    let mut w = std::io::BufWriter::new(std::fs::File::create(&blob).unwrap());
-    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
-    let mut chunk = vec![0u8; 1 << 20];
-    for _ in 0..mib {
-        for word in chunk.chunks_mut(8) {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            word.copy_from_slice(&state.to_le_bytes()[..word.len()]);
-        }
-        std::io::Write::write_all(&mut w, &chunk).unwrap();
-    }
-    drop(w);
+    // Written in chunks (random_file): this process must stay small, because a child spawned
+    // with vfork inherits the parent's peak RSS in its rusage until it execs.
+    random_file(&blob, mib, 0x9e37_79b9_7f4a_7c15);
     let out = dir.join("big.elf");
     let me = std::env::current_exe().unwrap();
     run_quiet(
