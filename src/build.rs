@@ -45,8 +45,8 @@ use crate::ui::Style;
 pub struct BuildRequest {
     /// Flake reference.
     pub flake: String,
-    /// Targets in the order asked for.
-    pub targets: Vec<&'static Target>,
+    /// What to build, in the order asked for: every package for every target.
+    pub units: Vec<Unit>,
     /// Destination directory.
     pub out: PathBuf,
     /// Archive format.
@@ -71,6 +71,66 @@ pub struct BuildRequest {
     pub nix_args: Vec<String>,
     /// Sign the provenance with this key.
     pub sign_key: Option<crate::sign::SecretKey>,
+}
+
+/// One thing to build: a target's attribute, or a package's attribute for that target.
+#[derive(Debug, Clone)]
+pub struct Unit {
+    /// The target whose policy judges the binaries.
+    pub target: &'static Target,
+    /// `--package NAME`: the attribute is `NAME-<attr>` and archives are named after `NAME`.
+    pub package: Option<String>,
+}
+
+impl Unit {
+    /// The flake attribute under `packages.<system>`.
+    pub fn attr(&self) -> String {
+        match &self.package {
+            Some(p) => format!("{p}-{}", self.target.attr),
+            None => self.target.attr.clone(),
+        }
+    }
+
+    /// Every package for every target, packages outermost; no packages means the targets'
+    /// own attributes.
+    pub fn expand(targets: &[&'static Target], packages: &[String]) -> Vec<Unit> {
+        if packages.is_empty() {
+            return targets
+                .iter()
+                .map(|&target| Unit {
+                    target,
+                    package: None,
+                })
+                .collect();
+        }
+        packages
+            .iter()
+            .flat_map(|p| {
+                targets.iter().map(move |&target| Unit {
+                    target,
+                    package: Some(p.clone()),
+                })
+            })
+            .collect()
+    }
+}
+
+/// Checks a `--package` name: it becomes part of a flake attribute and of file names.
+pub fn check_package_name(name: &str) -> Result<(), String> {
+    let ok = name
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '+'));
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "package '{name}' is not a name of letters, digits, '_', '-', '.' and '+'"
+        ))
+    }
 }
 
 /// Where a target ended up.
@@ -102,6 +162,9 @@ pub struct TargetReport {
     pub target: String,
     /// Flake attribute.
     pub attr: String,
+    /// The package (`--package`), when one was asked for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub package: Option<String>,
     /// Outcome.
     pub status: Status,
     /// Derivation.
@@ -117,7 +180,7 @@ pub struct TargetReport {
     /// Archive file name once exported.
     pub file: Option<String>,
     #[serde(skip)]
-    package: Option<PackageInfo>,
+    info: Option<PackageInfo>,
     #[serde(skip)]
     bins: Vec<(String, PathBuf, elf::Facts)>,
     #[serde(skip)]
@@ -225,13 +288,14 @@ pub fn run(req: &BuildRequest, interrupt: &Interrupt, plain_progress: bool) -> R
         .clone()
         .or_else(|| config.get("system").cloned())
         .ok_or_else(|| anyhow!("nix reports no `system` setting; pass --system"))?;
-    let names: Vec<String> = req.targets.iter().map(|t| t.attr.clone()).collect();
+    let names: Vec<String> = req.units.iter().map(Unit::attr).collect();
     let reports = req
-        .targets
+        .units
         .iter()
-        .map(|t| TargetReport {
-            target: t.triple.clone(),
-            attr: t.attr.clone(),
+        .map(|u| TargetReport {
+            target: u.target.triple.clone(),
+            attr: u.attr(),
+            package: u.package.clone(),
             status: Status::Pending,
             drv_path: None,
             store_path: None,
@@ -239,7 +303,7 @@ pub fn run(req: &BuildRequest, interrupt: &Interrupt, plain_progress: bool) -> R
             log_tail: Vec::new(),
             binaries: Vec::new(),
             file: None,
-            package: None,
+            info: None,
             bins: Vec::new(),
             smokes: BTreeMap::new(),
         })
@@ -311,7 +375,8 @@ impl Pipeline<'_> {
     fn evaluate(&mut self) -> Result<nix::FlakeMetadata, Stop> {
         let (req, system) = (self.req, self.system.as_str());
         self.progress.set_all(Stage::Evaluating);
-        let attrs: Vec<&str> = req.targets.iter().map(|t| t.attr.as_str()).collect();
+        let attrs: Vec<String> = req.units.iter().map(Unit::attr).collect();
+        let attrs: Vec<&str> = attrs.iter().map(String::as_str).collect();
         // Independent queries: run them at the same time.
         let metadata = self.nix.start_flake_metadata(&req.flake)?;
         let packages = self.nix.start_eval_packages(&req.flake, system, &attrs)?;
@@ -337,11 +402,11 @@ impl Pipeline<'_> {
                 _ => nix_context(&req.flake, e),
             })
         })?;
-        let missing: Vec<String> = req
-            .targets
+        let missing: Vec<String> = self
+            .reports
             .iter()
-            .filter(|t| packages.get(&t.attr).is_none_or(Option::is_none))
-            .map(|t| format!("packages.{system}.{} (target {})", t.attr, t.triple))
+            .filter(|r| packages.get(&r.attr).is_none_or(Option::is_none))
+            .map(|r| format!("packages.{system}.{} (target {})", r.attr, r.target))
             .collect();
         if !missing.is_empty() {
             return Err(Stop::Error(anyhow!(
@@ -353,7 +418,7 @@ impl Pipeline<'_> {
         for r in &mut self.reports {
             let p = packages.get(&r.attr).cloned().flatten();
             r.drv_path = p.as_ref().map(|p| p.drv_path.clone());
-            r.package = p;
+            r.info = p;
         }
         Ok(metadata)
     }
@@ -463,12 +528,12 @@ impl Pipeline<'_> {
                 continue;
             }
             self.progress.set(i, Stage::Verifying, "");
-            verify_target(r, self.req.targets[i], &self.root, &self.req.policy);
+            verify_target(r, self.req.units[i].target, &self.root, &self.req.policy);
             if r.status == Status::Pending
                 && let Some(args) = &self.req.smoke
             {
                 self.progress.set(i, Stage::Smoke, "");
-                smoke_target(r, self.req.targets[i], args);
+                smoke_target(r, self.req.units[i].target, args);
             }
             if r.status == Status::Pending {
                 r.status = Status::Verified;
@@ -567,7 +632,7 @@ fn match_results(nix: &Nix, run: &nix::BuildRun, reports: &mut [TargetReport]) -
                 .get("out")
                 .or_else(|| b.outputs.values().next())
                 .cloned();
-        } else if let Some(p) = &r.package {
+        } else if let Some(p) = &r.info {
             unknown.push(p.out_path.clone());
         }
     }
@@ -578,7 +643,7 @@ fn match_results(nix: &Nix, run: &nix::BuildRun, reports: &mut [TargetReport]) -
     let valid = nix.valid_paths(&refs)?;
     for r in reports.iter_mut() {
         if r.store_path.is_none()
-            && let Some(p) = &r.package
+            && let Some(p) = &r.info
             && valid.get(&p.out_path) == Some(&true)
         {
             r.store_path = Some(p.out_path.clone());
@@ -942,13 +1007,39 @@ fn gone_from_store(e: export::ExportError, store_path: Option<&str>) -> anyhow::
     }
 }
 
+/// `(name, version, <name>-<version>-<triple>)` of a target's archive. A package's archives
+/// carry the package's name and (without a Cargo.toml version) its derivation's version.
+fn archive_stem<'a>(
+    r: &'a TargetReport,
+    name: &'a str,
+    version: &str,
+    cargo_version: Option<&str>,
+) -> (&'a str, String, String) {
+    let (name, version) = match &r.package {
+        Some(p) => (
+            p.as_str(),
+            cargo_version
+                .map(str::to_owned)
+                .or_else(|| r.info.as_ref().map(|i| i.version.clone()))
+                .unwrap_or_default(),
+        ),
+        None => (name, version.to_owned()),
+    };
+    let stem = if version.is_empty() {
+        format!("{name}-{}", r.target)
+    } else {
+        format!("{name}-{version}-{}", r.target)
+    };
+    (name, version, stem)
+}
+
 fn export_release(
     ctx: &ExportContext<'_>,
     reports: &mut [TargetReport],
     interrupt: &Interrupt,
 ) -> Result<Manifest> {
     let req = ctx.req;
-    let first = reports.iter().find_map(|r| r.package.clone());
+    let first = reports.iter().find_map(|r| r.info.clone());
     let name = req
         .name
         .clone()
@@ -970,11 +1061,7 @@ fn export_release(
     let mut sums: Vec<(String, String)> = Vec::new();
     let mut artifacts = Vec::new();
     for r in reports.iter_mut().filter(|r| r.status == Status::Verified) {
-        let stem = if version.is_empty() {
-            format!("{name}-{}", r.target)
-        } else {
-            format!("{name}-{version}-{}", r.target)
-        };
+        let (name, version, stem) = archive_stem(r, &name, &version, req.version.as_deref());
         let file = format!("{stem}.{}", req.archive.extension());
         let bins: Vec<(String, PathBuf)> = r.bins.iter().map(|(n, p, _)| (n.clone(), p.clone())).collect();
         let entries = export::target_entries(&stem, &bins, &docs);
@@ -990,7 +1077,7 @@ fn export_release(
             let sbom_file = sbom::file_name(&stem);
             let (sbom_sha, _) = staging.write(&Output::Bytes {
                 file: sbom_file.clone(),
-                bytes: sbom::cyclonedx(&name, &version, &r.target, &stem, packages),
+                bytes: sbom::cyclonedx(name, &version, &r.target, &stem, packages),
             })?;
             sums.push((sbom_file, sbom_sha));
         }
@@ -1004,6 +1091,7 @@ fn export_release(
         artifacts.push(Artifact {
             target: r.target.clone(),
             attr: r.attr.clone(),
+            package: r.package.clone(),
             file: file.clone(),
             sha256: sha,
             size,
@@ -1095,4 +1183,40 @@ pub fn summary(report: &BuildReport, style: Style) -> String {
         }
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::target;
+
+    #[test]
+    fn units_are_packages_times_targets_packages_outermost() {
+        let ts = target::lookup_many(&["x86_64-musl", "aarch64-gnu"]).unwrap();
+        let plain: Vec<String> = Unit::expand(&ts, &[]).iter().map(Unit::attr).collect();
+        assert_eq!(plain, ["x86_64-musl", "aarch64-gnu"]);
+        let units = Unit::expand(&ts, &["server".into(), "cli".into()]);
+        let attrs: Vec<String> = units.iter().map(Unit::attr).collect();
+        assert_eq!(
+            attrs,
+            [
+                "server-x86_64-musl",
+                "server-aarch64-gnu",
+                "cli-x86_64-musl",
+                "cli-aarch64-gnu"
+            ]
+        );
+        assert_eq!(units[3].target.triple, "aarch64-unknown-linux-gnu");
+        assert_eq!(units[3].package.as_deref(), Some("cli"));
+    }
+
+    #[test]
+    fn package_names_are_attribute_and_file_safe() {
+        for ok in ["server", "my_tool", "a.b", "c++", "x-1", "_x", "9lives"] {
+            assert!(check_package_name(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", "-x", ".x", "a/b", "..", "a b", "a\"b", "ä", "a#b", "a$(x)"] {
+            assert!(check_package_name(bad).is_err(), "{bad}");
+        }
+    }
 }

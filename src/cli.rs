@@ -49,7 +49,7 @@ pub enum Command {
     /// Check binaries against a target's policy; exit 1 if any error finding.
     Verify(VerifyArgs),
     /// Build the targets with one `nix build`, verify every binary, export dist/.
-    Build(BuildArgs),
+    Build(Box<BuildArgs>),
     /// Check that this machine can build: nix, flakes, sandbox, store, caches, qemu.
     Doctor(DoctorArgs),
     /// Make multi-arch OCI images of a dist/'s static binaries and add them to it; optionally
@@ -333,6 +333,11 @@ pub struct BuildArgs {
     /// Cargo.toml, else all four).
     #[arg(long, short = 't', value_name = "TARGET", value_delimiter = ',')]
     pub target: Vec<String>,
+    /// For a flake that ships several programs: build packages.<system>.NAME-<attr> (e.g.
+    /// server-x86_64-musl) for every target, archived as NAME-<version>-<triple>; repeatable
+    /// (default: [package.metadata.kiln] packages, else packages.<system>.<attr>).
+    #[arg(long, short = 'p', value_name = "NAME", value_delimiter = ',')]
+    pub package: Vec<String>,
     /// Output directory, replaced atomically.
     #[arg(long, short = 'o', default_value = "dist", value_name = "DIR")]
     pub out: std::path::PathBuf,

@@ -54,6 +54,19 @@ fn select<'m>(
     wanted: &[String],
     has_base: bool,
 ) -> Result<Vec<(&'static Target, &'m Artifact)>> {
+    let packages: std::collections::BTreeSet<&str> = manifest
+        .artifacts
+        .iter()
+        .filter_map(|a| a.package.as_deref())
+        .collect();
+    if packages.len() > 1 {
+        let names: Vec<&str> = packages.into_iter().collect();
+        bail!(
+            "the dist holds several packages ({}); an image holds one program, so build a dist \
+             of one package for it",
+            names.join(", ")
+        );
+    }
     let mut out = Vec::new();
     if wanted.is_empty() {
         for a in &manifest.artifacts {

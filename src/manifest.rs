@@ -59,13 +59,16 @@ pub struct NixInfo {
     pub system: String,
 }
 
-/// One target's archive.
+/// One target's (or one package's target's) archive.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Artifact {
     /// Full triple.
     pub target: String,
     /// Flake attribute built (`packages.<system>.<attr>`).
     pub attr: String,
+    /// The package (`kiln build --package`), when the flake ships several.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub package: Option<String>,
     /// Archive file name inside `dist/`.
     pub file: String,
     /// SHA-256 of the archive.

@@ -4,6 +4,7 @@
 //! ```toml
 //! [package.metadata.kiln]
 //! targets = ["x86_64-musl", "aarch64-unknown-linux-musl"]  # default: all four
+//! packages = ["server", "cli"]     # attributes server-<attr>, cli-<attr>; default: <attr>
 //! archive = "tar.gz"                                        # tar.gz | tar.xz | tar.zst | zip
 //! glibc-max = "2.17"                                        # gnu floor for verification
 //! ```
@@ -22,6 +23,8 @@ pub struct ProjectConfig {
     pub version: Option<String>,
     /// `package.metadata.kiln.targets`.
     pub targets: Option<Vec<String>>,
+    /// `package.metadata.kiln.packages`.
+    pub packages: Option<Vec<String>>,
     /// `package.metadata.kiln.archive`.
     pub archive: Option<String>,
     /// `package.metadata.kiln.glibc-max`.
@@ -53,6 +56,7 @@ struct Metadata {
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 struct KilnTable {
     targets: Option<Vec<String>>,
+    packages: Option<Vec<String>>,
     archive: Option<String>,
     glibc_max: Option<String>,
     image: Option<toml::Value>,
@@ -95,6 +99,7 @@ pub fn load(dir: &Path) -> Result<Option<ProjectConfig>, ProjectError> {
         // `version.workspace = true` has no literal version here.
         version: pkg.version.and_then(|v| v.as_str().map(str::to_owned)),
         targets: kiln.as_ref().and_then(|k| k.targets.clone()),
+        packages: kiln.as_ref().and_then(|k| k.packages.clone()),
         archive: kiln.as_ref().and_then(|k| k.archive.clone()),
         image: kiln
             .as_ref()
@@ -134,10 +139,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(
             dir.path().join("Cargo.toml"),
-            "[package]\nname = \"demo\"\nversion = \"0.3.1\"\n[package.metadata.kiln]\ntargets = [\"x86_64-musl\"]\narchive = \"zip\"\n",
+            "[package]\nname = \"demo\"\nversion = \"0.3.1\"\n[package.metadata.kiln]\ntargets = [\"x86_64-musl\"]\npackages = [\"server\", \"cli\"]\narchive = \"zip\"\n",
         )
         .unwrap();
         let c = load(dir.path()).unwrap().unwrap();
+        assert_eq!(c.packages, Some(vec!["server".to_owned(), "cli".to_owned()]));
         assert_eq!(c.name.as_deref(), Some("demo"));
         assert_eq!(c.version.as_deref(), Some("0.3.1"));
         assert_eq!(c.targets, Some(vec!["x86_64-musl".to_owned()]));

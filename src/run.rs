@@ -300,6 +300,27 @@ fn lock_out(
     }
 }
 
+/// `--package`, else `[package.metadata.kiln] packages`: checked, without repeats.
+fn build_packages(a: &BuildArgs, project: &project::ProjectConfig) -> Result<Vec<String>> {
+    let asked: Vec<String> = if a.package.is_empty() {
+        project.packages.clone().unwrap_or_default()
+    } else {
+        a.package.clone()
+    };
+    let mut seen = std::collections::BTreeSet::new();
+    let packages: Vec<String> = asked.into_iter().filter(|p| seen.insert(p.clone())).collect();
+    for p in &packages {
+        build::check_package_name(p).map_err(|e| anyhow::anyhow!("--package: {e}"))?;
+    }
+    if a.image && packages.len() > 1 {
+        anyhow::bail!(
+            "--image packages one program; with {} packages run `kiln image` on a dist of one",
+            packages.len()
+        );
+    }
+    Ok(packages)
+}
+
 fn build(a: &BuildArgs, style: Style) -> Result<Outcome> {
     let project = load_project(&a.flake)?;
     let target_names: Vec<String> = if !a.target.is_empty() {
@@ -313,6 +334,8 @@ fn build(a: &BuildArgs, style: Style) -> Result<Outcome> {
         anyhow::bail!("no targets: [package.metadata.kiln] targets is empty");
     }
     let targets = target::lookup_many(&target_names)?;
+    let packages = build_packages(a, &project)?;
+    let units = build::Unit::expand(&targets, &packages);
     let archive: ArchiveFormat = a
         .archive
         .as_deref()
@@ -343,7 +366,7 @@ fn build(a: &BuildArgs, style: Style) -> Result<Outcome> {
     }
     let req = BuildRequest {
         flake: a.flake.clone(),
-        targets,
+        units,
         out: a.out.clone(),
         archive,
         check_reproducible: a.check_reproducible,

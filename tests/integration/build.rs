@@ -575,6 +575,128 @@ fn issue5_cargo_metadata_sets_defaults() {
     );
 }
 
+// issue 9: a flake with several programs: every package for every target in one nix build,
+// each exported under its own name; bad names, missing attributes and --image are refused.
+#[test]
+fn issue9_packages_build_each_program_for_each_target() {
+    require_tool("sha256sum");
+    let fx = Fixture::new("many");
+    let run = Run::of(fx.build(&[
+        "-v",
+        "--package",
+        "fixture,extra",
+        "-t",
+        "x86_64-musl,aarch64-musl",
+        "--json",
+    ]))
+    .expect_code(0);
+    let builds = run
+        .stderr
+        .lines()
+        .filter(|l| l.contains(" build --json --no-link"))
+        .count();
+    assert_eq!(builds, 1, "one nix build for four units:\n{}", run.stderr);
+    let json = run.json();
+    let got: Vec<(String, String)> = json["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            (
+                t["package"].as_str().unwrap().to_owned(),
+                t["attr"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let want: Vec<(String, String)> = [
+        ("fixture", "fixture-x86_64-musl"),
+        ("fixture", "fixture-aarch64-musl"),
+        ("extra", "extra-x86_64-musl"),
+        ("extra", "extra-aarch64-musl"),
+    ]
+    .iter()
+    .map(|(p, a)| ((*p).to_owned(), (*a).to_owned()))
+    .collect();
+    assert_eq!(got, want);
+
+    let dist = fx.dir().join("dist");
+    assert_eq!(
+        listing(&dist),
+        [
+            "SHA256SUMS",
+            "extra-1.2.3-aarch64-unknown-linux-musl.tar.gz",
+            "extra-1.2.3-x86_64-unknown-linux-musl.tar.gz",
+            "fixture-1.2.3-aarch64-unknown-linux-musl.tar.gz",
+            "fixture-1.2.3-x86_64-unknown-linux-musl.tar.gz",
+            "manifest.json",
+            "provenance.intoto.json",
+        ]
+    );
+    sh(&dist, "sha256sum -c SHA256SUMS").expect_code(0);
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&fs::read(dist.join("manifest.json")).unwrap()).unwrap();
+    let arts = manifest["artifacts"].as_array().unwrap();
+    assert_eq!(arts[2]["package"], "extra");
+    assert_eq!(arts[2]["attr"], "extra-x86_64-musl");
+    // The two programs are different derivations and different binaries.
+    assert_ne!(arts[0]["drv_path"], arts[2]["drv_path"]);
+    let x = fx.dir().join("x");
+    fs::create_dir(&x).unwrap();
+    sh(
+        &x,
+        "tar -xzf ../dist/extra-1.2.3-x86_64-unknown-linux-musl.tar.gz",
+    )
+    .expect_code(0);
+    let r =
+        Run::of(Command::new(x.join("extra-1.2.3-x86_64-unknown-linux-musl/fixture-extra")).arg("--version"))
+            .expect_code(0);
+    assert!(r.stdout.starts_with("fixture-extra 1.2.3"), "{}", r.stdout);
+    Run::of(kiln(fx.dir()).args(["verify-release", "dist"])).expect_code(0);
+    // `kiln image` makes one program's image: a dist of two is refused, naming both.
+    let r = Run::of(kiln(fx.dir()).args(["image", "--from", "dist"])).expect_code(2);
+    assert!(
+        r.stderr.contains("several packages (extra, fixture)"),
+        "{}",
+        r.stderr
+    );
+}
+
+// issue 9: --package names are checked, a missing package attribute is named, --image takes one
+// package, and [package.metadata.kiln] packages is the default.
+#[test]
+fn issue9_packages_refusals_and_cargo_default() {
+    let fx = Fixture::new("many");
+    let r = Run::of(fx.build(&["--package", "fixture,extra", "--image", "-o", "d2"])).expect_code(2);
+    assert!(r.stderr.contains("--image packages one program"), "{}", r.stderr);
+    let r = Run::of(fx.build(&["--package", "../x", "-o", "d2"])).expect_code(2);
+    assert!(r.stderr.contains("package '../x' is not a name"), "{}", r.stderr);
+    let r = Run::of(fx.build(&["--package", "nope", "-t", "x86_64-gnu", "-o", "d2"])).expect_code(2);
+    assert!(
+        r.stderr.contains(
+            "has no attribute packages.x86_64-linux.nope-x86_64-gnu (target x86_64-unknown-linux-gnu)"
+        ),
+        "{}",
+        r.stderr
+    );
+    assert!(!fx.dir().join("d2").exists());
+
+    // [package.metadata.kiln] packages is the default; flags override it.
+    fs::write(
+        fx.dir().join("f/Cargo.toml"),
+        "[package]\nname = \"many\"\nversion = \"2.0.0\"\n[package.metadata.kiln]\ntargets = [\"x86_64-gnu\"]\npackages = [\"extra\"]\n",
+    )
+    .unwrap();
+    let flake = fx.dir().join("f").display().to_string();
+    Run::of(kiln(fx.dir()).args(["build", "--flake", &flake, "-o", "d3"])).expect_code(0);
+    assert!(
+        fx.dir()
+            .join("d3/extra-2.0.0-x86_64-unknown-linux-gnu.tar.gz")
+            .exists(),
+        "{:?}",
+        listing(&fx.dir().join("d3"))
+    );
+}
+
 // issue 5: kiln doctor reports this machine's Nix and exits 0; without nix it fails with a hint.
 #[test]
 fn issue5_doctor() {
