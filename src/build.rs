@@ -4,7 +4,8 @@
 //! The steps, in order:
 //! 1. detect nix and its settings (system, store location);
 //! 2. `nix flake metadata` for the source identity, and one `nix eval` that resolves each target
-//!    to `packages.<system>.<attr>` (drvPath, outPath, pname, version);
+//!    to `packages.<system>.<attr>` (drvPath, outPath, pname, version); both start beside
+//!    step 1, for the host's system, and the evaluation is redone only if nix's differs;
 //! 3. one `nix build --json --no-link` of the evaluated derivations (`DRV` on Nix 2.8,
 //!    `DRV^out` on 2.13 and later), so the flake is evaluated once and what is built is exactly
 //!    what was evaluated; results are matched back by drvPath, never by position (Nix 2.8
@@ -276,18 +277,66 @@ struct Pipeline<'a> {
     started: std::time::SystemTime,
     progress: Progress,
     reports: Vec<TargetReport>,
+    /// Flake metadata and evaluation, started while nix was being detected.
+    early: Option<EarlyQueries>,
+}
+
+/// `nix flake metadata` and the evaluation of every unit, started before nix's version is
+/// known (their command lines are the same in every Nix).
+struct EarlyQueries {
+    metadata: nix::Pending,
+    packages: nix::Pending,
+}
+
+impl EarlyQueries {
+    /// Starts both; `None` when either cannot start (the pipeline starts them again and reports
+    /// the error then).
+    fn start(nix: &Nix, flake: &str, system: &str, attrs: &[String]) -> Option<EarlyQueries> {
+        let attrs: Vec<&str> = attrs.iter().map(String::as_str).collect();
+        let metadata = nix.start_flake_metadata(flake).ok()?;
+        if let Ok(packages) = nix.start_eval_packages(flake, system, &attrs) {
+            Some(EarlyQueries { metadata, packages })
+        } else {
+            metadata.abandon();
+            None
+        }
+    }
+
+    /// Ends queries whose answers are not wanted.
+    fn abandon(q: Option<EarlyQueries>) {
+        if let Some(q) = q {
+            q.metadata.abandon();
+            q.packages.abandon();
+        }
+    }
 }
 
 /// Runs the pipeline. `Err` is a usage or environment problem (exit 2).
 pub fn run(req: &BuildRequest, interrupt: &Interrupt, plain_progress: bool) -> Result<BuildEnd> {
     let started = std::time::SystemTime::now();
-    let (nix, config) = Nix::detect_with_config(req.verbose).context("reading nix settings")?;
-    let nix = nix.with_extra_args(req.nix_args.clone());
-    let system = req
-        .system
-        .clone()
-        .or_else(|| config.get("system").cloned())
-        .ok_or_else(|| anyhow!("nix reports no `system` setting; pass --system"))?;
+    let detecting = Nix::start_detect(req.verbose, req.nix_args.clone()).context("reading nix settings")?;
+    // Unless configured otherwise, nix's `system` is the host's: the evaluation starts at once,
+    // beside the version and settings queries, and is asked again only if the settings differ.
+    let guess = req.system.clone().unwrap_or_else(nix::host_system);
+    let attrs: Vec<String> = req.units.iter().map(Unit::attr).collect();
+    let early = EarlyQueries::start(detecting.early(), &req.flake, &guess, &attrs);
+    let (nix, config) = match detecting.finish() {
+        Ok(found) => found,
+        Err(e) => {
+            EarlyQueries::abandon(early);
+            return Err(anyhow::Error::from(e).context("reading nix settings"));
+        }
+    };
+    let Some(system) = req.system.clone().or_else(|| config.get("system").cloned()) else {
+        EarlyQueries::abandon(early);
+        return Err(anyhow!("nix reports no `system` setting; pass --system"));
+    };
+    let early = if system == guess {
+        early
+    } else {
+        EarlyQueries::abandon(early);
+        None
+    };
     let names: Vec<String> = req.units.iter().map(Unit::attr).collect();
     let reports = req
         .units
@@ -318,6 +367,7 @@ pub fn run(req: &BuildRequest, interrupt: &Interrupt, plain_progress: bool) -> R
         system,
         progress: Progress::new(names, plain_progress),
         reports,
+        early,
     };
     let result = p.steps();
     p.progress.finish();
@@ -377,9 +427,14 @@ impl Pipeline<'_> {
         self.progress.set_all(Stage::Evaluating);
         let attrs: Vec<String> = req.units.iter().map(Unit::attr).collect();
         let attrs: Vec<&str> = attrs.iter().map(String::as_str).collect();
-        // Independent queries: run them at the same time.
-        let metadata = self.nix.start_flake_metadata(&req.flake)?;
-        let packages = self.nix.start_eval_packages(&req.flake, system, &attrs)?;
+        // Independent queries: they run at the same time (started early when possible).
+        let (metadata, packages) = match self.early.take() {
+            Some(q) => (q.metadata, q.packages),
+            None => (
+                self.nix.start_flake_metadata(&req.flake)?,
+                self.nix.start_eval_packages(&req.flake, system, &attrs)?,
+            ),
+        };
         let (mut metadata, mut packages) = (
             metadata.finish_json::<nix::FlakeMetadata>(),
             packages.finish_json::<BTreeMap<String, Option<PackageInfo>>>(),

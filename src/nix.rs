@@ -254,25 +254,37 @@ pub fn error_summary(stderr: &str) -> String {
 impl Nix {
     /// Finds `nix` on `PATH` and reads its version.
     pub fn detect(verbose: bool) -> Result<Nix, NixError> {
-        Ok(Self::detect_inner(verbose, false)?.0)
+        let (mut nix, version) = Self::locate(verbose)?;
+        nix.version = parse_version(&version.finish()?)?;
+        Ok(nix)
     }
 
     /// Finds `nix`, reads its version and its settings, the two queries running at once.
     pub fn detect_with_config(verbose: bool) -> Result<(Nix, BTreeMap<String, String>), NixError> {
-        let (nix, config) = Self::detect_inner(verbose, true)?;
-        let config = match config {
-            Some(c) => c,
-            None => nix.config()?,
-        };
-        Ok((nix, config))
+        Self::start_detect(verbose, Vec::new())?.finish()
     }
 
-    fn detect_inner(
-        verbose: bool,
-        with_config: bool,
-    ) -> Result<(Nix, Option<BTreeMap<String, String>>), NixError> {
+    /// Finds `nix` and starts reading its version and settings; meanwhile [`Detecting::early`]
+    /// can start queries whose command line is the same in every Nix (flake metadata, eval).
+    pub fn start_detect(verbose: bool, extra_args: Vec<String>) -> Result<Detecting, NixError> {
+        let (nix, version) = Self::locate(verbose)?;
+        let nix = nix.with_extra_args(extra_args);
+        // `show-config` exists in every Nix kiln supports (an alias of `config show` since 2.20);
+        // when it fails, `config()` asks again in the form the version calls for.
+        let config = match nix.start(&["show-config"]) {
+            Ok(c) => c,
+            Err(e) => {
+                version.abandon();
+                return Err(e);
+            }
+        };
+        Ok(Detecting { nix, version, config })
+    }
+
+    /// Finds `nix` on `PATH` and starts `nix --version`.
+    fn locate(verbose: bool) -> Result<(Nix, Pending), NixError> {
         let program = which::which("nix").map_err(|_| NixError::NotFound)?;
-        let mut nix = Nix {
+        let nix = Nix {
             program,
             version: NixVersion {
                 major: 0,
@@ -283,17 +295,7 @@ impl Nix {
             extra_args: Vec::new(),
         };
         let version = nix.start(&["--version"])?;
-        // `show-config` exists in every Nix kiln supports (an alias of `config show` since 2.20);
-        // when it fails, `config()` asks again in the form the version calls for.
-        let config = if with_config {
-            Some(nix.start(&["show-config"])?)
-        } else {
-            None
-        };
-        let out = version.finish()?;
-        nix.version = NixVersion::parse(&out).ok_or(NixError::Version(out.trim().to_owned()))?;
-        let config = config.and_then(|c| c.finish().ok()).map(|t| parse_config(&t));
-        Ok((nix, config))
+        Ok((nix, version))
     }
 
     /// Extra options passed to every nix command (e.g. `--builders`, `--max-jobs`).
@@ -580,6 +582,66 @@ impl Nix {
     }
 }
 
+/// The Nix system name of the machine kiln runs on (`x86_64-linux`, `aarch64-darwin`, …): nix's
+/// default `system`.
+pub fn host_system() -> String {
+    let os = match std::env::consts::OS {
+        "macos" => "darwin",
+        other => other,
+    };
+    let arch = match std::env::consts::ARCH {
+        "x86" => "i686",
+        other => other,
+    };
+    format!("{arch}-{os}")
+}
+
+fn parse_version(out: &str) -> Result<NixVersion, NixError> {
+    NixVersion::parse(out).ok_or_else(|| NixError::Version(out.trim().to_owned()))
+}
+
+/// A `nix` whose version and settings are being read (see [`Nix::start_detect`]).
+pub struct Detecting {
+    nix: Nix,
+    version: Pending,
+    config: Pending,
+}
+
+impl Detecting {
+    /// The located nix, for queries that do not depend on its version.
+    pub fn early(&self) -> &Nix {
+        &self.nix
+    }
+
+    /// Waits for the version and the settings.
+    pub fn finish(self) -> Result<(Nix, BTreeMap<String, String>), NixError> {
+        let Detecting {
+            mut nix,
+            version,
+            config,
+        } = self;
+        let version = match version.finish() {
+            Ok(v) => v,
+            Err(e) => {
+                config.abandon();
+                return Err(e);
+            }
+        };
+        nix.version = match parse_version(&version) {
+            Ok(v) => v,
+            Err(e) => {
+                config.abandon();
+                return Err(e);
+            }
+        };
+        let config = match config.finish() {
+            Ok(text) => parse_config(&text),
+            Err(_) => nix.config()?,
+        };
+        Ok((nix, config))
+    }
+}
+
 /// A nix query started with [`Nix::start`].
 pub struct Pending {
     child: Child,
@@ -607,6 +669,12 @@ impl Pending {
             cmd: line,
             detail: "not UTF-8".into(),
         })
+    }
+
+    /// Ends a query whose answer is no longer wanted (SIGTERM, then SIGKILL) and reaps it.
+    pub fn abandon(mut self) {
+        terminate(&mut self.child);
+        let _ = self.child.wait();
     }
 
     /// Waits for the query and parses its stdout as JSON.

@@ -697,6 +697,28 @@ fn issue9_packages_refusals_and_cargo_default() {
     );
 }
 
+// issue 5: kiln starts evaluating the host's system before nix's settings are read; when nix is
+// configured for another system, that guess is dropped and nix's `system` is used.
+#[test]
+fn issue5_nix_system_setting_wins_over_the_host_guess() {
+    let fx = Fixture::new("ok");
+    let config = format!("{}system = aarch64-linux\n", crate::nixenv::nix_config());
+    let r = Run::of(fx.build(&["-o", "d"]).env("NIX_CONFIG", config)).expect_code(2);
+    assert!(
+        r.stderr.contains("has no attribute packages.aarch64-linux"),
+        "{}",
+        r.stderr
+    );
+    // --system names the packages to take, whatever nix's own system is.
+    let r = Run::of(fx.build(&["--system", "riscv64-linux", "-o", "d"])).expect_code(2);
+    assert!(
+        r.stderr.contains("has no attribute packages.riscv64-linux"),
+        "{}",
+        r.stderr
+    );
+    assert!(!fx.dir().join("d").exists());
+}
+
 // issue 5: kiln doctor reports this machine's Nix and exits 0; without nix it fails with a hint.
 #[test]
 fn issue5_doctor() {
