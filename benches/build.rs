@@ -7,10 +7,19 @@
 //! toolchain in the store). Each figure is the median of `KILN_BENCH_RUNS` runs (default 7).
 //! kiln's extra work is evaluation of flake metadata, verification, archiving and hashing;
 //! the hashing part is measured on its own (SHA-256 of every exported file and binary).
+//!
+//! Then how kiln's time grows with the number of build units: 1, 2 and 4 targets, and 8 (two
+//! programs for four targets, `--package`), from the `many` fixture, against `nix build` of the
+//! same attributes.
+
+#[allow(dead_code)] // each benchmark uses some of the shared helpers
+mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+
+use common::env_num;
 
 fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
@@ -57,10 +66,7 @@ fn main() {
         std::env::var("NIX_CONFIG").is_ok_and(|c| c.contains("flakes")),
         "NIX_CONFIG does not enable flakes: run `. scripts/nix-env` first"
     );
-    let runs: usize = std::env::var("KILN_BENCH_RUNS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(7);
+    let runs = usize::try_from(env_num("KILN_BENCH_RUNS", 7)).unwrap_or(7);
     let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let tmp = tempfile::tempdir().unwrap();
     let flake_dir = tmp.path().join("f");
@@ -111,7 +117,7 @@ fn main() {
     );
     let heavy_cold = measure_with(
         kiln,
-        &heavy_flake,
+        &[heavy_flake.as_str()],
         &heavy_inst,
         &tmp.path().join("dist-heavy-cold"),
         runs,
@@ -156,6 +162,66 @@ fn main() {
             t_kiln.as_secs_f64()
         );
     }
+
+    scaling(kiln, &repo, tmp.path(), runs);
+}
+
+/// kiln and nix for 1, 2, 4 and 8 cached units of the `many` fixture.
+fn scaling(kiln: &str, repo: &Path, tmp: &Path, runs: usize) {
+    let dir = tmp.join("many");
+    copy_dir(&repo.join("tests/fixtures/flakes/many"), &dir);
+    copy_dir(&repo.join("nix"), &dir.join("nix"));
+    let flake = format!("path:{}", dir.display());
+    let all = ["x86_64-gnu", "x86_64-musl", "aarch64-gnu", "aarch64-musl"];
+    let cases: [(&[&str], &[&str]); 4] = [
+        (&["x86_64-musl"], &[]),
+        (&["x86_64-musl", "aarch64-musl"], &[]),
+        (&all, &[]),
+        (&all, &["fixture", "extra"]),
+    ];
+    println!();
+    println!("cached units of the many fixture, median of {runs} runs");
+    println!(
+        "{:>5} {:>10} {:>10} {:>8} {:>16}",
+        "units", "nix build", "kiln build", "ratio", "kiln vs 1 unit"
+    );
+    let mut one = None;
+    for (targets, packages) in cases {
+        let attrs: Vec<String> = if packages.is_empty() {
+            targets.iter().map(|t| (*t).to_owned()).collect()
+        } else {
+            packages
+                .iter()
+                .flat_map(|p| targets.iter().map(move |t| format!("{p}-{t}")))
+                .collect()
+        };
+        let installables: Vec<String> = attrs
+            .iter()
+            .map(|a| format!("{flake}#packages.x86_64-linux.{a}"))
+            .collect();
+        let (t_list, p_list) = (targets.join(","), packages.join(","));
+        let mut args = vec![flake.as_str(), "--target", t_list.as_str()];
+        if !packages.is_empty() {
+            args.extend(["--package", p_list.as_str()]);
+        }
+        let (t_nix, t_kiln) = measure_with(
+            kiln,
+            &args,
+            &installables,
+            &tmp.join(format!("dist-many-{}", attrs.len())),
+            runs,
+            &std::env::var("NIX_CONFIG").unwrap_or_default(),
+        );
+        let base = *one.get_or_insert(t_kiln);
+        println!(
+            "{:>5} {:>9.3}s {:>9.3}s {:>7.2}x {:>15.2}x",
+            attrs.len(),
+            t_nix.as_secs_f64(),
+            t_kiln.as_secs_f64(),
+            t_kiln.as_secs_f64() / t_nix.as_secs_f64(),
+            t_kiln.as_secs_f64() / base.as_secs_f64()
+        );
+    }
 }
 
 /// Warms the outputs, then times `nix build` of the four attributes and `kiln build` of the
@@ -169,7 +235,7 @@ fn measure(
 ) -> (Duration, Duration) {
     measure_with(
         kiln,
-        flake,
+        &[flake],
         installables,
         out,
         runs,
@@ -177,10 +243,10 @@ fn measure(
     )
 }
 
-/// [`measure`] with NIX_CONFIG set to `config` for both sides.
+/// [`measure`] with NIX_CONFIG set to `config` for both sides; `kiln_args` follow `--flake`.
 fn measure_with(
     kiln: &str,
-    flake: &str,
+    kiln_args: &[&str],
     installables: &[String],
     out: &Path,
     runs: usize,
@@ -189,7 +255,9 @@ fn measure_with(
     let kiln_cmd = || {
         let mut c = Command::new(kiln);
         c.env("NIX_CONFIG", config)
-            .args(["build", "--flake", flake, "--out"])
+            .args(["build", "--flake"])
+            .args(kiln_args)
+            .arg("--out")
             .arg(out);
         c
     };
