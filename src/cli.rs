@@ -1,5 +1,9 @@
 //! Command-line syntax, and nothing else: clap structures that [`crate::run`] turns into work.
 //! No other module sees these types.
+//!
+//! The doc comments below are the `--help` text, written for a terminal: `packages.<system>`
+//! and `REPO[:TAG]` are meant literally, not as HTML or links.
+#![allow(rustdoc::invalid_html_tags, rustdoc::broken_intra_doc_links)]
 
 use std::path::PathBuf;
 

@@ -97,7 +97,7 @@ pub struct Facts {
     pub runpath: Option<Vec<String>>,
     /// Static, static-pie or dynamic; `None` for relocatable objects and core files.
     pub linkage: Option<Linkage>,
-    /// The C library, decided from evidence (see [`detect_libc`]); `None` when there is none.
+    /// The C library, decided from evidence (see `detect_libc`); `None` when there is none.
     pub libc: Option<crate::target::Libc>,
     /// Highest `GLIBC_x.y[.z]` in the version-needs section (`.gnu.version_r`).
     pub glibc_max: Option<String>,

@@ -4,7 +4,7 @@
 //! (`.<name>.kiln-staging-<pid>`), each file fsynced, the directory fsynced, and only then
 //! swapped into place with renames: the old `dist/` moves aside, the new one takes its name,
 //! the old one is removed. SIGINT/SIGTERM are held as flags during the swap (see
-//! [`crate::proc::Interrupt`]), and any failure or interrupt before it removes the staging
+//! `crate::proc::Interrupt`), and any failure or interrupt before it removes the staging
 //! directory, so a previous `dist/` survives everything short of a power cut between the two
 //! renames (after which it is still there under `.<name>.kiln-old-<pid>`).
 

@@ -1,7 +1,7 @@
 //! kiln: deterministic, verified release builds of Rust for Linux, driven by Nix.
 //!
 //! The binary is a thin shell over [`main_entry`]. Modules, one concept each:
-//! - [`cli`]: command-line syntax (clap), seen by [`run`] only;
+//! - [`cli`]: command-line syntax (clap), seen by [`run`](mod@run) only;
 //! - [`target`]: the target table embedded from `nix/targets.json`;
 //! - [`elf`]: facts about a binary (inspection), never judgements;
 //! - [`store_refs`]: finding real `/nix/store` paths in bytes;
