@@ -6,11 +6,14 @@
 //! 2. `nix flake metadata` for the source identity, and one `nix eval` that resolves each target
 //!    to `packages.<system>.<attr>` (drvPath, outPath, pname, version); both start beside
 //!    step 1, for the host's system, and the evaluation is redone only if nix's differs;
-//! 3. one `nix build --json --no-link` of the evaluated derivations (`DRV` on Nix 2.8,
-//!    `DRV^out` on 2.13 and later), so the flake is evaluated once and what is built is exactly
-//!    what was evaluated; results are matched back by drvPath, never by position (Nix 2.8
-//!    reorders them), and targets nix printed nothing for are checked by output validity
-//!    (after a `--keep-going` failure Nix prints no JSON at all);
+//! 3. one `nix build --json --no-link` of every target. For a flake kiln has not evaluated
+//!    before, of the evaluated derivations (`DRV` on Nix 2.8, `DRV^out` on 2.13 and later), so
+//!    the flake is evaluated once; for one it has, of the flake attributes, started in step 1,
+//!    so Nix's evaluation cache answers, with the evaluation taken from kiln's own cache
+//!    ([`crate::eval_cache`]) when the locked source is unchanged. Either way results are
+//!    matched back by drvPath, never by position (Nix 2.8 reorders them), and targets nix
+//!    printed nothing for are checked by output validity (after a `--keep-going` failure Nix
+//!    prints no JSON at all);
 //! 4. `--check-reproducible`: `nix build --rebuild --keep-failed`; a kept `<out>.check` means the
 //!    bytes differed, and kiln names the first differing file;
 //! 5. every file in each output's `bin/` is verified against its target's policy;
@@ -29,6 +32,7 @@ use serde::Serialize;
 
 use crate::archive::ArchiveFormat;
 use crate::elf::{self, GlibcVersion};
+use crate::eval_cache;
 use crate::export::{self, Output, Staging};
 use crate::manifest::{self, Artifact, Binary, Manifest, NixInfo, Smoke, Source};
 use crate::nix::{self, BuildFlags, Nix, NixError, PackageInfo};
@@ -124,12 +128,12 @@ pub fn check_package_name(name: &str) -> Result<(), String> {
         .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
         && name
             .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '+'));
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '+'));
     if ok {
         Ok(())
     } else {
         Err(format!(
-            "package '{name}' is not a name of letters, digits, '_', '-', '.' and '+'"
+            "package '{name}' is not a name of letters, digits, '_', '-' and '+'"
         ))
     }
 }
@@ -279,35 +283,65 @@ struct Pipeline<'a> {
     reports: Vec<TargetReport>,
     /// Flake metadata and evaluation, started while nix was being detected.
     early: Option<EarlyQueries>,
+    /// kiln's cache of evaluations (see [`crate::eval_cache`]), unless turned off.
+    eval_cache: Option<PathBuf>,
 }
 
-/// `nix flake metadata` and the evaluation of every unit, started before nix's version is
-/// known (their command lines are the same in every Nix).
+/// The build of every unit's flake attribute, `nix flake metadata` and the evaluation, started
+/// before nix's version is known (their command lines are the same in every Nix).
 struct EarlyQueries {
+    /// Only when kiln evaluated this flake before (see [`eval_cache::seen`]).
+    build: Option<nix::Pending>,
     metadata: nix::Pending,
     packages: nix::Pending,
 }
 
 impl EarlyQueries {
-    /// Starts both; `None` when either cannot start (the pipeline starts them again and reports
-    /// the error then).
-    fn start(nix: &Nix, flake: &str, system: &str, attrs: &[String]) -> Option<EarlyQueries> {
-        let attrs: Vec<&str> = attrs.iter().map(String::as_str).collect();
-        let metadata = nix.start_flake_metadata(flake).ok()?;
-        if let Ok(packages) = nix.start_eval_packages(flake, system, &attrs) {
-            Some(EarlyQueries { metadata, packages })
+    /// Starts them; `None` when one cannot start (the pipeline starts them again and reports
+    /// the error then). Dropping a query ends its nix.
+    ///
+    /// A flake kiln has not evaluated before (a fresh CI machine, where Nix's evaluation cache
+    /// is cold too) is evaluated once and the derivations are built from that evaluation. One it
+    /// has (most likely an unchanged source with a warm cache) has its flake attributes built at
+    /// once, so Nix's cache answers, with kiln's evaluation in the background in case its own
+    /// cache turns out to have no entry for the source.
+    fn start(
+        nix: &Nix,
+        req: &BuildRequest,
+        system: &str,
+        attrs: &[String],
+        seen: bool,
+    ) -> Option<EarlyQueries> {
+        let refs: Vec<&str> = attrs.iter().map(String::as_str).collect();
+        let build = if seen {
+            Some(
+                nix.start_build(&installables(&req.flake, system, attrs), build_flags(req))
+                    .ok()?,
+            )
         } else {
-            metadata.abandon();
             None
-        }
+        };
+        Some(EarlyQueries {
+            build,
+            metadata: nix.start_flake_metadata(&req.flake).ok()?,
+            packages: nix.start_eval_packages(&req.flake, system, &refs, seen).ok()?,
+        })
     }
+}
 
-    /// Ends queries whose answers are not wanted.
-    fn abandon(q: Option<EarlyQueries>) {
-        if let Some(q) = q {
-            q.metadata.abandon();
-            q.packages.abandon();
-        }
+/// The flake installables of `attrs`.
+fn installables(flake: &str, system: &str, attrs: &[String]) -> Vec<String> {
+    attrs
+        .iter()
+        .map(|a| nix::package_installable(flake, system, a))
+        .collect()
+}
+
+/// Flags of the one `nix build`.
+fn build_flags(req: &BuildRequest) -> BuildFlags {
+    BuildFlags {
+        keep_going: req.keep_going,
+        ..BuildFlags::default()
     }
 }
 
@@ -319,24 +353,24 @@ pub fn run(req: &BuildRequest, interrupt: &Interrupt, plain_progress: bool) -> R
     // beside the version and settings queries, and is asked again only if the settings differ.
     let guess = req.system.clone().unwrap_or_else(nix::host_system);
     let attrs: Vec<String> = req.units.iter().map(Unit::attr).collect();
-    let early = EarlyQueries::start(detecting.early(), &req.flake, &guess, &attrs);
+    let cache_dir = eval_cache::default_dir();
+    let seen = cache_dir
+        .as_deref()
+        .is_some_and(|d| eval_cache::seen(d, &req.flake, &guess));
+    let early = EarlyQueries::start(detecting.early(), req, &guess, &attrs, seen);
     let (nix, config) = match detecting.finish() {
         Ok(found) => found,
         Err(e) => {
-            EarlyQueries::abandon(early);
+            drop(early);
             return Err(anyhow::Error::from(e).context("reading nix settings"));
         }
     };
     let Some(system) = req.system.clone().or_else(|| config.get("system").cloned()) else {
-        EarlyQueries::abandon(early);
+        drop(early);
         return Err(anyhow!("nix reports no `system` setting; pass --system"));
     };
-    let early = if system == guess {
-        early
-    } else {
-        EarlyQueries::abandon(early);
-        None
-    };
+    // Another system: what was started is for the wrong attributes (dropping ends it).
+    let early = early.filter(|_| system == guess);
     let names: Vec<String> = req.units.iter().map(Unit::attr).collect();
     let reports = req
         .units
@@ -368,6 +402,7 @@ pub fn run(req: &BuildRequest, interrupt: &Interrupt, plain_progress: bool) -> R
         progress: Progress::new(names, plain_progress),
         reports,
         early,
+        eval_cache: cache_dir.filter(|_| config.get("eval-cache").map(String::as_str) != Some("false")),
     };
     let result = p.steps();
     p.progress.finish();
@@ -380,9 +415,7 @@ pub fn run(req: &BuildRequest, interrupt: &Interrupt, plain_progress: bool) -> R
 
 impl Pipeline<'_> {
     fn steps(&mut self) -> Result<BuildReport, Stop> {
-        let metadata = self.evaluate()?;
-        self.checkpoint()?;
-        self.build()?;
+        let metadata = self.evaluate_and_build()?;
         if self.req.check_reproducible && !self.stop_early() {
             self.check_reproducible()?;
         }
@@ -421,42 +454,87 @@ impl Pipeline<'_> {
             .unzip()
     }
 
-    /// Flake metadata, then one `nix eval` resolving every target's attribute.
-    fn evaluate(&mut self) -> Result<nix::FlakeMetadata, Stop> {
-        let (req, system) = (self.req, self.system.as_str());
+    /// Flake metadata and the evaluation that maps each unit's attribute to its derivation
+    /// (from kiln's cache when the locked source was evaluated before), and the one `nix build`
+    /// of all units: of the flake attributes, already running beside the queries, when the
+    /// flake was seen before; else of the evaluated derivations.
+    fn evaluate_and_build(&mut self) -> Result<nix::FlakeMetadata, Stop> {
+        let req = self.req;
+        let system = self.system.clone();
         self.progress.set_all(Stage::Evaluating);
         let attrs: Vec<String> = req.units.iter().map(Unit::attr).collect();
-        let attrs: Vec<&str> = attrs.iter().map(String::as_str).collect();
-        // Independent queries: they run at the same time (started early when possible).
-        let (metadata, packages) = match self.early.take() {
-            Some(q) => (q.metadata, q.packages),
+        let attr_refs: Vec<&str> = attrs.iter().map(String::as_str).collect();
+        let (build, metadata, packages) = match self.early.take() {
+            Some(q) => (q.build, q.metadata, q.packages),
             None => (
+                None,
                 self.nix.start_flake_metadata(&req.flake)?,
-                self.nix.start_eval_packages(&req.flake, system, &attrs)?,
+                self.nix
+                    .start_eval_packages(&req.flake, &system, &attr_refs, false)?,
             ),
         };
-        let (mut metadata, mut packages) = (
-            metadata.finish_json::<nix::FlakeMetadata>(),
-            packages.finish_json::<BTreeMap<String, Option<PackageInfo>>>(),
-        );
+        let run = match build {
+            Some(b) => Some(self.follow_build(b)?),
+            None => None,
+        };
+
         // Two nix processes setting up a brand-new store at once can trip over each other
         // (a busy database, a symlink the other just made); a query that failed is asked again,
         // alone, so only a real error is reported.
-        if metadata.is_err() {
-            metadata = self.nix.flake_metadata(&req.flake);
-        }
-        if packages.is_err() {
-            packages = self.nix.eval_packages(&req.flake, system, &attrs);
-        }
-        let metadata = metadata.map_err(|e| Stop::Error(nix_context(&req.flake, e)))?;
-        let packages = packages.map_err(|e| {
-            Stop::Error(match &e {
-                NixError::Failed { stderr, .. } if stderr.contains("does not provide attribute") => {
-                    anyhow!("flake '{}' has no attribute packages.{system}", req.flake)
-                }
-                _ => nix_context(&req.flake, e),
+        let metadata = match metadata.finish_json::<nix::FlakeMetadata>() {
+            Ok(m) => m,
+            Err(_) => self
+                .nix
+                .flake_metadata(&req.flake)
+                .map_err(|e| Stop::Error(nix_context(&req.flake, e)))?,
+        };
+        let key = self.eval_cache.as_ref().and_then(|_| {
+            Some(eval_cache::Key {
+                nix_version: self.nix.version.to_string(),
+                locked_url: metadata.url.clone()?,
+                nar_hash: metadata.nar_hash()?.to_owned(),
+                system: system.clone(),
             })
-        })?;
+        });
+        let cached = match (&self.eval_cache, &key) {
+            (Some(dir), Some(key)) => eval_cache::lookup(dir, key, &attr_refs),
+            _ => None,
+        }
+        // What nix reported building must be what the cache says the attributes are.
+        .filter(|found| {
+            run.as_ref().is_none_or(|run| {
+                !run.success
+                    || found
+                        .values()
+                        .all(|p| run.results.iter().any(|b| b.drv_path == p.drv_path))
+            })
+        });
+        let packages: BTreeMap<String, Option<PackageInfo>> = if let Some(found) = cached {
+            packages.abandon();
+            found.into_iter().map(|(a, p)| (a, Some(p))).collect()
+        } else {
+            let mut packages = packages.finish_json::<BTreeMap<String, Option<PackageInfo>>>();
+            if packages.is_err() {
+                packages = self.nix.eval_packages(&req.flake, &system, &attr_refs);
+            }
+            let packages = packages.map_err(|e| {
+                Stop::Error(match &e {
+                    NixError::Failed { stderr, .. } if stderr.contains("does not provide attribute") => {
+                        anyhow!("flake '{}' has no attribute packages.{system}", req.flake)
+                    }
+                    _ => nix_context(&req.flake, e),
+                })
+            })?;
+            if let (Some(dir), Some(key)) = (&self.eval_cache, &key) {
+                let found: BTreeMap<String, PackageInfo> = packages
+                    .iter()
+                    .filter_map(|(a, p)| Some((a.clone(), p.clone()?)))
+                    .collect();
+                eval_cache::store(dir, key, &found);
+                eval_cache::mark_seen(dir, &req.flake, &system);
+            }
+            packages
+        };
         let missing: Vec<String> = self
             .reports
             .iter()
@@ -475,24 +553,30 @@ impl Pipeline<'_> {
             r.drv_path = p.as_ref().map(|p| p.drv_path.clone());
             r.info = p;
         }
+        let run = if let Some(run) = run {
+            run
+        } else {
+            self.checkpoint()?;
+            let (_, drvs) = self.installables(|_| true);
+            let build = self.nix.start_build(&drvs, build_flags(req))?;
+            self.follow_build(build)?
+        };
+        self.classify_build(&run)?;
         Ok(metadata)
     }
 
-    /// All targets in one `nix build`; failed ones get the tail of their log.
-    fn build(&mut self) -> Result<(), Stop> {
-        let (_, installables) = self.installables(|_| true);
+    /// Follows the one `nix build --json --no-link` of all units to its end.
+    fn follow_build(&mut self, build: nix::Pending) -> Result<nix::BuildRun, Stop> {
         self.progress.set_all(Stage::Building);
-        let flags = BuildFlags {
-            keep_going: self.req.keep_going,
-            ..BuildFlags::default()
-        };
         let (reports, progress, verbose) = (&self.reports, &mut self.progress, self.req.verbose);
-        let run = self
-            .nix
-            .build(&installables, flags, self.interrupt.flag(), |line| {
-                on_nix_line(line, reports, progress, verbose, Stage::Building);
-            })?;
-        match_results(&self.nix, &run, &mut self.reports)?;
+        Ok(Nix::finish_build(build, self.interrupt.flag(), |line| {
+            on_nix_line(line, reports, progress, verbose, Stage::Building);
+        })?)
+    }
+
+    /// Matches the build's results to units by drvPath; failed ones get the tail of their log.
+    fn classify_build(&mut self, run: &nix::BuildRun) -> Result<(), Stop> {
+        match_results(&self.nix, run, &mut self.reports)?;
         let summary = nix::error_summary(&run.stderr);
         for (i, r) in self.reports.iter_mut().enumerate() {
             if r.store_path.is_some() {
@@ -1267,10 +1351,12 @@ mod tests {
 
     #[test]
     fn package_names_are_attribute_and_file_safe() {
-        for ok in ["server", "my_tool", "a.b", "c++", "x-1", "_x", "9lives"] {
+        for ok in ["server", "my_tool", "c++", "x-1", "_x", "9lives"] {
             assert!(check_package_name(ok).is_ok(), "{ok}");
         }
-        for bad in ["", "-x", ".x", "a/b", "..", "a b", "a\"b", "ä", "a#b", "a$(x)"] {
+        for bad in [
+            "", "-x", ".x", "a.b", "a/b", "..", "a b", "a\"b", "ä", "a#b", "a$(x)",
+        ] {
             assert!(check_package_name(bad).is_err(), "{bad}");
         }
     }

@@ -9,7 +9,7 @@
 //! - [`report`]: rendering facts and findings for humans and as JSON;
 //! - [`ui`]: terminal concerns (colour, `NO_COLOR`);
 //! - [`nix`]: the only module that runs `nix`;
-//! - [`build`]: the `kiln build` pipeline; [`export`]: atomic `dist/`; [`lock`]: one writer per
+//! - [`build`]: the `kiln build` pipeline; [`eval_cache`]: its memory of evaluations; [`export`]: atomic `dist/`; [`lock`]: one writer per
 //!   `--out`; [`manifest`]: its schema;
 //! - [`archive`], [`checksum`]: deterministic archives and `SHA256SUMS`; [`civil`]: UTC dates;
 //! - [`image`]: OCI image layouts; [`dist_image`]: `kiln image` on a `dist/`; [`registry`]: push
@@ -29,6 +29,7 @@ pub mod cli;
 pub mod dist_image;
 pub mod doctor;
 pub mod elf;
+pub mod eval_cache;
 pub mod export;
 pub mod image;
 pub mod init;

@@ -20,7 +20,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// Failures of running nix. Every variant names the command or path concerned.
 #[derive(Debug, thiserror::Error)]
@@ -145,7 +145,7 @@ pub struct BuildResult {
 }
 
 /// What kiln needs to know about one flake package before building it.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PackageInfo {
     /// `.drv` store path.
@@ -336,8 +336,17 @@ impl Nix {
     /// Starts nix with `args`, capturing its output; [`Pending::finish`] collects it. Lets
     /// independent queries run at the same time.
     pub fn start(&self, args: &[&str]) -> Result<Pending, NixError> {
+        self.start_with(args, false)
+    }
+
+    /// [`Nix::start`], at low CPU priority when `background` (a query that may turn out not to
+    /// be needed must not slow down the ones that are).
+    fn start_with(&self, args: &[&str], background: bool) -> Result<Pending, NixError> {
         let (mut cmd, line) = self.command(args);
         self.trace(&line);
+        if background {
+            crate::proc::lower_priority(&mut cmd);
+        }
         let child = cmd
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -346,7 +355,10 @@ impl Nix {
                 cmd: line.clone(),
                 source,
             })?;
-        Ok(Pending { child, line })
+        Ok(Pending {
+            child: Some(child),
+            line,
+        })
     }
 
     /// Runs nix with `args`, returning stdout; a non-zero exit is [`NixError::Failed`].
@@ -385,15 +397,18 @@ impl Nix {
         system: &str,
         attrs: &[&str],
     ) -> Result<BTreeMap<String, Option<PackageInfo>>, NixError> {
-        self.start_eval_packages(flake, system, attrs)?.finish_json()
+        self.start_eval_packages(flake, system, attrs, false)?
+            .finish_json()
     }
 
-    /// Starts the query of [`Nix::eval_packages`]; finish with [`Pending::finish_json`].
+    /// Starts the query of [`Nix::eval_packages`] (at low CPU priority when `background`);
+    /// finish with [`Pending::finish_json`].
     pub fn start_eval_packages(
         &self,
         flake: &str,
         system: &str,
         attrs: &[&str],
+        background: bool,
     ) -> Result<Pending, NixError> {
         check_flake_ref(flake)?;
         let names = attrs
@@ -409,7 +424,7 @@ impl Nix {
              else null; }}) [ {names} ])"
         );
         let installable = format!("{flake}#packages.{system}");
-        self.start(&["eval", "--json", &installable, "--apply", &apply])
+        self.start_with(&["eval", "--json", &installable, "--apply", &apply], background)
     }
 
     /// `nix build --json --no-link INSTALLABLES…`, streaming stderr lines to `on_line` and
@@ -419,8 +434,13 @@ impl Nix {
         installables: &[String],
         flags: BuildFlags,
         interrupt: &AtomicBool,
-        mut on_line: impl FnMut(&str),
+        on_line: impl FnMut(&str),
     ) -> Result<BuildRun, NixError> {
+        Self::finish_build(self.start_build(installables, flags)?, interrupt, on_line)
+    }
+
+    /// Starts `nix build --json --no-link INSTALLABLES…`; [`Nix::finish_build`] follows it.
+    pub fn start_build(&self, installables: &[String], flags: BuildFlags) -> Result<Pending, NixError> {
         let mut args: Vec<&str> = vec!["build", "--json", "--no-link"];
         if flags.keep_going {
             args.push("--keep-going");
@@ -432,7 +452,17 @@ impl Nix {
             args.push("--keep-failed");
         }
         args.extend(installables.iter().map(String::as_str));
-        let Pending { mut child, line } = self.start(&args)?;
+        self.start(&args)
+    }
+
+    /// Follows a build started with [`Nix::start_build`] to its end, streaming stderr lines to
+    /// `on_line` and ending the child when `interrupt` becomes true.
+    pub fn finish_build(
+        mut pending: Pending,
+        interrupt: &AtomicBool,
+        mut on_line: impl FnMut(&str),
+    ) -> Result<BuildRun, NixError> {
+        let (mut child, line) = (pending.take_child(), pending.line.clone());
 
         let mut stdout = child.stdout.take().expect("piped stdout");
         let stdout_thread = std::thread::spawn(move || {
@@ -642,20 +672,32 @@ impl Detecting {
     }
 }
 
-/// A nix query started with [`Nix::start`].
+/// The installable of `packages.<system>.<attr>` of `flake`.
+pub fn package_installable(flake: &str, system: &str, attr: &str) -> String {
+    format!("{flake}#packages.{system}.{attr}")
+}
+
+/// A nix query started with [`Nix::start`]. Dropped unfinished, it ends the child.
 pub struct Pending {
-    child: Child,
+    child: Option<Child>,
     line: String,
 }
 
 impl Pending {
+    fn take_child(&mut self) -> Child {
+        self.child.take().expect("a pending query has its child")
+    }
+
     /// Waits for the query; its stdout, or [`NixError::Failed`] with stderr's summary.
-    pub fn finish(self) -> Result<String, NixError> {
-        let line = self.line;
-        let out = self.child.wait_with_output().map_err(|source| NixError::Spawn {
-            cmd: line.clone(),
-            source,
-        })?;
+    pub fn finish(mut self) -> Result<String, NixError> {
+        let line = std::mem::take(&mut self.line);
+        let out = self
+            .take_child()
+            .wait_with_output()
+            .map_err(|source| NixError::Spawn {
+                cmd: line.clone(),
+                source,
+            })?;
         let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
         if !out.status.success() {
             return Err(NixError::Failed {
@@ -671,10 +713,10 @@ impl Pending {
         })
     }
 
-    /// Ends a query whose answer is no longer wanted (SIGTERM, then SIGKILL) and reaps it.
-    pub fn abandon(mut self) {
-        terminate(&mut self.child);
-        let _ = self.child.wait();
+    /// Ends a query whose answer is no longer wanted: SIGTERM now, reaped in the background
+    /// (SIGKILL if it lingers), so the caller does not wait for it.
+    pub fn abandon(self) {
+        drop(self);
     }
 
     /// Waits for the query and parses its stdout as JSON.
@@ -685,6 +727,18 @@ impl Pending {
             cmd: line,
             detail: e.to_string(),
         })
+    }
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            if let Ok(Some(_)) = child.try_wait() {
+                return;
+            }
+            crate::proc::terminate(child.id());
+            std::thread::spawn(move || terminate(&mut child));
+        }
     }
 }
 

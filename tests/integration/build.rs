@@ -719,6 +719,106 @@ fn issue5_nix_system_setting_wins_over_the_host_guess() {
     assert!(!fx.dir().join("d").exists());
 }
 
+// issue 5: a flake kiln evaluated before has its attributes built at once (Nix's evaluation
+// cache answers) and is mapped back through kiln's cache of evaluations; a changed source misses
+// that cache and is evaluated again; a stale entry is never trusted.
+#[test]
+fn issue5_repeated_builds_use_the_evaluation_caches() {
+    let fx = Fixture::new("ok");
+    let cache = fx.dir().join("xdg-cache");
+    let build = |out: &str| {
+        let mut cmd = fx.build(&["-v", "-t", "x86_64-musl,aarch64-gnu", "-o", out]);
+        cmd.env("XDG_CACHE_HOME", &cache);
+        Run::of(cmd).expect_code(0)
+    };
+    let nix_builds = |r: &Run| -> Vec<String> {
+        r.stderr
+            .lines()
+            .filter(|l| l.contains(" build --json --no-link"))
+            .map(str::to_owned)
+            .collect()
+    };
+    let drvs = |out: &str| -> Vec<String> {
+        let m: serde_json::Value =
+            serde_json::from_slice(&fs::read(fx.dir().join(out).join("manifest.json")).unwrap()).unwrap();
+        m["artifacts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["drv_path"].as_str().unwrap().to_owned())
+            .collect()
+    };
+
+    // First: evaluated once, the evaluated derivations built.
+    let first = build("d1");
+    let b = nix_builds(&first);
+    assert_eq!(b.len(), 1, "{}", first.stderr);
+    assert!(b[0].contains(".drv") && !b[0].contains("#packages."), "{}", b[0]);
+    let eval_dir = cache.join("kiln/eval");
+    let mut names = listing(&eval_dir);
+    names.retain(|n| !n.starts_with("seen-"));
+    assert_eq!(names.len(), 1, "{:?}", listing(&eval_dir));
+
+    // Again: the flake attributes are built; the mapping comes from the cache.
+    let second = build("d2");
+    let b = nix_builds(&second);
+    assert_eq!(b.len(), 1, "{}", second.stderr);
+    assert!(
+        b[0].contains("#packages.x86_64-linux.x86_64-musl")
+            && b[0].contains("#packages.x86_64-linux.aarch64-gnu"),
+        "{}",
+        b[0]
+    );
+    assert_eq!(drvs("d1"), drvs("d2"));
+    assert_eq!(
+        fs::read(fx.dir().join("d1/SHA256SUMS")).unwrap(),
+        fs::read(fx.dir().join("d2/SHA256SUMS")).unwrap()
+    );
+
+    // A changed source: other derivations, found by evaluating, each under its own target.
+    let main_c = fx.dir().join("f/main.c");
+    let text = fs::read_to_string(&main_c).unwrap();
+    fs::write(
+        &main_c,
+        text.replace("a kiln test fixture", "a changed kiln test fixture"),
+    )
+    .unwrap();
+    build("d3");
+    let (old, new) = (drvs("d1"), drvs("d3"));
+    for ((o, n), triple) in old
+        .iter()
+        .zip(&new)
+        .zip(["x86_64-unknown-linux-musl", "aarch64-unknown-linux-gnu"])
+    {
+        assert_ne!(o, n);
+        assert!(
+            n.ends_with(&format!("-fixture-{triple}-1.2.3.drv")),
+            "{n} for {triple}"
+        );
+    }
+
+    // A stale entry (here: every cache file swapped for the first source's) is not trusted:
+    // the built derivations are not the ones it names, so kiln evaluates.
+    fs::write(&main_c, &text).unwrap();
+    let d1_entry = fs::read(eval_dir.join(&names[0])).unwrap();
+    fs::write(
+        &main_c,
+        text.replace("a kiln test fixture", "a twice changed kiln test fixture"),
+    )
+    .unwrap();
+    build("d4");
+    for n in listing(&eval_dir).iter().filter(|n| !n.starts_with("seen-")) {
+        // Rewrite every entry's key to claim the current source, with the first source's drvs.
+        let mut entry: serde_json::Value = serde_json::from_slice(&d1_entry).unwrap();
+        let now: serde_json::Value = serde_json::from_slice(&fs::read(eval_dir.join(n)).unwrap()).unwrap();
+        entry["key"] = now["key"].clone();
+        fs::write(eval_dir.join(n), serde_json::to_vec(&entry).unwrap()).unwrap();
+    }
+    build("d5");
+    assert_eq!(drvs("d4"), drvs("d5"));
+    assert_ne!(drvs("d5"), drvs("d1"));
+}
+
 // issue 5: kiln doctor reports this machine's Nix and exits 0; without nix it fails with a hint.
 #[test]
 fn issue5_doctor() {

@@ -112,6 +112,15 @@ fn signal_during_nix_build(signal: &str, code: i32) {
     );
     let fx = Fixture::inline(&flake, &[]);
     let before = old_dist(fx.dir());
+    // First the derivations kiln evaluated are being built; then, the flake having been
+    // evaluated before, its attributes themselves (with kiln's queries beside the build).
+    for round in ["evaluated derivations", "flake attributes"] {
+        eprintln!("round: {round}");
+        interrupt_build(&fx, &tag, signal, code, &before);
+    }
+}
+
+fn interrupt_build(fx: &Fixture, tag: &str, signal: &str, code: i32, before: &[(String, Vec<u8>)]) {
     let child = fx
         .build(&["--target", "x86_64-musl"])
         .stdout(Stdio::null())
@@ -121,19 +130,17 @@ fn signal_during_nix_build(signal: &str, code: i32) {
     let pid = child.id();
     // The builder's command line holds the tag: wait until nix really runs it.
     let start = Instant::now();
-    while !processes_with("sleep 300; ")
-        .iter()
-        .any(|(_, c)| c.contains(&tag))
-    {
+    while !processes_with("sleep 300; ").iter().any(|(_, c)| c.contains(tag)) {
         assert!(
             start.elapsed() < Duration::from_secs(120),
             "the build never started"
         );
         std::thread::sleep(Duration::from_millis(50));
     }
-    let nix_builds: Vec<_> = processes_with(&format!("slow-{tag}"))
+    // `nix build` of the derivation (named after the tag) or of the flake's attribute.
+    let nix_builds: Vec<_> = processes_with("build --json --no-link")
         .into_iter()
-        .filter(|(_, c)| c.contains("build"))
+        .filter(|(_, c)| c.contains(&format!("slow-{tag}")) || c.contains(&fx.flake_ref()))
         .collect();
     assert!(!nix_builds.is_empty(), "no `nix build` of slow-{tag} seen");
     std::thread::sleep(Duration::from_millis(300));
@@ -146,7 +153,7 @@ fn signal_during_nix_build(signal: &str, code: i32) {
     // nix and its builder are gone (allow the builder's sandbox a moment to be torn down).
     let start = Instant::now();
     loop {
-        let left = processes_with(&tag);
+        let left = processes_with(tag);
         if left.is_empty() {
             break;
         }
