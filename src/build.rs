@@ -293,7 +293,8 @@ struct EarlyQueries {
     /// Only when kiln evaluated this flake before (see [`eval_cache::seen`]).
     build: Option<nix::Pending>,
     metadata: nix::Pending,
-    packages: nix::Pending,
+    /// Only when it did not: else the evaluation starts when kiln's cache has no entry.
+    packages: Option<nix::Pending>,
 }
 
 impl EarlyQueries {
@@ -303,8 +304,8 @@ impl EarlyQueries {
     /// A flake kiln has not evaluated before (a fresh CI machine, where Nix's evaluation cache
     /// is cold too) is evaluated once and the derivations are built from that evaluation. One it
     /// has (most likely an unchanged source with a warm cache) has its flake attributes built at
-    /// once, so Nix's cache answers, with kiln's evaluation in the background in case its own
-    /// cache turns out to have no entry for the source.
+    /// once, so Nix's cache answers, and is evaluated by kiln only if its own cache turns out
+    /// to have no entry for the locked source.
     fn start(
         nix: &Nix,
         req: &BuildRequest,
@@ -313,19 +314,22 @@ impl EarlyQueries {
         seen: bool,
     ) -> Option<EarlyQueries> {
         let refs: Vec<&str> = attrs.iter().map(String::as_str).collect();
-        let build = if seen {
-            Some(
-                nix.start_build(&installables(&req.flake, system, attrs), build_flags(req))
-                    .ok()?,
-            )
+        if seen {
+            Some(EarlyQueries {
+                build: Some(
+                    nix.start_build(&installables(&req.flake, system, attrs), build_flags(req))
+                        .ok()?,
+                ),
+                metadata: nix.start_flake_metadata(&req.flake).ok()?,
+                packages: None,
+            })
         } else {
-            None
-        };
-        Some(EarlyQueries {
-            build,
-            metadata: nix.start_flake_metadata(&req.flake).ok()?,
-            packages: nix.start_eval_packages(&req.flake, system, &refs, seen).ok()?,
-        })
+            Some(EarlyQueries {
+                build: None,
+                metadata: nix.start_flake_metadata(&req.flake).ok()?,
+                packages: Some(nix.start_eval_packages(&req.flake, system, &refs).ok()?),
+            })
+        }
     }
 }
 
@@ -469,8 +473,7 @@ impl Pipeline<'_> {
             None => (
                 None,
                 self.nix.start_flake_metadata(&req.flake)?,
-                self.nix
-                    .start_eval_packages(&req.flake, &system, &attr_refs, false)?,
+                Some(self.nix.start_eval_packages(&req.flake, &system, &attr_refs)?),
             ),
         };
         let run = match build {
@@ -488,53 +491,7 @@ impl Pipeline<'_> {
                 .flake_metadata(&req.flake)
                 .map_err(|e| Stop::Error(nix_context(&req.flake, e)))?,
         };
-        let key = self.eval_cache.as_ref().and_then(|_| {
-            Some(eval_cache::Key {
-                nix_version: self.nix.version.to_string(),
-                locked_url: metadata.url.clone()?,
-                nar_hash: metadata.nar_hash()?.to_owned(),
-                system: system.clone(),
-            })
-        });
-        let cached = match (&self.eval_cache, &key) {
-            (Some(dir), Some(key)) => eval_cache::lookup(dir, key, &attr_refs),
-            _ => None,
-        }
-        // What nix reported building must be what the cache says the attributes are.
-        .filter(|found| {
-            run.as_ref().is_none_or(|run| {
-                !run.success
-                    || found
-                        .values()
-                        .all(|p| run.results.iter().any(|b| b.drv_path == p.drv_path))
-            })
-        });
-        let packages: BTreeMap<String, Option<PackageInfo>> = if let Some(found) = cached {
-            packages.abandon();
-            found.into_iter().map(|(a, p)| (a, Some(p))).collect()
-        } else {
-            let mut packages = packages.finish_json::<BTreeMap<String, Option<PackageInfo>>>();
-            if packages.is_err() {
-                packages = self.nix.eval_packages(&req.flake, &system, &attr_refs);
-            }
-            let packages = packages.map_err(|e| {
-                Stop::Error(match &e {
-                    NixError::Failed { stderr, .. } if stderr.contains("does not provide attribute") => {
-                        anyhow!("flake '{}' has no attribute packages.{system}", req.flake)
-                    }
-                    _ => nix_context(&req.flake, e),
-                })
-            })?;
-            if let (Some(dir), Some(key)) = (&self.eval_cache, &key) {
-                let found: BTreeMap<String, PackageInfo> = packages
-                    .iter()
-                    .filter_map(|(a, p)| Some((a.clone(), p.clone()?)))
-                    .collect();
-                eval_cache::store(dir, key, &found);
-                eval_cache::mark_seen(dir, &req.flake, &system);
-            }
-            packages
-        };
+        let packages = self.packages(&metadata, packages, run.as_ref(), &attr_refs)?;
         let missing: Vec<String> = self
             .reports
             .iter()
@@ -563,6 +520,71 @@ impl Pipeline<'_> {
         };
         self.classify_build(&run)?;
         Ok(metadata)
+    }
+
+    /// Each attribute's derivation: from kiln's cache of evaluations when it has this locked
+    /// source and agrees with what nix built (`run`), else from the evaluation (`packages`, or
+    /// one started now), which is then stored.
+    fn packages(
+        &self,
+        metadata: &nix::FlakeMetadata,
+        packages: Option<nix::Pending>,
+        run: Option<&nix::BuildRun>,
+        attr_refs: &[&str],
+    ) -> Result<BTreeMap<String, Option<PackageInfo>>, Stop> {
+        let (req, system) = (self.req, self.system.as_str());
+        let key = self.eval_cache.as_ref().and_then(|_| {
+            Some(eval_cache::Key {
+                nix_version: self.nix.version.to_string(),
+                locked_url: metadata.url.clone()?,
+                nar_hash: metadata.nar_hash()?.to_owned(),
+                system: system.to_owned(),
+            })
+        });
+        let cached = match (&self.eval_cache, &key) {
+            (Some(dir), Some(key)) => eval_cache::lookup(dir, key, attr_refs),
+            _ => None,
+        }
+        // What nix reported building must be what the cache says the attributes are.
+        .filter(|found| {
+            run.is_none_or(|run| {
+                !run.success
+                    || found
+                        .values()
+                        .all(|p| run.results.iter().any(|b| b.drv_path == p.drv_path))
+            })
+        });
+        let packages = if let Some(found) = cached {
+            drop(packages);
+            found.into_iter().map(|(a, p)| (a, Some(p))).collect()
+        } else {
+            let pending = match packages {
+                Some(p) => p,
+                None => self.nix.start_eval_packages(&req.flake, system, attr_refs)?,
+            };
+            let mut packages = pending.finish_json::<BTreeMap<String, Option<PackageInfo>>>();
+            if packages.is_err() {
+                packages = self.nix.eval_packages(&req.flake, system, attr_refs);
+            }
+            let packages = packages.map_err(|e| {
+                Stop::Error(match &e {
+                    NixError::Failed { stderr, .. } if stderr.contains("does not provide attribute") => {
+                        anyhow!("flake '{}' has no attribute packages.{system}", req.flake)
+                    }
+                    _ => nix_context(&req.flake, e),
+                })
+            })?;
+            if let (Some(dir), Some(key)) = (&self.eval_cache, &key) {
+                let found: BTreeMap<String, PackageInfo> = packages
+                    .iter()
+                    .filter_map(|(a, p)| Some((a.clone(), p.clone()?)))
+                    .collect();
+                eval_cache::store(dir, key, &found);
+                eval_cache::mark_seen(dir, &req.flake, system);
+            }
+            packages
+        };
+        Ok(packages)
     }
 
     /// Follows the one `nix build --json --no-link` of all units to its end.

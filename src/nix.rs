@@ -336,17 +336,8 @@ impl Nix {
     /// Starts nix with `args`, capturing its output; [`Pending::finish`] collects it. Lets
     /// independent queries run at the same time.
     pub fn start(&self, args: &[&str]) -> Result<Pending, NixError> {
-        self.start_with(args, false)
-    }
-
-    /// [`Nix::start`], at low CPU priority when `background` (a query that may turn out not to
-    /// be needed must not slow down the ones that are).
-    fn start_with(&self, args: &[&str], background: bool) -> Result<Pending, NixError> {
         let (mut cmd, line) = self.command(args);
         self.trace(&line);
-        if background {
-            crate::proc::lower_priority(&mut cmd);
-        }
         let child = cmd
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -397,18 +388,15 @@ impl Nix {
         system: &str,
         attrs: &[&str],
     ) -> Result<BTreeMap<String, Option<PackageInfo>>, NixError> {
-        self.start_eval_packages(flake, system, attrs, false)?
-            .finish_json()
+        self.start_eval_packages(flake, system, attrs)?.finish_json()
     }
 
-    /// Starts the query of [`Nix::eval_packages`] (at low CPU priority when `background`);
-    /// finish with [`Pending::finish_json`].
+    /// Starts the query of [`Nix::eval_packages`]; finish with [`Pending::finish_json`].
     pub fn start_eval_packages(
         &self,
         flake: &str,
         system: &str,
         attrs: &[&str],
-        background: bool,
     ) -> Result<Pending, NixError> {
         check_flake_ref(flake)?;
         let names = attrs
@@ -424,7 +412,7 @@ impl Nix {
              else null; }}) [ {names} ])"
         );
         let installable = format!("{flake}#packages.{system}");
-        self.start_with(&["eval", "--json", &installable, "--apply", &apply], background)
+        self.start(&["eval", "--json", &installable, "--apply", &apply])
     }
 
     /// `nix build --json --no-link INSTALLABLES…`, streaming stderr lines to `on_line` and

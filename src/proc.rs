@@ -16,19 +16,6 @@ pub(crate) fn terminate(pid: u32) {
     }
 }
 
-/// Makes the command's process run at low CPU priority (nice 10).
-pub(crate) fn lower_priority(cmd: &mut std::process::Command) {
-    use std::os::unix::process::CommandExt as _;
-    // SAFETY: the hook runs in the forked child before exec and only calls setpriority(2),
-    // which is async-signal-safe and touches no memory of the parent.
-    unsafe {
-        cmd.pre_exec(|| {
-            libc::setpriority(libc::PRIO_PROCESS, 0, 10);
-            Ok(())
-        });
-    }
-}
-
 /// Set when SIGINT or SIGTERM arrives; remembers which one for the exit code.
 #[derive(Clone)]
 pub struct Interrupt {
