@@ -373,8 +373,11 @@ pub fn run(req: &BuildRequest, interrupt: &Interrupt, plain_progress: bool) -> R
         drop(early);
         return Err(anyhow!("nix reports no `system` setting; pass --system"));
     };
-    // Another system: what was started is for the wrong attributes (dropping ends it).
-    let early = early.filter(|_| system == guess);
+    // Another system: what was started is for the wrong attributes. Nix's evaluation cache off:
+    // building the flake attributes would evaluate the flake again. Either way what was started
+    // is dropped (which ends it) and the pipeline starts afresh.
+    let eval_cache_on = config.get("eval-cache").map(String::as_str) != Some("false");
+    let early = early.filter(|q| system == guess && (eval_cache_on || q.build.is_none()));
     let names: Vec<String> = req.units.iter().map(Unit::attr).collect();
     let reports = req
         .units
@@ -406,7 +409,7 @@ pub fn run(req: &BuildRequest, interrupt: &Interrupt, plain_progress: bool) -> R
         progress: Progress::new(names, plain_progress),
         reports,
         early,
-        eval_cache: cache_dir.filter(|_| config.get("eval-cache").map(String::as_str) != Some("false")),
+        eval_cache: cache_dir.filter(|_| eval_cache_on),
     };
     let result = p.steps();
     p.progress.finish();

@@ -817,6 +817,21 @@ fn issue5_repeated_builds_use_the_evaluation_caches() {
     build("d5");
     assert_eq!(drvs("d4"), drvs("d5"));
     assert_ne!(drvs("d5"), drvs("d1"));
+
+    // Nix's evaluation cache off: evaluate, then build the derivations, seen or not (the build
+    // of the attributes, started before nix's settings were known, is ended).
+    let mut cmd = fx.build(&["-v", "-t", "x86_64-musl", "-o", "d6"]);
+    cmd.env("XDG_CACHE_HOME", &cache).env(
+        "NIX_CONFIG",
+        format!("{}eval-cache = false\n", crate::nixenv::nix_config()),
+    );
+    let r = Run::of(cmd).expect_code(0);
+    let last = nix_builds(&r).pop().unwrap();
+    assert!(
+        last.contains(".drv") && !last.contains("#packages."),
+        "{}",
+        r.stderr
+    );
 }
 
 // issue 5: kiln doctor reports this machine's Nix and exits 0; without nix it fails with a hint.
