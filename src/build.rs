@@ -487,12 +487,16 @@ impl Pipeline<'_> {
         // Two nix processes setting up a brand-new store at once can trip over each other
         // (a busy database, a symlink the other just made); a query that failed is asked again,
         // alone, so only a real error is reported.
-        let metadata = match metadata.finish_json::<nix::FlakeMetadata>() {
+        let metadata = match metadata.finish_json_until::<nix::FlakeMetadata>(self.interrupt.flag()) {
             Ok(m) => m,
-            Err(_) => self
-                .nix
-                .flake_metadata(&req.flake)
-                .map_err(|e| Stop::Error(nix_context(&req.flake, e)))?,
+            Err(NixError::Interrupted) => return Err(Stop::Interrupted),
+            Err(_) => {
+                // A Ctrl-C on the terminal reaches nix too: then its failure is the interrupt.
+                self.checkpoint()?;
+                self.nix
+                    .flake_metadata(&req.flake)
+                    .map_err(|e| Stop::Error(nix_context(&req.flake, e)))?
+            }
         };
         let packages = self.packages(&metadata, packages, run.as_ref(), &attr_refs)?;
         let missing: Vec<String> = self
@@ -565,8 +569,13 @@ impl Pipeline<'_> {
                 Some(p) => p,
                 None => self.nix.start_eval_packages(&req.flake, system, attr_refs)?,
             };
-            let mut packages = pending.finish_json::<BTreeMap<String, Option<PackageInfo>>>();
+            let mut packages =
+                pending.finish_json_until::<BTreeMap<String, Option<PackageInfo>>>(self.interrupt.flag());
+            if let Err(NixError::Interrupted) = packages {
+                return Err(Stop::Interrupted);
+            }
             if packages.is_err() {
+                self.checkpoint()?;
                 packages = self.nix.eval_packages(&req.flake, system, attr_refs);
             }
             let packages = packages.map_err(|e| {

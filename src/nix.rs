@@ -665,6 +665,23 @@ pub fn package_installable(flake: &str, system: &str, attr: &str) -> String {
     format!("{flake}#packages.{system}.{attr}")
 }
 
+/// A finished query's stdout, or [`NixError::Failed`] with stderr's summary.
+fn outcome(line: String, out: std::process::Output) -> Result<String, NixError> {
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    if !out.status.success() {
+        return Err(NixError::Failed {
+            cmd: line,
+            code: out.status.code().unwrap_or(-1),
+            message: error_summary(&stderr),
+            stderr,
+        });
+    }
+    String::from_utf8(out.stdout).map_err(|_| NixError::Output {
+        cmd: line,
+        detail: "not UTF-8".into(),
+    })
+}
+
 /// A nix query started with [`Nix::start`]. Dropped unfinished, it ends the child.
 pub struct Pending {
     child: Option<Child>,
@@ -686,18 +703,51 @@ impl Pending {
                 cmd: line.clone(),
                 source,
             })?;
-        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-        if !out.status.success() {
-            return Err(NixError::Failed {
-                cmd: line,
-                code: out.status.code().unwrap_or(-1),
-                message: error_summary(&stderr),
-                stderr,
-            });
+        outcome(line, out)
+    }
+
+    /// [`Pending::finish_json`], but ends the child and returns [`NixError::Interrupted`] as
+    /// soon as `interrupt` becomes true.
+    pub fn finish_json_until<T: serde::de::DeserializeOwned>(
+        mut self,
+        interrupt: &AtomicBool,
+    ) -> Result<T, NixError> {
+        let line = std::mem::take(&mut self.line);
+        let mut child = self.take_child();
+        let (tx, rx) = mpsc::channel::<()>();
+        let drain = |pipe: Option<Box<dyn Read + Send>>, tx: mpsc::Sender<()>| {
+            std::thread::spawn(move || {
+                let mut buf = Vec::new();
+                if let Some(mut p) = pipe {
+                    let _ = p.read_to_end(&mut buf);
+                }
+                drop(tx);
+                buf
+            })
+        };
+        let out = drain(child.stdout.take().map(|p| Box::new(p) as _), tx.clone());
+        let err = drain(child.stderr.take().map(|p| Box::new(p) as _), tx);
+        // Both pipes at end of file (the channel disconnected): nix has exited.
+        while let Err(mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(Duration::from_millis(50)) {
+            if interrupt.load(Ordering::SeqCst) {
+                // A query writes nothing that needs a clean end.
+                terminate_within(&mut child, 10);
+                return Err(NixError::Interrupted);
+            }
         }
-        String::from_utf8(out.stdout).map_err(|_| NixError::Output {
+        let status = child.wait().map_err(|source| NixError::Spawn {
+            cmd: line.clone(),
+            source,
+        })?;
+        let output = std::process::Output {
+            status,
+            stdout: out.join().unwrap_or_default(),
+            stderr: err.join().unwrap_or_default(),
+        };
+        let text = outcome(line.clone(), output)?;
+        serde_json::from_str(&text).map_err(|e| NixError::Output {
             cmd: line,
-            detail: "not UTF-8".into(),
+            detail: e.to_string(),
         })
     }
 
@@ -732,8 +782,14 @@ impl Drop for Pending {
 
 /// Sends SIGTERM to the child nix, then SIGKILL if it has not gone within five seconds.
 fn terminate(child: &mut Child) {
+    terminate_within(child, 50);
+}
+
+/// Sends SIGTERM to the child nix, then SIGKILL if it has not gone within `tenths` tenths of a
+/// second (an evaluation busy in a long loop may not look at its signals for a while).
+fn terminate_within(child: &mut Child, tenths: u32) {
     crate::proc::terminate(child.id());
-    for _ in 0..50 {
+    for _ in 0..tenths {
         if let Ok(Some(_)) = child.try_wait() {
             return;
         }

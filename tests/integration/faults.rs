@@ -168,6 +168,59 @@ fn interrupt_build(fx: &Fixture, tag: &str, signal: &str, code: i32, before: &[(
     );
 }
 
+// issue 9: a signal while nix evaluates (here blocked on an import-from-derivation whose
+// builder sleeps) ends the evaluation too, promptly, and keeps dist/.
+#[test]
+fn issue9_sigterm_during_evaluation() {
+    let tag = tag();
+    let flake = format!(
+        r#"{{ outputs = {{ self }}: let
+  bb = (import ./nix/hermetic-tools.nix {{ }}).busybox;
+  slow = derivation {{
+    name = "slow-eval-{tag}"; system = "x86_64-linux"; builder = "${{bb}}/busybox";
+    args = [ "sh" "-c" "${{bb}}/busybox sleep 300; : {tag}; ${{bb}}/busybox mkdir $out; echo {{}} > $out/p.nix" ];
+  }};
+in {{ packages.x86_64-linux.x86_64-musl = import "${{slow}}/p.nix"; }}; }}
+"#
+    );
+    let fx = Fixture::inline(&flake, &[]);
+    let before = old_dist(fx.dir());
+    let child = fx
+        .build(&["--target", "x86_64-musl"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let start = Instant::now();
+    while !processes_with("sleep 300; ")
+        .iter()
+        .any(|(_, c)| c.contains(&tag))
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "the evaluation never blocked"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Run::of(Command::new("kill").args(["-TERM", &pid.to_string()])).expect_code(0);
+    let (got, stderr, took) = wait_for(child, Duration::from_secs(20));
+    assert_eq!(got, 143, "{stderr}");
+    assert!(took < Duration::from_secs(5), "kiln took {took:?} to stop");
+    assert!(stderr.contains("interrupted"), "{stderr}");
+    let start = Instant::now();
+    loop {
+        let left = processes_with(&tag);
+        if left.is_empty() {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(5), "left running: {left:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(contents(&fx.dir().join("dist")), before, "old dist/ changed");
+    assert!(staging_dirs(fx.dir()).is_empty());
+}
+
 // issue 9: SIGINT while nix builds ends kiln with 130, ends nix and its builder, keeps dist/.
 #[test]
 fn issue9_sigint_during_nix_build() {
