@@ -523,7 +523,7 @@ fn check_binaries(
             ));
             continue;
         }
-        match policy_check(data, t, opts) {
+        match policy_check(&b.path, data, t, opts) {
             Ok(errors) if errors.is_empty() => r.binaries.push(format!("{} ({})", b.path, t.triple)),
             Ok(errors) => r.problems.push(format!(
                 "{}: {} fails the {} policy: {}",
@@ -537,28 +537,15 @@ fn check_binaries(
     }
 }
 
-/// Inspects `data` (written to a private temporary file, removed afterwards) and returns the
-/// codes of its error findings.
-fn policy_check(data: &[u8], t: &target::Target, opts: &policy::Options) -> Result<Vec<String>, String> {
-    let tmp = std::env::temp_dir().join(format!(
-        "kiln-verify-release-{}-{}",
-        std::process::id(),
-        checksum::sha256_bytes(data)
-    ));
-    let _ = fs::remove_file(&tmp);
-    {
-        use std::io::Write;
-        use std::os::unix::fs::OpenOptionsExt;
-        let mut f = fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&tmp)
-            .map_err(|e| format!("{}: {e}", tmp.display()))?;
-        f.write_all(data).map_err(|e| format!("{}: {e}", tmp.display()))?;
-    }
-    let inspection = crate::elf::inspect(&tmp);
-    let _ = fs::remove_file(&tmp);
+/// Inspects `data` (in memory, as [`crate::elf::inspect_bytes`]) and returns the codes of its
+/// error findings.
+fn policy_check(
+    name: &str,
+    data: &[u8],
+    t: &target::Target,
+    opts: &policy::Options,
+) -> Result<Vec<String>, String> {
+    let inspection = crate::elf::inspect_bytes(Path::new(name), data);
     let findings = policy::check(&inspection, t, opts)?;
     Ok(findings
         .into_iter()
