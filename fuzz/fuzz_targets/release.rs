@@ -58,12 +58,12 @@ fn archive_name(raw: &[u8]) -> String {
         "provenance.intoto.json",
         "provenance.intoto.jsonl",
     ];
-    let plain = !name.is_empty()
-        && name.len() <= 200
-        && !name.contains(['/', '\0'])
+    // A name the directory can hold and SHA256SUMS can list.
+    let plain = name.len() <= 200
+        && !name.contains('/')
         && name != "."
-        && name != ".."
-        && !reserved.contains(&name.as_ref());
+        && !reserved.contains(&name.as_ref())
+        && write_sha256sums(&[(name.to_string(), "0".repeat(64))]).is_ok();
     if plain {
         name.into_owned()
     } else {
