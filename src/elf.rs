@@ -185,8 +185,17 @@ pub struct Inspection {
 /// Inspects one file. Never panics on bad input; every failure lands in [`Inspection::error`]
 /// (and in `facts.error` as text).
 pub fn inspect(path: &Path) -> Inspection {
-    let mut facts = Facts::empty(path);
-    let error = match inspect_into(path, &mut facts) {
+    finish(Facts::empty(path), |facts| inspect_into(path, facts))
+}
+
+/// Inspects bytes already in memory (an archive member, a fuzzer's input) exactly as
+/// [`inspect`] inspects a file's mapped bytes; `path` is only recorded in the facts.
+pub fn inspect_bytes(path: &Path, bytes: &[u8]) -> Inspection {
+    finish(Facts::empty(path), |facts| bytes_into(bytes, |_, _| {}, facts))
+}
+
+fn finish(mut facts: Facts, run: impl FnOnce(&mut Facts) -> Result<(), InspectError>) -> Inspection {
+    let error = match run(&mut facts) {
         Ok(()) => None,
         Err(e) => {
             facts.error = Some(e.to_string());
@@ -206,11 +215,20 @@ fn inspect_into(path: &Path, facts: &mut Facts) -> Result<(), InspectError> {
         return Err(InspectError::Io("not a regular file".into()));
     }
     let map = crate::mapped::Mapped::open(&file, meta.len()).map_err(|e| InspectError::Io(io_message(&e)))?;
-    let bytes = map.bytes();
+    bytes_into(map.bytes(), |start, end| map.release(start, end), facts)
+}
+
+/// Everything after reading: size, format, digest, store references and the ELF facts.
+/// `release(start, end)` is told when the sequential pass is done with a range of `bytes`.
+fn bytes_into(
+    bytes: &[u8],
+    release: impl FnMut(usize, usize),
+    facts: &mut Facts,
+) -> Result<(), InspectError> {
     facts.size = Some(bytes.len() as u64);
     facts.format = Some(sniff(bytes));
 
-    let (sha, refs) = hash_and_scan(&map);
+    let (sha, refs) = hash_and_scan(bytes, release);
     facts.sha256 = Some(sha);
     facts.store_references = refs;
 
@@ -257,9 +275,9 @@ pub fn sniff(bytes: &[u8]) -> Format {
 /// How many bytes one pass step covers before its pages are released.
 const CHUNK: usize = 8 << 20;
 
-/// One sequential pass: SHA-256 and store-reference scan.
-fn hash_and_scan(map: &crate::mapped::Mapped) -> (String, Vec<String>) {
-    let bytes = map.bytes();
+/// One sequential pass: SHA-256 and store-reference scan, telling `release` about each chunk
+/// once it is done with it.
+fn hash_and_scan(bytes: &[u8], mut release: impl FnMut(usize, usize)) -> (String, Vec<String>) {
     let mut hasher = Sha256::new();
     let mut scanner = StoreRefScanner::new();
     let mut start = 0;
@@ -269,7 +287,7 @@ fn hash_and_scan(map: &crate::mapped::Mapped) -> (String, Vec<String>) {
         scanner.scan(bytes, start, end);
         // The window may have peeked past `end` for a reference that straddles it; those pages
         // are released when the next window finishes.
-        map.release(start, end);
+        release(start, end);
         start = end;
     }
     (hex(&hasher.finalize()), scanner.finish())
@@ -664,6 +682,25 @@ mod tests {
             None
         );
         assert_eq!(detect_libc(&base), None);
+    }
+
+    #[test]
+    fn bytes_and_files_inspect_alike() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = b"/nix/store/0123456789abcdfghijklmnpqrsvwxyz-foo-1.0";
+        let inputs: [&[u8]; 5] = [b"", b"#!/bin/sh\n", b"MZ\x90\x00", b"\x7fELF\x02\x01\x01", store];
+        for (i, bytes) in inputs.iter().enumerate() {
+            let p = dir.path().join(format!("f{i}"));
+            std::fs::write(&p, bytes).unwrap();
+            let from_file = inspect(&p);
+            let from_bytes = inspect_bytes(&p, bytes);
+            assert_eq!(from_bytes.error, from_file.error, "{i}");
+            assert_eq!(
+                serde_json::to_value(&from_bytes.facts).unwrap(),
+                serde_json::to_value(&from_file.facts).unwrap(),
+                "{i}"
+            );
+        }
     }
 
     #[test]

@@ -523,7 +523,7 @@ fn check_binaries(
             ));
             continue;
         }
-        match policy_check(data, t, opts) {
+        match policy_check(&b.path, data, t, opts) {
             Ok(errors) if errors.is_empty() => r.binaries.push(format!("{} ({})", b.path, t.triple)),
             Ok(errors) => r.problems.push(format!(
                 "{}: {} fails the {} policy: {}",
@@ -537,28 +537,15 @@ fn check_binaries(
     }
 }
 
-/// Inspects `data` (written to a private temporary file, removed afterwards) and returns the
-/// codes of its error findings.
-fn policy_check(data: &[u8], t: &target::Target, opts: &policy::Options) -> Result<Vec<String>, String> {
-    let tmp = std::env::temp_dir().join(format!(
-        "kiln-verify-release-{}-{}",
-        std::process::id(),
-        checksum::sha256_bytes(data)
-    ));
-    let _ = fs::remove_file(&tmp);
-    {
-        use std::io::Write;
-        use std::os::unix::fs::OpenOptionsExt;
-        let mut f = fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&tmp)
-            .map_err(|e| format!("{}: {e}", tmp.display()))?;
-        f.write_all(data).map_err(|e| format!("{}: {e}", tmp.display()))?;
-    }
-    let inspection = crate::elf::inspect(&tmp);
-    let _ = fs::remove_file(&tmp);
+/// Inspects `data` (in memory, as [`crate::elf::inspect_bytes`]) and returns the codes of its
+/// error findings.
+fn policy_check(
+    name: &str,
+    data: &[u8],
+    t: &target::Target,
+    opts: &policy::Options,
+) -> Result<Vec<String>, String> {
+    let inspection = crate::elf::inspect_bytes(Path::new(name), data);
     let findings = policy::check(&inspection, t, opts)?;
     Ok(findings
         .into_iter()
@@ -570,9 +557,13 @@ fn policy_check(data: &[u8], t: &target::Target, opts: &policy::Options) -> Resu
 /// The regular-file members of an archive, by name. Refuses absolute names and `..`.
 pub fn read_archive(format: ArchiveFormat, bytes: &[u8]) -> Result<BTreeMap<String, Vec<u8>>, String> {
     let tar_bytes = match format {
-        ArchiveFormat::Zip => return read_zip(bytes),
+        ArchiveFormat::Zip => return read_zip(bytes, MAX_UNPACKED),
         ArchiveFormat::TarGz => decompress(flate2::read::GzDecoder::new(bytes))?,
-        ArchiveFormat::TarXz => decompress(liblzma::read::XzDecoder::new(bytes))?,
+        ArchiveFormat::TarXz => {
+            let stream =
+                liblzma::stream::Stream::new_stream_decoder(XZ_MEMLIMIT, 0).map_err(|e| e.to_string())?;
+            decompress(liblzma::read::XzDecoder::new_stream(bytes, stream))?
+        }
         ArchiveFormat::TarZst => {
             decompress(zstd::stream::read::Decoder::new(bytes).map_err(|e| e.to_string())?)?
         }
@@ -597,18 +588,34 @@ pub fn read_archive(format: ArchiveFormat, bytes: &[u8]) -> Result<BTreeMap<Stri
     Ok(out)
 }
 
-/// The most a release archive (or zip member) may decompress to: 4 GiB.
+/// The most a release archive may unpack to, all members together: 4 GiB.
 const MAX_UNPACKED: u64 = 4 << 30;
 
+/// The most memory the xz decoder may take. Its dictionary size comes from the archive's block
+/// header (up to 4 GiB, allocated up front); kiln's preset 6 needs 9 MiB to decode and xz's
+/// largest preset 65 MiB.
+const XZ_MEMLIMIT: u64 = 256 << 20;
+
 fn decompress(r: impl Read) -> Result<Vec<u8>, String> {
-    let mut v = Vec::new();
-    r.take(MAX_UNPACKED + 1)
-        .read_to_end(&mut v)
-        .map_err(|e| format!("cannot decompress: {e}"))?;
+    let v = read_at_most(r, MAX_UNPACKED)?;
     if v.len() as u64 > MAX_UNPACKED {
-        return Err(format!("decompresses to more than {MAX_UNPACKED} bytes"));
+        return Err(too_big(MAX_UNPACKED));
     }
     Ok(v)
+}
+
+/// Reads `r` to its end or to one byte past `budget`, whichever comes first, so the caller
+/// can tell whether there was more.
+fn read_at_most(r: impl Read, budget: u64) -> Result<Vec<u8>, String> {
+    let mut v = Vec::new();
+    r.take(budget + 1)
+        .read_to_end(&mut v)
+        .map_err(|e| format!("cannot decompress: {e}"))?;
+    Ok(v)
+}
+
+fn too_big(limit: u64) -> String {
+    format!("decompresses to more than {limit} bytes")
 }
 
 fn check_member_name(name: &str) -> Result<(), String> {
@@ -630,9 +637,11 @@ fn le32(b: &[u8], at: usize) -> Result<usize, String> {
         .ok_or_else(|| "truncated zip".to_owned())
 }
 
-/// Reads the zip layout kiln writes (no comment, no zip64, stored or deflated members).
+/// Reads the zip layout kiln writes (no comment, no zip64, stored or deflated members),
+/// unpacking at most `limit` bytes in all: central records may share one member's data, so a
+/// per-member limit alone would let a small zip claim the same data thousands of times.
 #[allow(clippy::many_single_char_names)]
-fn read_zip(b: &[u8]) -> Result<BTreeMap<String, Vec<u8>>, String> {
+fn read_zip(b: &[u8], limit: u64) -> Result<BTreeMap<String, Vec<u8>>, String> {
     let end = b.len().checked_sub(22).ok_or("not a zip: too short")?;
     if le32(b, end)? != 0x0605_4b50 {
         return Err("not a zip kiln wrote: no end record in the last 22 bytes".into());
@@ -640,6 +649,7 @@ fn read_zip(b: &[u8]) -> Result<BTreeMap<String, Vec<u8>>, String> {
     let count = le16(b, end + 10)?;
     let mut at = le32(b, end + 16)?;
     let mut out = BTreeMap::new();
+    let mut unpacked: u64 = 0;
     for _ in 0..count {
         if le32(b, at)? != 0x0201_4b50 {
             return Err("corrupt zip central directory".into());
@@ -662,11 +672,17 @@ fn read_zip(b: &[u8]) -> Result<BTreeMap<String, Vec<u8>>, String> {
         }
         let start = local + 30 + le16(b, local + 26)? + le16(b, local + 28)?;
         let raw = b.get(start..start + csize).ok_or("truncated zip")?;
+        let budget = limit - unpacked;
         let data = match method {
+            0 if raw.len() as u64 > budget => return Err(too_big(limit)),
             0 => raw.to_vec(),
-            8 => decompress(flate2::read::DeflateDecoder::new(raw))?,
+            8 => read_at_most(flate2::read::DeflateDecoder::new(raw), budget)?,
             m => return Err(format!("{name}: unsupported zip method {m}")),
         };
+        unpacked += data.len() as u64;
+        if unpacked > limit {
+            return Err(too_big(limit));
+        }
         if data.len() != usize_ {
             return Err(format!("{name}: size differs from the zip's record"));
         }
@@ -732,6 +748,53 @@ mod tests {
             assert_eq!(m["top/bin"], b"\x7fELF...", "{f}");
             assert_eq!(m["top/README"], b"hi\n", "{f}");
         }
+    }
+
+    /// `zip` with its central directory replaced by `copies` records that all point at the
+    /// first file member's local header, under names of the same length.
+    fn overlapping_zip(zip: &[u8], copies: u16) -> Vec<u8> {
+        let u16_at = |at: usize| usize::from(u16::from_le_bytes([zip[at], zip[at + 1]]));
+        let u32_at = |at: usize| u32::from_le_bytes(zip[at..at + 4].try_into().unwrap()) as usize;
+        let end = zip.len() - 22;
+        let cd = u32_at(end + 16);
+        let record_len = 46 + u16_at(cd + 28) + u16_at(cd + 30) + u16_at(cd + 32);
+        let name_len = u16_at(cd + 28);
+        let mut out = zip[..cd].to_vec();
+        for i in 0..copies {
+            let mut record = zip[cd..cd + record_len].to_vec();
+            record[46..46 + name_len].copy_from_slice(format!("{i:0name_len$}").as_bytes());
+            out.extend_from_slice(&record);
+        }
+        let mut eocd = zip[end..].to_vec();
+        eocd[8..10].copy_from_slice(&copies.to_le_bytes());
+        eocd[10..12].copy_from_slice(&copies.to_le_bytes());
+        let cd_size = u32::try_from(record_len * usize::from(copies)).unwrap();
+        eocd[12..16].copy_from_slice(&cd_size.to_le_bytes());
+        eocd[16..20].copy_from_slice(&u32::try_from(cd).unwrap().to_le_bytes());
+        out.extend_from_slice(&eocd);
+        out
+    }
+
+    #[test]
+    fn zip_records_sharing_data_count_against_one_limit() {
+        let data = vec![0u8; 1000];
+        let zip = archive_bytes(ArchiveFormat::Zip, &[Entry::bytes("member00", data, 0o644)], 0).unwrap();
+        // Three records naming the one member unpack to 3000 bytes: within a 3000-byte limit.
+        let three = read_zip(&overlapping_zip(&zip, 3), 3000).unwrap();
+        assert_eq!(three.len(), 3);
+        assert!(three.values().all(|v| v.len() == 1000));
+        // A fourth passes the limit although no member alone does.
+        let err = read_zip(&overlapping_zip(&zip, 4), 3000).unwrap_err();
+        assert_eq!(err, "decompresses to more than 3000 bytes");
+    }
+
+    #[test]
+    fn xz_dictionary_size_is_not_trusted() {
+        // 152 bytes whose LZMA2 block header asks for a 4 GiB dictionary (the CRC32 fixed up),
+        // which liblzma allocated up front: the fuzz target's 2 GiB malloc limit caught it.
+        let bytes = include_bytes!("../tests/fixtures/fuzz/archive-xz-4gib-dictionary.tar.xz");
+        let err = read_archive(ArchiveFormat::TarXz, bytes).unwrap_err();
+        assert!(err.starts_with("cannot decompress: "), "{err}");
     }
 
     #[test]
