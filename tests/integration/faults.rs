@@ -121,22 +121,7 @@ fn signal_during_nix_build(signal: &str, code: i32) {
 }
 
 fn interrupt_build(fx: &Fixture, tag: &str, signal: &str, code: i32, before: &[(String, Vec<u8>)]) {
-    let child = fx
-        .build(&["--target", "x86_64-musl"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let pid = child.id();
-    // The builder's command line holds the tag: wait until nix really runs it.
-    let start = Instant::now();
-    while !processes_with("sleep 300; ").iter().any(|(_, c)| c.contains(tag)) {
-        assert!(
-            start.elapsed() < Duration::from_secs(120),
-            "the build never started"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let child = spawn_until_sleeping(fx, tag);
     // `nix build` of the derivation (named after the tag) or of the flake's attribute.
     let nix_builds: Vec<_> = processes_with("build --json --no-link")
         .into_iter()
@@ -144,10 +129,44 @@ fn interrupt_build(fx: &Fixture, tag: &str, signal: &str, code: i32, before: &[(
         .collect();
     assert!(!nix_builds.is_empty(), "no `nix build` of slow-{tag} seen");
     std::thread::sleep(Duration::from_millis(300));
-    Run::of(Command::new("kill").args([signal, &pid.to_string()])).expect_code(0);
+    signal_and_check(fx, child, tag, signal, code, Duration::from_secs(8), before);
+}
+
+/// Starts `kiln build` of the x86_64-musl package and waits until a builder whose command line
+/// holds `tag` sleeps (so nix really runs it).
+fn spawn_until_sleeping(fx: &Fixture, tag: &str) -> Child {
+    let child = fx
+        .build(&["--target", "x86_64-musl"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while !processes_with("sleep 300; ").iter().any(|(_, c)| c.contains(tag)) {
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "the builder never started"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child
+}
+
+/// Sends `signal` to kiln and checks it ends with `code` within `limit`, leaves no process
+/// with `tag` running, `dist/` as `before` and no staging directory.
+fn signal_and_check(
+    fx: &Fixture,
+    child: Child,
+    tag: &str,
+    signal: &str,
+    code: i32,
+    limit: Duration,
+    before: &[(String, Vec<u8>)],
+) {
+    Run::of(Command::new("kill").args([signal, &child.id().to_string()])).expect_code(0);
     let (got, stderr, took) = wait_for(child, Duration::from_secs(20));
     assert_eq!(got, code, "{stderr}");
-    assert!(took < Duration::from_secs(8), "kiln took {took:?} to stop");
+    assert!(took < limit, "kiln took {took:?} to stop");
     assert!(stderr.contains("interrupted"), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
     // nix and its builder are gone (allow the builder's sandbox a moment to be torn down).
@@ -185,40 +204,8 @@ in {{ packages.x86_64-linux.x86_64-musl = import "${{slow}}/p.nix"; }}; }}
     );
     let fx = Fixture::inline(&flake, &[]);
     let before = old_dist(fx.dir());
-    let child = fx
-        .build(&["--target", "x86_64-musl"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let pid = child.id();
-    let start = Instant::now();
-    while !processes_with("sleep 300; ")
-        .iter()
-        .any(|(_, c)| c.contains(&tag))
-    {
-        assert!(
-            start.elapsed() < Duration::from_secs(120),
-            "the evaluation never blocked"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    Run::of(Command::new("kill").args(["-TERM", &pid.to_string()])).expect_code(0);
-    let (got, stderr, took) = wait_for(child, Duration::from_secs(20));
-    assert_eq!(got, 143, "{stderr}");
-    assert!(took < Duration::from_secs(5), "kiln took {took:?} to stop");
-    assert!(stderr.contains("interrupted"), "{stderr}");
-    let start = Instant::now();
-    loop {
-        let left = processes_with(&tag);
-        if left.is_empty() {
-            break;
-        }
-        assert!(start.elapsed() < Duration::from_secs(5), "left running: {left:?}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    assert_eq!(contents(&fx.dir().join("dist")), before, "old dist/ changed");
-    assert!(staging_dirs(fx.dir()).is_empty());
+    let child = spawn_until_sleeping(&fx, &tag);
+    signal_and_check(&fx, child, &tag, "-TERM", 143, Duration::from_secs(5), &before);
 }
 
 // issue 9: SIGINT while nix builds ends kiln with 130, ends nix and its builder, keeps dist/.
