@@ -118,7 +118,10 @@ fn tar_reader(path: &Path) -> Result<Box<dyn Read>> {
     Ok(if name.ends_with(".tar.gz") {
         Box::new(flate2::read::GzDecoder::new(f))
     } else if name.ends_with(".tar.xz") {
-        Box::new(liblzma::read::XzDecoder::new(f))
+        // The dictionary size comes from the file: bounded as verify-release bounds it.
+        let stream = liblzma::stream::Stream::new_stream_decoder(crate::verify_release::XZ_MEMLIMIT, 0)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        Box::new(liblzma::read::XzDecoder::new_stream(f, stream))
     } else if name.ends_with(".tar.zst") {
         Box::new(zstd::Decoder::new(f)?)
     } else {

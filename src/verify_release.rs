@@ -594,7 +594,7 @@ const MAX_UNPACKED: u64 = 4 << 30;
 /// The most memory the xz decoder may take. Its dictionary size comes from the archive's block
 /// header (up to 4 GiB, allocated up front); kiln's preset 6 needs 9 MiB to decode and xz's
 /// largest preset 65 MiB.
-const XZ_MEMLIMIT: u64 = 256 << 20;
+pub(crate) const XZ_MEMLIMIT: u64 = 256 << 20;
 
 fn decompress(r: impl Read) -> Result<Vec<u8>, String> {
     let v = read_at_most(r, MAX_UNPACKED)?;
