@@ -64,6 +64,16 @@ fn old_dist(dir: &Path) -> Vec<(String, Vec<u8>)> {
     contents(&dist)
 }
 
+/// The old `dist/` of `dir` is still `before`, and no staging directory is left beside it.
+fn assert_dist_kept(dir: &Path, before: &[(String, Vec<u8>)]) {
+    assert_eq!(contents(&dir.join("dist")), before, "old dist/ changed");
+    assert!(
+        staging_dirs(dir).is_empty(),
+        "left behind: {:?}",
+        staging_dirs(dir)
+    );
+}
+
 /// The pids (other than this process) whose command line contains `needle`.
 fn processes_with(needle: &str) -> Vec<(u32, String)> {
     let me = std::process::id();
@@ -179,12 +189,7 @@ fn signal_and_check(
         assert!(start.elapsed() < Duration::from_secs(5), "left running: {left:?}");
         std::thread::sleep(Duration::from_millis(100));
     }
-    assert_eq!(contents(&fx.dir().join("dist")), before, "old dist/ changed");
-    assert!(
-        staging_dirs(fx.dir()).is_empty(),
-        "left behind: {:?}",
-        staging_dirs(fx.dir())
-    );
+    assert_dist_kept(fx.dir(), before);
 }
 
 // issue 9: a signal while nix evaluates (here blocked on an import-from-derivation whose
@@ -404,12 +409,7 @@ fn issue9_store_path_deleted_before_export() {
         .unwrap_or_else(|| panic!("no error line:\n{stderr}"));
     assert!(line.contains(&out), "{line}");
     assert!(line.contains("no longer in the Nix store"), "{line}");
-    assert_eq!(contents(&fx.dir().join("dist")), before, "old dist/ changed");
-    assert!(
-        staging_dirs(fx.dir()).is_empty(),
-        "left behind: {:?}",
-        staging_dirs(fx.dir())
-    );
+    assert_dist_kept(fx.dir(), &before);
 }
 
 // issue 9 (audit): a symlink in an output's bin/ is refused, never followed into the archive.
@@ -433,12 +433,7 @@ fn issue9_symlink_in_bin_is_refused() {
     assert_eq!(t["status"], "verify-failed", "{t}");
     let error = t["error"].as_str().unwrap();
     assert!(error.contains("bin/x") && error.contains("symlink"), "{error}");
-    assert_eq!(contents(&fx.dir().join("dist")), before, "old dist/ changed");
-    assert!(
-        staging_dirs(fx.dir()).is_empty(),
-        "left behind: {:?}",
-        staging_dirs(fx.dir())
-    );
+    assert_dist_kept(fx.dir(), &before);
 }
 
 // issue 9 (audit): a flake reference with spaces and shell syntax is one argument to nix, never
