@@ -313,28 +313,26 @@ impl EarlyQueries {
         attrs: &[String],
         seen: bool,
     ) -> Option<EarlyQueries> {
-        let refs: Vec<&str> = attrs.iter().map(String::as_str).collect();
-        if seen {
-            Some(EarlyQueries {
-                build: Some(
-                    nix.start_build(&installables(&req.flake, system, attrs), build_flags(req))
-                        .ok()?,
-                ),
-                metadata: nix.start_flake_metadata(&req.flake).ok()?,
-                packages: None,
-            })
+        let (build, packages) = if seen {
+            let installables = flake_installables(&req.flake, system, attrs);
+            (Some(nix.start_build(&installables, build_flags(req)).ok()?), None)
         } else {
-            Some(EarlyQueries {
-                build: None,
-                metadata: nix.start_flake_metadata(&req.flake).ok()?,
-                packages: Some(nix.start_eval_packages(&req.flake, system, &refs).ok()?),
-            })
-        }
+            let refs: Vec<&str> = attrs.iter().map(String::as_str).collect();
+            (
+                None,
+                Some(nix.start_eval_packages(&req.flake, system, &refs).ok()?),
+            )
+        };
+        Some(EarlyQueries {
+            build,
+            metadata: nix.start_flake_metadata(&req.flake).ok()?,
+            packages,
+        })
     }
 }
 
 /// The flake installables of `attrs`.
-fn installables(flake: &str, system: &str, attrs: &[String]) -> Vec<String> {
+fn flake_installables(flake: &str, system: &str, attrs: &[String]) -> Vec<String> {
     attrs
         .iter()
         .map(|a| nix::package_installable(flake, system, a))
@@ -362,23 +360,18 @@ pub fn run(req: &BuildRequest, interrupt: &Interrupt, plain_progress: bool) -> R
         .as_deref()
         .is_some_and(|d| eval_cache::seen(d, &req.flake, &guess));
     let early = EarlyQueries::start(detecting.early(), req, &guess, &attrs, seen);
-    let (nix, config) = match detecting.finish() {
-        Ok(found) => found,
-        Err(e) => {
-            drop(early);
-            return Err(anyhow::Error::from(e).context("reading nix settings"));
-        }
-    };
-    let Some(system) = req.system.clone().or_else(|| config.get("system").cloned()) else {
-        drop(early);
-        return Err(anyhow!("nix reports no `system` setting; pass --system"));
-    };
+    // On an early return `early` is dropped, which ends what it started.
+    let (nix, config) = detecting.finish().context("reading nix settings")?;
+    let system = req
+        .system
+        .clone()
+        .or_else(|| config.get("system").cloned())
+        .ok_or_else(|| anyhow!("nix reports no `system` setting; pass --system"))?;
     // Another system: what was started is for the wrong attributes. Nix's evaluation cache off:
     // building the flake attributes would evaluate the flake again. Either way what was started
     // is dropped (which ends it) and the pipeline starts afresh.
     let eval_cache_on = config.get("eval-cache").map(String::as_str) != Some("false");
     let early = early.filter(|q| system == guess && (eval_cache_on || q.build.is_none()));
-    let names: Vec<String> = req.units.iter().map(Unit::attr).collect();
     let reports = req
         .units
         .iter()
@@ -406,7 +399,7 @@ pub fn run(req: &BuildRequest, interrupt: &Interrupt, plain_progress: bool) -> R
         started,
         nix,
         system,
-        progress: Progress::new(names, plain_progress),
+        progress: Progress::new(attrs, plain_progress),
         reports,
         early,
         eval_cache: cache_dir.filter(|_| eval_cache_on),

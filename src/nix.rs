@@ -270,14 +270,9 @@ impl Nix {
         let (nix, version) = Self::locate(verbose)?;
         let nix = nix.with_extra_args(extra_args);
         // `show-config` exists in every Nix kiln supports (an alias of `config show` since 2.20);
-        // when it fails, `config()` asks again in the form the version calls for.
-        let config = match nix.start(&["show-config"]) {
-            Ok(c) => c,
-            Err(e) => {
-                version.abandon();
-                return Err(e);
-            }
-        };
+        // when it fails, `config()` asks again in the form the version calls for. (A query
+        // dropped on an early return ends its nix.)
+        let config = nix.start(&["show-config"])?;
         Ok(Detecting { nix, version, config })
     }
 
@@ -638,20 +633,8 @@ impl Detecting {
             version,
             config,
         } = self;
-        let version = match version.finish() {
-            Ok(v) => v,
-            Err(e) => {
-                config.abandon();
-                return Err(e);
-            }
-        };
-        nix.version = match parse_version(&version) {
-            Ok(v) => v,
-            Err(e) => {
-                config.abandon();
-                return Err(e);
-            }
-        };
+        // On an early return `config` is dropped, which ends its nix.
+        nix.version = parse_version(&version.finish()?)?;
         let config = match config.finish() {
             Ok(text) => parse_config(&text),
             Err(_) => nix.config()?,
@@ -663,6 +646,14 @@ impl Detecting {
 /// The installable of `packages.<system>.<attr>` of `flake`.
 pub fn package_installable(flake: &str, system: &str, attr: &str) -> String {
     format!("{flake}#packages.{system}.{attr}")
+}
+
+/// A query's stdout as JSON of type `T`.
+fn parse_json<T: serde::de::DeserializeOwned>(line: String, text: &str) -> Result<T, NixError> {
+    serde_json::from_str(text).map_err(|e| NixError::Output {
+        cmd: line,
+        detail: e.to_string(),
+    })
 }
 
 /// A finished query's stdout, or [`NixError::Failed`] with stderr's summary.
@@ -745,26 +736,14 @@ impl Pending {
             stderr: err.join().unwrap_or_default(),
         };
         let text = outcome(line.clone(), output)?;
-        serde_json::from_str(&text).map_err(|e| NixError::Output {
-            cmd: line,
-            detail: e.to_string(),
-        })
-    }
-
-    /// Ends a query whose answer is no longer wanted: SIGTERM now, reaped in the background
-    /// (SIGKILL if it lingers), so the caller does not wait for it.
-    pub fn abandon(self) {
-        drop(self);
+        parse_json(line, &text)
     }
 
     /// Waits for the query and parses its stdout as JSON.
     pub fn finish_json<T: serde::de::DeserializeOwned>(self) -> Result<T, NixError> {
         let line = self.line.clone();
         let text = self.finish()?;
-        serde_json::from_str(&text).map_err(|e| NixError::Output {
-            cmd: line,
-            detail: e.to_string(),
-        })
+        parse_json(line, &text)
     }
 }
 
@@ -775,7 +754,7 @@ impl Drop for Pending {
                 return;
             }
             crate::proc::terminate(child.id());
-            std::thread::spawn(move || terminate(&mut child));
+            std::thread::spawn(move || reap_within(&mut child, 50));
         }
     }
 }
@@ -789,6 +768,11 @@ fn terminate(child: &mut Child) {
 /// second (an evaluation busy in a long loop may not look at its signals for a while).
 fn terminate_within(child: &mut Child, tenths: u32) {
     crate::proc::terminate(child.id());
+    reap_within(child, tenths);
+}
+
+/// Waits up to `tenths` tenths of a second for a signalled child, then SIGKILLs it; reaps it.
+fn reap_within(child: &mut Child, tenths: u32) {
     for _ in 0..tenths {
         if let Ok(Some(_)) = child.try_wait() {
             return;
