@@ -46,6 +46,10 @@ pub const GZIP_OS: u8 = 255;
 pub const XZ_PRESET: u32 = 6;
 /// zstd compression level.
 pub const ZSTD_LEVEL: i32 = 19;
+/// The most memory kiln lets the xz decoder take when reading an archive back. The dictionary
+/// size comes from the archive's block header (up to 4 GiB, allocated up front); kiln's preset
+/// 6 needs 9 MiB to decode and xz's largest preset 65 MiB.
+pub const XZ_MEMLIMIT: u64 = 256 << 20;
 /// Raw deflate level for zip members.
 pub const ZIP_DEFLATE_LEVEL: u32 = 9;
 /// The largest mtime a ustar header holds: 11 octal digits (year 2242).
@@ -166,6 +170,12 @@ impl Entry {
             mode,
         }
     }
+}
+
+/// An xz decoder of `r` bounded by [`XZ_MEMLIMIT`], for archives kiln reads back.
+pub fn xz_decoder<R: Read>(r: R) -> Result<liblzma::read::XzDecoder<R>, liblzma::stream::Error> {
+    let stream = liblzma::stream::Stream::new_stream_decoder(XZ_MEMLIMIT, 0)?;
+    Ok(liblzma::read::XzDecoder::new_stream(r, stream))
 }
 
 /// The mode a file entry is written with: `0o755` if `mode` has any execute bit, else `0o644`.

@@ -118,10 +118,7 @@ fn tar_reader(path: &Path) -> Result<Box<dyn Read>> {
     Ok(if name.ends_with(".tar.gz") {
         Box::new(flate2::read::GzDecoder::new(f))
     } else if name.ends_with(".tar.xz") {
-        // The dictionary size comes from the file: bounded as verify-release bounds it.
-        let stream = liblzma::stream::Stream::new_stream_decoder(crate::verify_release::XZ_MEMLIMIT, 0)
-            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-        Box::new(liblzma::read::XzDecoder::new_stream(f, stream))
+        Box::new(crate::archive::xz_decoder(f).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?)
     } else if name.ends_with(".tar.zst") {
         Box::new(zstd::Decoder::new(f)?)
     } else {

@@ -559,11 +559,7 @@ pub fn read_archive(format: ArchiveFormat, bytes: &[u8]) -> Result<BTreeMap<Stri
     let tar_bytes = match format {
         ArchiveFormat::Zip => return read_zip(bytes, MAX_UNPACKED),
         ArchiveFormat::TarGz => decompress(flate2::read::GzDecoder::new(bytes))?,
-        ArchiveFormat::TarXz => {
-            let stream =
-                liblzma::stream::Stream::new_stream_decoder(XZ_MEMLIMIT, 0).map_err(|e| e.to_string())?;
-            decompress(liblzma::read::XzDecoder::new_stream(bytes, stream))?
-        }
+        ArchiveFormat::TarXz => decompress(crate::archive::xz_decoder(bytes).map_err(|e| e.to_string())?)?,
         ArchiveFormat::TarZst => {
             decompress(zstd::stream::read::Decoder::new(bytes).map_err(|e| e.to_string())?)?
         }
@@ -590,11 +586,6 @@ pub fn read_archive(format: ArchiveFormat, bytes: &[u8]) -> Result<BTreeMap<Stri
 
 /// The most a release archive may unpack to, all members together: 4 GiB.
 const MAX_UNPACKED: u64 = 4 << 30;
-
-/// The most memory the xz decoder may take. Its dictionary size comes from the archive's block
-/// header (up to 4 GiB, allocated up front); kiln's preset 6 needs 9 MiB to decode and xz's
-/// largest preset 65 MiB.
-pub(crate) const XZ_MEMLIMIT: u64 = 256 << 20;
 
 fn decompress(r: impl Read) -> Result<Vec<u8>, String> {
     let v = read_at_most(r, MAX_UNPACKED)?;
