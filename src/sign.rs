@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, anyhow, bail};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
-use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
+use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 use serde::{Deserialize, Serialize};
 
 use crate::checksum;
@@ -131,7 +131,13 @@ pub fn parse_public(text: &str) -> Result<VerifyingKey> {
         .ok_or_else(|| anyhow!("not an ed25519 SubjectPublicKeyInfo public key"))?;
     let mut bytes = [0u8; 32];
     bytes.copy_from_slice(raw);
-    VerifyingKey::from_bytes(&bytes).map_err(|e| anyhow!("not a valid ed25519 public key: {e}"))
+    let key = VerifyingKey::from_bytes(&bytes).map_err(|e| anyhow!("not a valid ed25519 public key: {e}"))?;
+    // A small-order point (the identity among them) lets a forged signature verify for any
+    // message; no key pair made by a real key generator has one.
+    if key.is_weak() {
+        bail!("a weak (small-order) ed25519 public key, refused: any signature would verify with it");
+    }
+    Ok(key)
 }
 
 /// Reads a secret key file.
@@ -220,8 +226,9 @@ pub enum EnvelopeError {
     BadSignature(String),
 }
 
-/// Verifies `env` with `key`: some signature must verify over the PAE of the decoded payload.
-/// Returns the payload.
+/// Verifies `env` with `key`: some signature must verify over the PAE of the decoded payload,
+/// by ed25519-dalek's strict verification (weak keys, and signatures with a small-order `R`
+/// or a non-canonical encoding, are refused). Returns the payload.
 pub fn verify_envelope(env: &Envelope, key: &VerifyingKey) -> Result<Vec<u8>, EnvelopeError> {
     let payload = B64.decode(&env.payload).map_err(|_| EnvelopeError::Payload)?;
     if env.payload_type != PAYLOAD_TYPE {
@@ -235,7 +242,7 @@ pub fn verify_envelope(env: &Envelope, key: &VerifyingKey) -> Result<Vec<u8>, En
         B64.decode(&s.sig)
             .ok()
             .and_then(|b| Signature::from_slice(&b).ok())
-            .is_some_and(|sig| key.verify(&message, &sig).is_ok())
+            .is_some_and(|sig| key.verify_strict(&message, &sig).is_ok())
     });
     if ok {
         Ok(payload)

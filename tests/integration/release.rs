@@ -401,13 +401,16 @@ fn issue6_verify_release_catches_tampering() {
                 // Slip a script into the archive, with every digest consistent and signed.
                 use kiln::archive::{ArchiveFormat, Entry, archive_bytes};
                 let path = d.join(archive);
-                let members =
-                    kiln::verify_release::read_archive(ArchiveFormat::TarGz, &fs::read(&path).unwrap())
-                        .unwrap();
+                let members = kiln::verify_release::read_archive_keeping(
+                    ArchiveFormat::TarGz,
+                    fs::File::open(&path).unwrap(),
+                    true,
+                )
+                .unwrap();
                 let stem = archive.trim_end_matches(".tar.gz");
                 let mut entries: Vec<Entry> = members
                     .into_iter()
-                    .map(|(n, b)| Entry::bytes(n, b, 0o755))
+                    .map(|(n, m)| Entry::bytes(n, m.bytes().unwrap().unwrap(), 0o755))
                     .collect();
                 entries.push(Entry::bytes(
                     format!("{stem}/install.sh"),
