@@ -7,7 +7,9 @@
 //! image layout to build on. The whole `dist/` is then
 //! re-staged with the image files (`<name>-<version>.oci/` and `<name>-<version>.oci.tar`),
 //! `manifest.json` gains its `images` section, `SHA256SUMS` covers the `.oci.tar`, and the new
-//! directory replaces the old one the way `kiln build` publishes it.
+//! directory replaces the old one the way `kiln build` publishes it. With `--sign-key` the dist
+//! must first pass `kiln verify-release` (with that key when it is signed): kiln signs only a
+//! release it has verified.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -262,9 +264,33 @@ fn restate_provenance(req: &ImageRequest, staging: &Staging, sums: &[(String, St
     Ok(())
 }
 
+/// Before `--sign-key` signs a restated provenance, the dist must pass `kiln verify-release`
+/// as it is: signed, with the key's own public half; unsigned, every digest, the manifest and
+/// every archive. A tampered dist or one with stray files is refused, never re-signed.
+fn verify_before_signing(dist: &Path, key: &crate::sign::SecretKey) -> Result<()> {
+    let public = key.public();
+    let signed = fs::symlink_metadata(dist.join(provenance::ENVELOPE_FILE)).is_ok();
+    let report = crate::verify_release::verify(dist, signed.then_some(&public))?;
+    if let Some(first) = report.problems.first() {
+        bail!(
+            "{}: refusing to sign: the dist does not verify ({first}{}); see `kiln verify-release {}`",
+            dist.display(),
+            match report.problems.len() {
+                1 => String::new(),
+                n => format!(", and {} more problem(s)", n - 1),
+            },
+            dist.display()
+        );
+    }
+    Ok(())
+}
+
 /// Makes the images and publishes `dist/` again with them; returns the new manifest and the
 /// layout (for `--push`).
 pub fn run(req: &ImageRequest, interrupt: &Interrupt) -> Result<(Manifest, Layout)> {
+    if let Some(key) = &req.sign_key {
+        verify_before_signing(&req.dist, key)?;
+    }
     let mut manifest = read_manifest(&req.dist)?;
     let layout = layout(req, &manifest)?;
     let stem = stem(&manifest);

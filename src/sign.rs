@@ -271,6 +271,11 @@ impl SecretKey {
         SecretKey(key)
     }
 
+    /// Its public half.
+    pub fn public(&self) -> VerifyingKey {
+        self.0.verifying_key()
+    }
+
     /// The key id of its public half.
     pub fn id(&self) -> String {
         key_id(&self.0.verifying_key())
