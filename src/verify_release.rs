@@ -461,7 +461,10 @@ fn check_manifest(
             r.problems.push(format!(
                 "manifest.json lists target {} twice{}",
                 a.target,
-                a.package.as_deref().map(|p| format!(" for package {p}")).unwrap_or_default()
+                a.package
+                    .as_deref()
+                    .map(|p| format!(" for package {p}"))
+                    .unwrap_or_default()
             ));
         }
     }
@@ -514,7 +517,12 @@ fn check_artifacts(
     }
 }
 
-fn check_binaries(a: &crate::manifest::Artifact, file: &mut File, opts: &policy::Options, r: &mut ReleaseReport) {
+fn check_binaries(
+    a: &crate::manifest::Artifact,
+    file: &mut File,
+    opts: &policy::Options,
+    r: &mut ReleaseReport,
+) {
     let Ok(t) = target::lookup(&a.target) else {
         r.problems
             .push(format!("{}: unknown target {}", a.file, a.target));
@@ -777,7 +785,10 @@ fn check_oci(
     }
     let opts = policy_from_flags(flags);
     for p in &images.platforms {
-        let m = json_of(blob(members, &p.manifest)?, &format!("the manifest of {}", p.platform))?;
+        let m = json_of(
+            blob(members, &p.manifest)?,
+            &format!("the manifest of {}", p.platform),
+        )?;
         let config = m.pointer("/config/digest").and_then(Value::as_str);
         if config != Some(p.config.as_str()) || digests(&m, "layers") != p.layers {
             return Err(format!(
@@ -792,7 +803,10 @@ fn check_oci(
             .iter()
             .find(|a| a.target == p.target)
             .ok_or_else(|| format!("{} is imaged but not an artifact of manifest.json", p.target))?;
-        let top_layer = p.layers.last().ok_or_else(|| format!("{} has no layers", p.platform))?;
+        let top_layer = p
+            .layers
+            .last()
+            .ok_or_else(|| format!("{} has no layers", p.platform))?;
         let layer = blob(members, top_layer)?;
         let file = layer.data.as_ref().ok_or("the layer was not kept")?;
         let mut file = file.try_clone().map_err(|e| e.to_string())?;
@@ -854,11 +868,14 @@ fn check_layout(root: &Path, name: &str, archive: &str, want: &Members, r: &mut 
                 .push(format!("{name}/{path} is missing (it is in {archive})"));
             continue;
         };
-        let same = open_regular(file.parent().unwrap_or(root), &path.rsplit('/').next().unwrap_or(path))
-            .ok()
-            .flatten()
-            .and_then(|(mut f, _)| hash_file(&mut f).ok())
-            .is_some_and(|(sha, size)| sha == m.sha256 && size == m.size);
+        let same = open_regular(
+            file.parent().unwrap_or(root),
+            &path.rsplit('/').next().unwrap_or(path),
+        )
+        .ok()
+        .flatten()
+        .and_then(|(mut f, _)| hash_file(&mut f).ok())
+        .is_some_and(|(sha, size)| sha == m.sha256 && size == m.size);
         if !same {
             r.problems.push(format!("{name}/{path} differs from {archive}"));
         }
@@ -1076,7 +1093,10 @@ fn octal(field: &[u8], what: &str) -> Result<u64, String> {
             "tar header with a base-256 {what}; kiln writes plain ustar"
         ));
     }
-    let text = field.split(|b| *b == 0 || *b == b' ').find(|s| !s.is_empty()).unwrap_or(b"");
+    let text = field
+        .split(|b| *b == 0 || *b == b' ')
+        .find(|s| !s.is_empty())
+        .unwrap_or(b"");
     let text = std::str::from_utf8(text).map_err(|_| format!("tar header with a bad {what}"))?;
     if text.is_empty() {
         return Ok(0);
@@ -1120,7 +1140,13 @@ fn read_tar(r: &mut impl Read, sink: &mut Collector) -> Result<(), String> {
         let want: u64 = h
             .iter()
             .enumerate()
-            .map(|(i, b)| if (148..156).contains(&i) { 32 } else { u64::from(*b) })
+            .map(|(i, b)| {
+                if (148..156).contains(&i) {
+                    32
+                } else {
+                    u64::from(*b)
+                }
+            })
             .sum();
         if sum != want {
             return Err("corrupt tar: a header's checksum does not match".into());
@@ -1394,7 +1420,9 @@ fn read_zip<R: Read + Seek>(r: &mut R, sink: &mut Collector) -> Result<(), Strin
         return Err("the zip's central directory does not end at its end record".into());
     }
     if cd_size > MAX_ZIP_DIRECTORY {
-        return Err(format!("the zip's central directory is more than {MAX_ZIP_DIRECTORY} bytes"));
+        return Err(format!(
+            "the zip's central directory is more than {MAX_ZIP_DIRECTORY} bytes"
+        ));
     }
     let mut cd = vec![0u8; usize::try_from(cd_size).map_err(|_| "zip too large")?];
     r.seek(SeekFrom::Start(cd_at)).map_err(|e| zip_io(&e))?;
@@ -1420,7 +1448,10 @@ fn read_zip<R: Read + Seek>(r: &mut R, sink: &mut Collector) -> Result<(), Strin
         );
         let external = le32(rec, 38);
         let local = u64::from(le32(rec, 42));
-        let name_bytes = cd.get(at + 46..at + 46 + n).ok_or("corrupt zip central directory")?.to_vec();
+        let name_bytes = cd
+            .get(at + 46..at + 46 + n)
+            .ok_or("corrupt zip central directory")?
+            .to_vec();
         let raw = String::from_utf8_lossy(&name_bytes).into_owned();
         at += 46 + n + e + c;
         if at > cd.len() {
@@ -1436,7 +1467,9 @@ fn read_zip<R: Read + Seek>(r: &mut R, sink: &mut Collector) -> Result<(), Strin
             return Err(format!("zip member {raw} is encrypted"));
         }
         if flags & 8 != 0 {
-            return Err(format!("zip member {raw} uses a data descriptor; kiln writes none"));
+            return Err(format!(
+                "zip member {raw} uses a data descriptor; kiln writes none"
+            ));
         }
         let mode = external >> 16;
         let kind = mode & 0o170_000;
@@ -1476,7 +1509,9 @@ fn read_zip<R: Read + Seek>(r: &mut R, sink: &mut Collector) -> Result<(), Strin
         let start = local + 30 + ln as u64 + le;
         next_local = start + csize;
         if next_local > cd_at {
-            return Err(format!("zip member {raw}: its data runs into the central directory"));
+            return Err(format!(
+                "zip member {raw}: its data runs into the central directory"
+            ));
         }
         r.seek(SeekFrom::Start(start)).map_err(|e| zip_io(&e))?;
         match kind {
@@ -1590,7 +1625,10 @@ mod tests {
             assert_eq!(m["top/bin"].mode, 0o755, "{f}");
             // Without keep_all only the ELF member's bytes are kept.
             let m = read_archive(f, std::io::Cursor::new(&bytes)).unwrap();
-            assert!(m["top/bin"].bytes().is_some() && m["top/README"].bytes().is_none(), "{f}");
+            assert!(
+                m["top/bin"].bytes().is_some() && m["top/README"].bytes().is_none(),
+                "{f}"
+            );
         }
     }
 
@@ -1625,10 +1663,18 @@ mod tests {
     fn zip_records_sharing_data_are_refused() {
         let data = vec![0u8; 1000];
         let zip = archive_bytes(ArchiveFormat::Zip, &[Entry::bytes("member00", data, 0o644)], 0).unwrap();
-        read_archive(ArchiveFormat::Zip, std::io::Cursor::new(&overlapping_zip(&zip, 1))).unwrap();
+        read_archive(
+            ArchiveFormat::Zip,
+            std::io::Cursor::new(&overlapping_zip(&zip, 1)),
+        )
+        .unwrap();
         // A second record pointing at the first member's data: the members no longer tile the
         // file, so no data is ever counted (or unpacked) twice.
-        let err = read_archive(ArchiveFormat::Zip, std::io::Cursor::new(&overlapping_zip(&zip, 2))).unwrap_err();
+        let err = read_archive(
+            ArchiveFormat::Zip,
+            std::io::Cursor::new(&overlapping_zip(&zip, 2)),
+        )
+        .unwrap_err();
         assert!(err.contains("overlapping or hidden data"), "{err}");
     }
 
@@ -1753,7 +1799,10 @@ mod refusals {
             read(f, &compress(f, &padded)).unwrap();
             let after = [tar.clone(), hidden.clone()].concat();
             let err = read(f, &compress(f, &after)).unwrap_err();
-            assert!(err.contains("after the tar's end-of-archive blocks"), "{f}: {err}");
+            assert!(
+                err.contains("after the tar's end-of-archive blocks"),
+                "{f}: {err}"
+            );
             // One zero block, then a member: GNU tar warns and reads on.
             let lone = [&tar[..tar.len() - 512], &hidden[..]].concat();
             let err = read(f, &compress(f, &lone)).unwrap_err();
@@ -1764,8 +1813,15 @@ mod refusals {
     #[test]
     fn issue13_duplicate_members_are_refused() {
         use tar::EntryType::Regular;
-        for (a, b) in [("top/bin", "top/bin"), ("top/bin", "./top/bin"), ("top/bin", "top//bin")] {
-            let tar = raw_tar(&[(a, 0o755, Regular, b"\x7fELF one"), (b, 0o755, Regular, b"\x7fELF two")]);
+        for (a, b) in [
+            ("top/bin", "top/bin"),
+            ("top/bin", "./top/bin"),
+            ("top/bin", "top//bin"),
+        ] {
+            let tar = raw_tar(&[
+                (a, 0o755, Regular, b"\x7fELF one"),
+                (b, 0o755, Regular, b"\x7fELF two"),
+            ]);
             for f in TARS {
                 let err = read(f, &compress(f, &tar)).unwrap_err();
                 assert!(err.contains("is given twice"), "{f} {a} {b}: {err}");
@@ -1793,7 +1849,8 @@ mod refusals {
         let mut h = tar::Header::new_gnu();
         h.set_size(1);
         h.set_mode(0o644);
-        b.append_data(&mut h, format!("top/{}", "n".repeat(120)), &b"x"[..]).unwrap();
+        b.append_data(&mut h, format!("top/{}", "n".repeat(120)), &b"x"[..])
+            .unwrap();
         let err = read(ArchiveFormat::TarGz, &gz(&b.into_inner().unwrap())).unwrap_err();
         assert!(err.contains("plain ustar"), "{err}");
     }
