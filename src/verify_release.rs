@@ -870,7 +870,7 @@ fn check_layout(root: &Path, name: &str, archive: &str, want: &Members, r: &mut 
         };
         let same = open_regular(
             file.parent().unwrap_or(root),
-            &path.rsplit('/').next().unwrap_or(path),
+            path.rsplit('/').next().unwrap_or(path),
         )
         .ok()
         .flatten()
@@ -1346,6 +1346,7 @@ fn spill_err(e: &io::Error) -> String {
 /// directory, or a fresh name removed right after it is created.
 fn spill_file() -> io::Result<File> {
     use std::os::unix::fs::OpenOptionsExt;
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let dir = std::env::temp_dir();
     if let Ok(f) = fs::OpenOptions::new()
         .read(true)
@@ -1356,7 +1357,6 @@ fn spill_file() -> io::Result<File> {
     {
         return Ok(f);
     }
-    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     loop {
         let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let path = dir.join(format!(".kiln-member-{}-{n}", std::process::id()));
@@ -1395,7 +1395,7 @@ fn zip_io(e: &io::Error) -> String {
 /// record must agree with its local header (name, method, CRC, sizes) and the members must tile
 /// the file in order, so no two records share data and nothing hides between them; every
 /// member's CRC-32 and size are checked.
-#[allow(clippy::too_many_lines)]
+#[allow(clippy::too_many_lines, clippy::many_single_char_names)]
 fn read_zip<R: Read + Seek>(r: &mut R, sink: &mut Collector) -> Result<(), String> {
     let len = r.seek(SeekFrom::End(0)).map_err(|e| zip_io(&e))?;
     let end_at = len.checked_sub(22).ok_or("not a zip: too short")?;
@@ -1904,6 +1904,57 @@ mod refusals {
         for f in TARS {
             let err = read(f, &compress(f, &tar)).unwrap_err();
             assert!(err.contains("more than the 1073741824 bytes"), "{f}: {err}");
+        }
+    }
+
+    #[test]
+    fn issue13_fuzz_seeds_are_read_as_intended() {
+        let seed = |name: &str| {
+            fs::read(format!(
+                "{}/fuzz/seeds/archive/{name}",
+                env!("CARGO_MANIFEST_DIR")
+            ))
+            .unwrap()
+        };
+        for (name, f) in [
+            ("hello.tar.gz", ArchiveFormat::TarGz),
+            ("hello.tar.xz", ArchiveFormat::TarXz),
+            ("hello.tar.zst", ArchiveFormat::TarZst),
+            ("hello.zip", ArchiveFormat::Zip),
+            (
+                "hello-0.1.0-x86_64-unknown-linux-gnu.tar.gz",
+                ArchiveFormat::TarGz,
+            ),
+        ] {
+            read(f, &seed(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+        }
+        for (name, f, why) in [
+            (
+                "multi-member.tar.gz",
+                ArchiveFormat::TarGz,
+                "a second gzip member",
+            ),
+            ("multi-stream.tar.xz", ArchiveFormat::TarXz, "a second xz stream"),
+            (
+                "multi-frame.tar.zst",
+                ArchiveFormat::TarZst,
+                "a second zstd frame",
+            ),
+            (
+                "trailing-garbage.tar.gz",
+                ArchiveFormat::TarGz,
+                "data after the end of the gzip",
+            ),
+            ("duplicate-member.tar.gz", ArchiveFormat::TarGz, "is given twice"),
+            ("duplicate-member.zip", ArchiveFormat::Zip, "is given twice"),
+            (
+                "member-after-end.tar.gz",
+                ArchiveFormat::TarGz,
+                "after the tar's end-of-archive blocks",
+            ),
+        ] {
+            let err = read(f, &seed(name)).unwrap_err();
+            assert!(err.contains(why), "{name}: {err}");
         }
     }
 }

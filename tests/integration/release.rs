@@ -683,6 +683,7 @@ fn zst13(tar: &[u8]) -> Vec<u8> {
 /// Replaces the x86_64-musl archive with `bytes` under `<stem>.<ext>`, updates manifest.json,
 /// SHA256SUMS and the statement's subjects, and signs with `key`: a release whose every digest
 /// and signature holds, so only the archive's contents can refuse it.
+#[allow(clippy::many_single_char_names)]
 fn put_archive13(d: &Path, key: &Path, ext: &str, bytes: &[u8]) {
     let old = format!("{STEM13}.tar.gz");
     let new = format!("{STEM13}.{ext}");
@@ -771,7 +772,12 @@ fn four_target_release(fx: &Fixture, secret: &Path) -> PathBuf {
 // mode marker, upper-case hex, an extra good signature, the other archive formats, zero padding
 // after the tar's end) verify.
 #[test]
-#[allow(clippy::too_many_lines)] // one table of cases
+#[allow(
+    clippy::too_many_lines, // one table of cases
+    clippy::many_single_char_names,
+    clippy::type_complexity,
+    clippy::format_collect
+)]
 fn issue13_tamper_matrix() {
     use kiln::archive::{ArchiveFormat, Entry, archive_bytes};
     let fx = Fixture::new("ok");
@@ -1188,6 +1194,7 @@ fn issue13_tamper_matrix() {
 // issue 13 (item 4): `kiln image --sign-key` verifies the dist first and refuses a tampered one
 // or one with stray files, leaving it as it was; a dist that verifies is imaged and signed.
 #[test]
+#[allow(clippy::format_collect)]
 fn issue13_image_sign_key_refuses_a_dist_that_does_not_verify() {
     let fx = Fixture::new("ok");
     let (secret, public) = keygen(fx.dir(), "k");
