@@ -405,4 +405,30 @@ mod tests {
             Err(EnvelopeError::Unsigned)
         );
     }
+
+    #[test]
+    fn issue13_weak_keys_are_refused_and_signatures_verify_strictly() {
+        // The identity point: with (R = identity, s = 0) the lax equation holds for any message.
+        let mut point = [0u8; 32];
+        point[0] = 1;
+        let mut der = SPKI_PREFIX.to_vec();
+        der.extend_from_slice(&point);
+        let err = parse_public(&pem("PUBLIC KEY", &der)).unwrap_err().to_string();
+        assert!(err.contains("weak (small-order)"), "{err}");
+        let weak = VerifyingKey::from_bytes(&point).unwrap();
+        let mut sig = [0u8; 64];
+        sig[0] = 1;
+        let env = Envelope {
+            payload_type: PAYLOAD_TYPE.into(),
+            payload: B64.encode(b"{\"any\":1}"),
+            signatures: vec![EnvelopeSignature {
+                keyid: String::new(),
+                sig: B64.encode(sig),
+            }],
+        };
+        assert!(matches!(
+            verify_envelope(&env, &weak),
+            Err(EnvelopeError::BadSignature(_))
+        ));
+    }
 }
