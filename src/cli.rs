@@ -110,7 +110,8 @@ pub struct ImageArgs {
     /// Push to HOST:PORT/REPO[:TAG] over plain HTTP; loopback addresses only.
     #[arg(long, value_name = "REF")]
     pub push: Option<String>,
-    /// Sign the provenance again after adding the images (otherwise a signature is dropped).
+    /// Verify the dist first (as verify-release), then sign the provenance again after adding
+    /// the images (otherwise a signature is dropped).
     #[arg(long, value_name = "SECRET")]
     pub sign_key: Option<PathBuf>,
     /// Print the manifest's `images` section as JSON.
