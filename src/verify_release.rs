@@ -1169,6 +1169,12 @@ fn read_tar(r: &mut impl Read, sink: &mut Collector) -> Result<(), String> {
         let size = octal(&h[124..136], "size")?;
         match h[156] {
             b'0' | 0 => {
+                if raw.ends_with('/') {
+                    // Old tars mark directories so, and GNU tar still extracts one as a directory.
+                    return Err(format!(
+                        "member {raw} is a regular file whose name ends in `/`: tar makes it a directory"
+                    ));
+                }
                 if size > MAX_MEMBER {
                     return Err(format!(
                         "member {raw} is {size} bytes, more than the {MAX_MEMBER} bytes verify-release unpacks"
@@ -1827,6 +1833,9 @@ mod refusals {
                 assert!(err.contains("is given twice"), "{f} {a} {b}: {err}");
             }
         }
+        let tar = raw_tar(&[("top/bin/", 0o755, Regular, b"\x7fELF")]);
+        let err = read(ArchiveFormat::TarGz, &gz(&tar)).unwrap_err();
+        assert!(err.contains("tar makes it a directory"), "{err}");
         let tar = raw_tar(&[("top", 0o644, Regular, b"x"), ("top/bin", 0o755, Regular, b"y")]);
         let err = read(ArchiveFormat::TarGz, &gz(&tar)).unwrap_err();
         assert!(err.contains("needs it to be a directory"), "{err}");
