@@ -593,3 +593,38 @@ fn issue13_item16_setup_installs_a_cxx_compiler() {
         "g++ in scripts/setup's Debian packages: {list}"
     );
 }
+
+// issue 13 item 13: a FIFO where kiln init reads or writes (Cargo.toml, flake.nix, the workflow)
+// is refused at once (exit 2, named), not opened for a read that waits for a writer forever.
+#[test]
+fn issue13_item13_init_refuses_fifos_without_waiting() {
+    for rel in ["Cargo.toml", "flake.nix", ".github/workflows/kiln-release.yml"] {
+        let (_tmp, dir) = new_crate();
+        let fifo = dir.join(rel);
+        fs::create_dir_all(fifo.parent().unwrap()).unwrap();
+        let _ = fs::remove_file(&fifo);
+        Run::of(Command::new("mkfifo").arg(&fifo)).expect_code(0);
+        let mut child = kiln(&dir)
+            .args(["init", "--force"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while child.try_wait().unwrap().is_none() {
+            if std::time::Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("{rel}: kiln init still waits on the FIFO after 30 s");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{rel}: {stderr}");
+        assert!(
+            stderr.contains(rel) && stderr.contains("not a regular file") && stderr.lines().count() == 1,
+            "{rel}: {stderr}"
+        );
+    }
+}
