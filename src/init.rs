@@ -19,6 +19,7 @@
 use std::fmt::Write as _;
 use std::fs;
 use std::io::{ErrorKind, Read as _, Write as _};
+use std::os::fd::AsRawFd as _;
 use std::os::unix::fs::{MetadataExt as _, OpenOptionsExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
 
@@ -143,11 +144,7 @@ fn check_path(dir: &Path, rel: &str) -> Result<Option<fs::Metadata>> {
             Ok(m) => m,
         };
         if meta.file_type().is_symlink() {
-            bail!(
-                "{}: is a symbolic link; kiln init writes no file through a link (replace the \
-                 link by the real file or directory)",
-                path.display()
-            );
+            return Err(link_error(&path));
         }
         if i + 1 < parts.len() {
             if !meta.is_dir() {
@@ -171,11 +168,7 @@ fn read_regular(path: &Path, follow: bool) -> Result<Option<String>> {
     }
     let mut file = match fs::OpenOptions::new().read(true).custom_flags(flags).open(path) {
         Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
-        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => bail!(
-            "{}: is a symbolic link; kiln init writes no file through a link (replace the link \
-             by the real file)",
-            path.display()
-        ),
+        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => return Err(link_error(path)),
         Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
         Ok(f) => f,
     };
@@ -193,28 +186,95 @@ fn read_regular(path: &Path, follow: bool) -> Result<Option<String>> {
         .map_err(|_| anyhow::anyhow!("{}: not UTF-8 text", path.display()))
 }
 
-/// Writes `content` to `dir/rel` as a new file renamed over the old one, in the same
-/// directory: a reader sees the old file or the new one, never a part. Missing directories are
-/// created; every component is checked again for links just before, and neither the temporary
-/// file (created exclusively, `O_NOFOLLOW`) nor the rename (which replaces a name, never what
-/// a link points at) follows one. A replaced file keeps its permissions and, where kiln may
-/// set it, its owner.
-fn write_atomic(dir: &Path, rel: &str, content: &str) -> Result<()> {
-    let (parent_rel, name) = rel.rsplit_once('/').unwrap_or(("", rel));
-    let mut parent = dir.to_path_buf();
-    for part in parent_rel.split('/').filter(|p| !p.is_empty()) {
-        parent.push(part);
-        match fs::create_dir(&parent) {
+/// A directory held open, so that names below it are looked up in that very directory however
+/// its path changes meanwhile: it is reached as `/proc/self/fd/N`, and each step down is opened
+/// with `O_NOFOLLOW | O_DIRECTORY` (a link or non-directory there is refused, not followed).
+struct HeldDir {
+    file: fs::File,
+    /// The path shown in messages.
+    shown: PathBuf,
+}
+
+impl HeldDir {
+    /// The crate directory itself (which may be reached through a link).
+    fn root(dir: &Path) -> Result<HeldDir> {
+        let file = fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_DIRECTORY)
+            .open(dir)
+            .with_context(|| format!("opening {}", dir.display()))?;
+        Ok(HeldDir {
+            file,
+            shown: dir.to_path_buf(),
+        })
+    }
+
+    /// `name` in this directory, as a path that resolves in it.
+    fn at(&self, name: &str) -> PathBuf {
+        PathBuf::from(format!("/proc/self/fd/{}", self.file.as_raw_fd())).join(name)
+    }
+
+    /// The subdirectory `name`, created when missing; a link there is an error naming it.
+    fn subdir(&self, name: &str) -> Result<HeldDir> {
+        let shown = self.shown.join(name);
+        match fs::create_dir(self.at(name)) {
             Err(e) if e.kind() != ErrorKind::AlreadyExists => {
-                return Err(e).with_context(|| format!("creating {}", parent.display()));
+                return Err(e).with_context(|| format!("creating {}", shown.display()));
             }
             _ => {}
         }
+        let file = match fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_DIRECTORY | libc::O_NOFOLLOW)
+            .open(self.at(name))
+        {
+            // With O_DIRECTORY, Linux reports a link as ENOTDIR rather than ELOOP.
+            Err(e) if matches!(e.raw_os_error(), Some(libc::ELOOP | libc::ENOTDIR)) => {
+                let link = fs::symlink_metadata(self.at(name)).is_ok_and(|m| m.file_type().is_symlink());
+                if link || e.raw_os_error() == Some(libc::ELOOP) {
+                    return Err(link_error(&shown));
+                }
+                bail!("{}: not a directory", shown.display())
+            }
+            Err(e) => return Err(e).with_context(|| format!("opening {}", shown.display())),
+            Ok(f) => f,
+        };
+        Ok(HeldDir { file, shown })
     }
-    let old = check_path(dir, rel)?;
-    let path = parent.join(name);
+}
+
+fn link_error(path: &Path) -> anyhow::Error {
+    anyhow::anyhow!(
+        "{}: is a symbolic link; kiln init writes no file through a link (replace the link by \
+         the real file or directory)",
+        path.display()
+    )
+}
+
+/// Writes `content` to `dir/rel` as a new file renamed over the old one, in the same
+/// directory: a reader sees the old file or the new one, never a part. Missing directories are
+/// created. No link is followed on the way: each directory below `dir` is opened with
+/// `O_NOFOLLOW` and held, the temporary file is created in it exclusively with `O_NOFOLLOW`, and
+/// the rename (which replaces a name, never what a link points at) happens in that same held
+/// directory; an existing link at the file's name is refused. A replaced file keeps its
+/// permissions and, where kiln may set it, its owner.
+fn write_atomic(dir: &Path, rel: &str, content: &str) -> Result<()> {
+    let (parent_rel, name) = rel.rsplit_once('/').unwrap_or(("", rel));
+    let mut parent = HeldDir::root(dir)?;
+    for part in parent_rel.split('/').filter(|p| !p.is_empty()) {
+        parent = parent.subdir(part)?;
+    }
+    let shown = parent.shown.join(name);
+    let old = match fs::symlink_metadata(parent.at(name)) {
+        Err(e) if e.kind() == ErrorKind::NotFound => None,
+        Err(e) => return Err(e).with_context(|| format!("{}", shown.display())),
+        Ok(m) if m.file_type().is_symlink() => return Err(link_error(&shown)),
+        Ok(m) if !m.is_file() => bail!("{}: not a regular file", shown.display()),
+        Ok(m) => Some(m),
+    };
     remove_stale_temps(&parent, name);
-    let tmp = parent.join(format!(".{name}.kiln-{}.tmp", std::process::id()));
+    let tmp_name = format!(".{name}.kiln-{}.tmp", std::process::id());
+    let tmp = parent.at(&tmp_name);
     let create = || {
         fs::OpenOptions::new()
             .write(true)
@@ -226,12 +286,13 @@ fn write_atomic(dir: &Path, rel: &str, content: &str) -> Result<()> {
     let mut file = match create() {
         // A leftover of a killed run that had this process id: only ever kiln's own name.
         Err(e) if e.kind() == ErrorKind::AlreadyExists => {
-            fs::remove_file(&tmp).with_context(|| format!("removing {}", tmp.display()))?;
+            fs::remove_file(&tmp)
+                .with_context(|| format!("removing {}", parent.shown.join(&tmp_name).display()))?;
             create()
         }
         other => other,
     }
-    .with_context(|| format!("creating {}", tmp.display()))?;
+    .with_context(|| format!("creating {}", parent.shown.join(&tmp_name).display()))?;
     let written = (|| -> std::io::Result<()> {
         if let Some(old) = &old {
             file.set_permissions(fs::Permissions::from_mode(old.mode() & 0o777))?;
@@ -240,24 +301,22 @@ fn write_atomic(dir: &Path, rel: &str, content: &str) -> Result<()> {
         }
         file.write_all(content.as_bytes())?;
         file.sync_all()?;
-        fs::rename(&tmp, &path)
+        fs::rename(&tmp, parent.at(name))
     })();
     if let Err(e) = written {
         let _ = fs::remove_file(&tmp);
-        return Err(e).with_context(|| format!("writing {}", path.display()));
+        return Err(e).with_context(|| format!("writing {}", shown.display()));
     }
     // The rename is durable once the directory is; a failure here loses nothing already done.
-    if let Ok(d) = fs::File::open(&parent) {
-        let _ = d.sync_all();
-    }
+    let _ = parent.file.sync_all();
     Ok(())
 }
 
 /// Removes what a killed `kiln init` left of its temporary files for `name` in `parent`
 /// (`.NAME.kiln-PID.tmp` of a process that no longer runs). Only kiln's own names are touched,
 /// and a link is removed as a name, never followed.
-fn remove_stale_temps(parent: &Path, name: &str) {
-    let Ok(entries) = fs::read_dir(parent) else {
+fn remove_stale_temps(parent: &HeldDir, name: &str) {
+    let Ok(entries) = fs::read_dir(parent.at(".")) else {
         return;
     };
     let prefix = format!(".{name}.kiln-");
@@ -272,7 +331,7 @@ fn remove_stale_temps(parent: &Path, name: &str) {
         };
         let ours = !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit());
         if ours && !Path::new("/proc").join(pid).exists() {
-            let _ = fs::remove_file(entry.path());
+            let _ = fs::remove_file(parent.at(&file.to_string_lossy()));
         }
     }
 }
@@ -689,5 +748,33 @@ mod tests {
                 "{out:?}"
             );
         }
+    }
+
+    #[test]
+    fn write_atomic_follows_no_link_by_itself() {
+        // Without the plan's checks (as if a link appeared after them), the write refuses too.
+        let tmp = tempfile::tempdir().unwrap();
+        let (dir, outside) = (tmp.path().join("crate"), tmp.path().join("outside"));
+        fs::create_dir_all(&dir).unwrap();
+        fs::create_dir_all(outside.join("workflows")).unwrap();
+        fs::write(outside.join("f"), "theirs").unwrap();
+        std::os::unix::fs::symlink(&outside, dir.join(".github")).unwrap();
+        std::os::unix::fs::symlink(outside.join("f"), dir.join("flake.nix")).unwrap();
+        let e = write_atomic(&dir, ".github/workflows/w.yml", "x")
+            .unwrap_err()
+            .to_string();
+        assert!(e.ends_with(".github: is a symbolic link; kiln init writes no file through a link (replace the link by the real file or directory)"), "{e}");
+        let e = write_atomic(&dir, "flake.nix", "x").unwrap_err().to_string();
+        assert!(e.contains("flake.nix: is a symbolic link"), "{e}");
+        assert_eq!(fs::read_to_string(outside.join("f")).unwrap(), "theirs");
+        assert!(fs::read_dir(outside.join("workflows")).unwrap().next().is_none());
+        fs::create_dir(dir.join("sub")).unwrap();
+        write_atomic(&dir, "sub/a/b.txt", "new").unwrap();
+        assert_eq!(fs::read_to_string(dir.join("sub/a/b.txt")).unwrap(), "new");
+        assert_eq!(
+            fs::read_dir(dir.join("sub/a")).unwrap().count(),
+            1,
+            "no temporary file left"
+        );
     }
 }
