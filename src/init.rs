@@ -25,7 +25,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use sha2::{Digest, Sha256};
-use toml_edit::{Array, DocumentMut, InlineTable, Item, Table, Value};
+use toml_edit::{Array, DocumentMut, InlineTable, Item, Table, TableLike, Value};
 
 use crate::target::Target;
 use crate::workflow::{self, CacheKind, WorkflowSpec};
@@ -429,6 +429,19 @@ fn new_table(parent_inline: bool, implicit: bool, position: isize) -> Item {
     }
 }
 
+/// Inserts `key = item` at the end of `table`. In an inline table (`inline`) the space before its closing
+/// brace moves from the last value to the new one, so `{ a = 1 }` becomes `{ a = 1, b = 2 }`.
+fn push_key(table: &mut dyn TableLike, inline: bool, key: &str, mut item: Item) {
+    let last = table.iter_mut().last().and_then(|(_, v)| v.as_value_mut());
+    if let (true, Some(last), Some(new)) = (inline, last, item.as_value_mut())
+        && let Some(suffix) = last.decor().suffix().cloned()
+    {
+        last.decor_mut().set_suffix("");
+        new.decor_mut().set_suffix(suffix);
+    }
+    table.insert(key, item);
+}
+
 /// A string value as `(false, [it])`, a list of strings as `(true, items)`.
 fn strings(v: &Value) -> Option<(bool, Vec<String>)> {
     match v {
@@ -482,7 +495,12 @@ pub fn cargo_toml_with_table(
     let package_inline = package.is_inline_table();
     let package = package.as_table_like_mut().ok_or("no [package] table")?;
     if !package.contains_key("metadata") {
-        package.insert("metadata", new_table(package_inline, true, position));
+        push_key(
+            package,
+            package_inline,
+            "metadata",
+            new_table(package_inline, true, position),
+        );
     }
     let metadata = package.get_mut("metadata").expect("inserted above");
     let metadata_inline = metadata.is_inline_table();
@@ -500,11 +518,12 @@ pub fn cargo_toml_with_table(
             t.decor_mut().set_prefix(format!("{trailing}{sep}"));
             moved_trailing = true;
         }
-        metadata.insert("kiln", table);
+        push_key(metadata, metadata_inline, "kiln", table);
     }
-    let kiln = metadata
-        .get_mut("kiln")
-        .and_then(Item::as_table_like_mut)
+    let kiln = metadata.get_mut("kiln").expect("present or inserted above");
+    let kiln_inline = kiln.is_inline_table();
+    let kiln = kiln
+        .as_table_like_mut()
         .ok_or("package.metadata.kiln is not a table")?;
     for (key, new) in values {
         match (kiln.get_mut(key), new) {
@@ -517,7 +536,7 @@ pub fn cargo_toml_with_table(
                 *old = Item::Value(new);
             }
             (None, Some(new)) => {
-                kiln.insert(key, Item::Value(new.clone()));
+                push_key(kiln, kiln_inline, key, Item::Value(new.clone()));
             }
             (Some(_), None) => {
                 kiln.remove(key);
@@ -719,6 +738,16 @@ mod tests {
             );
             assert_eq!(v["package"]["name"].as_str(), Some("x"), "{out}");
         }
+        let (out, _) = cargo_toml_with_table(
+            "[package]\nmetadata = { docs = 1 } # c\n",
+            &[("archive", Some("zip".into())), ("cache", Some("none".into()))],
+            false,
+        )
+        .unwrap();
+        assert_eq!(
+            out,
+            "[package]\nmetadata = { docs = 1, kiln = { archive = \"zip\", cache = \"none\" } } # c\n"
+        );
         let e = cargo_toml_with_table("[package]\nname = \"x\"\n\nname = 1\n", &zip(), false).unwrap_err();
         assert!(e.starts_with("line 4, column 1: "), "{e}");
         let e = cargo_toml_with_table("[package]\nmetadata = 1\n", &zip(), false).unwrap_err();
