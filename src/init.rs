@@ -129,34 +129,31 @@ pub fn is_unmodified(text: &str) -> bool {
         .is_some_and(|h| h == sha256_hex(body))
 }
 
-/// Why a path below the crate directory cannot be written, checked component by component
-/// without following any link: a symbolic link anywhere (kiln never writes through one), a
-/// directory component that is not a directory, a file that is not a regular file. `Ok(None)`
-/// when it (or one of its directories) does not exist yet; otherwise the file's metadata.
-fn check_path(dir: &Path, rel: &str) -> Result<Option<fs::Metadata>> {
+/// Refuses a path below the crate directory that kiln must not write, checked component by
+/// component without following any link: a symbolic link anywhere (kiln never writes through
+/// one), a directory component that is not a directory, a file that is not a regular file.
+/// A path that (or one of whose directories) does not exist yet is fine.
+fn check_path(dir: &Path, rel: &str) -> Result<()> {
     let mut path = dir.to_path_buf();
     let parts: Vec<&str> = rel.split('/').collect();
     for (i, part) in parts.iter().enumerate() {
         path.push(part);
         let meta = match fs::symlink_metadata(&path) {
-            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(()),
             Err(e) => return Err(e).with_context(|| format!("{}", path.display())),
             Ok(m) => m,
         };
         if meta.file_type().is_symlink() {
             return Err(link_error(&path));
         }
-        if i + 1 < parts.len() {
-            if !meta.is_dir() {
-                bail!("{}: not a directory", path.display());
-            }
-        } else if !meta.is_file() {
+        if i + 1 < parts.len() && !meta.is_dir() {
+            bail!("{}: not a directory", path.display());
+        }
+        if i + 1 == parts.len() && !meta.is_file() {
             bail!("{}: not a regular file", path.display());
-        } else {
-            return Ok(Some(meta));
         }
     }
-    Ok(None)
+    Ok(())
 }
 
 /// The text of a regular file, opened without following a link at its last component and
