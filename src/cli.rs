@@ -172,7 +172,8 @@ pub struct CiInitArgs {
     /// Binary cache for CI: none, cachix, attic or s3 (default: Cargo.toml's, else none).
     #[arg(long, value_name = "KIND")]
     pub cache: Option<String>,
-    /// cachix/attic cache name or S3 bucket (default: the crate name).
+    /// cachix/attic cache name or S3 bucket, as the service names them (default: the crate name;
+    /// lowercase with dashes for cachix and S3).
     #[arg(long, value_name = "NAME")]
     pub cache_name: Option<String>,
     /// Overwrite files that were edited since kiln wrote them (or that kiln did not write).
