@@ -248,7 +248,17 @@ let
         recursiveHash ? false,
         executable ? false,
         nativeBuildInputs ? [ ],
-        ...
+        sha512 ? "",
+        outputHash ? "",
+        outputHashAlgo ? "",
+        pname ? "",
+        version ? "",
+        curlOptsList ? [ ],
+        netrcPhase ? null,
+        netrcImpureEnvVars ? [ ],
+        showURLs ? false,
+        preferLocalBuild ? true,
+        impureEnvVars ? [ ],
       }:
       if hash == "" && sha256 == "" then
         throw "stub fetchurl ${name}: no hash"
