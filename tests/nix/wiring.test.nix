@@ -558,6 +558,11 @@ in
     expectThrow = true;
   }
   {
+    name = "targets.json: every nixpkgs_cross is a name of the real lib.systems.examples whose config is the target's triple";
+    expr = map (t: (lib.systems.elaborate lib.systems.examples.${t.nixpkgs_cross}).config) x86.targets.all;
+    expected = x86.targets.triples;
+  }
+  {
     name = "stub: pkgsCross has only nixpkgs' lib/systems/examples.nix names";
     expr = (pkgsFor "x86_64-linux").pkgsCross.aarch64-musl-nonexistent or "missing";
     expected = "missing";
