@@ -252,6 +252,42 @@ in
     ];
   }
   {
+    name = "issue14_per_target_deps: editing only the crate's own source changes the crate's derivation, not its dependency cache";
+    expr =
+      let
+        setOf =
+          dir:
+          x86.mkCrossPackages {
+            src = lib.fileset.toSource {
+              root = dir;
+              fileset = dir;
+            };
+            targets = [
+              "aarch64-musl"
+              "x86_64-gnu"
+            ];
+            native = false;
+            images = false;
+          };
+        before = setOf ./fixtures/chosen-crate;
+        after = setOf ./fixtures/chosen-crate-edited;
+      in
+      map (t: {
+        deps = before.${t}.cargoArtifacts.drvPath == after.${t}.cargoArtifacts.drvPath;
+        crate = before.${t}.drvPath == after.${t}.drvPath;
+      }) [ "aarch64-musl" "x86_64-gnu" ];
+    expected = [
+      {
+        deps = true;
+        crate = false;
+      }
+      {
+        deps = true;
+        crate = false;
+      }
+    ];
+  }
+  {
     name = "cross-package: meta and passthru of every kiln cross package";
     expr = map (
       a:

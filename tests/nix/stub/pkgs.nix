@@ -10,7 +10,9 @@
 #     derivations and no name also given at the top level); the check phase
 #     runs by default as crane asks (doCheck) and `doCheck` on the result is
 #     nixpkgs' `doCheck && buildPlatform.canExecute hostPlatform`; `meta.platforms`
-#     must contain the host platform; `drvPath` instantiates every input.
+#     must contain the host platform; `drvPath` instantiates every input and,
+#     like Nix's, changes exactly when what the builder gets changes (inputs
+#     by their drvPath, paths and sources by their store path).
 #   - pkgsCross: exactly the names of nixpkgs' lib/systems/examples.nix, each a
 #     package set for that platform (glibc only where the libc is glibc).
 #   - the cc wrapper, makeSetupHook, runCommand, writeShellScriptBin, mkShell,
@@ -56,8 +58,19 @@ let
   envable = v: isString v || isPath v || isInt v || isFloat v || isBool v || v == null || isDrv v || (isAttrs v && v ? outPath);
   drvValueOk = v: envable v || (isList v && all envable v);
 
-  # Derivations among the attribute values (for drvPath: all inputs instantiate).
-  inputsOf = attrs: concatMap (v: if isDrv v then [ v ] else if isList v then filter isDrv v else [ ]) (builtins.attrValues attrs);
+  # A builder attribute as the derivation would record it.
+  normalise =
+    v:
+    if isDrv v then
+      v.drvPath
+    else if isAttrs v && v ? outPath then
+      "${v}"
+    else if isPath v then
+      "${v}"
+    else if isList v then
+      map normalise v
+    else
+      v;
 
   # Attributes of mkDerivation that do not reach the builder.
   notPassed = [
@@ -115,7 +128,9 @@ let
               inherit name doCheck;
             };
           outPath = seq checked "/fake/${name}";
-          drvPath = seq checked (deepSeq (map (d: d.drvPath) (inputsOf passed ++ inputsOf env)) "/fake/${name}.drv");
+          # Input-addressed like Nix: a hash of what the builder gets, inputs
+          # by their drvPath, paths and sources by their store path.
+          drvPath = seq checked "/fake/${builtins.hashString "sha256" (builtins.toJSON (builtins.mapAttrs (_: normalise) (passed // env)))}-${name}.drv";
           outputs = args.outputs or [ "out" ];
           # The only output, as `drv.out` (nixpkgs: one attribute per output).
           out = result;
