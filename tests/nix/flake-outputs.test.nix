@@ -84,6 +84,22 @@ in
     expected = map (_: true) systems;
   }
   {
+    name = "issue14_flake_check_instantiates: every package, check, shell and app of the flake instantiates on each build system";
+    expr = perSystem (
+      s:
+      builtins.all builtins.isString (
+        map (d: d.drvPath) (
+          builtins.attrValues outputs.packages.${s}
+          ++ builtins.attrValues outputs.checks.${s}
+          ++ builtins.attrValues outputs.devShells.${s}
+          ++ [ outputs.formatter.${s} ]
+        )
+        ++ [ outputs.apps.${s}.default.program ]
+      )
+    );
+    expected = map (_: true) systems;
+  }
+  {
     name = "checks on each build system";
     expr = perSystem (s: builtins.attrNames outputs.checks.${s});
     expected = map (_: [
