@@ -67,7 +67,7 @@ target_dir=${CARGO_TARGET_DIR:-$root/target}
 status=0
 (cd "$tree" && CARGO_TARGET_DIR=$target_dir cargo check --locked --offline --all-targets --quiet) || status=$?
 # The copy is a different package path: drop its kiln artifacts, keep the dependencies.
-find "$target_dir/debug" -maxdepth 2 \( -name 'kiln-*' -o -name 'libkiln-*' -o -name 'kiln' \) -newer "$work/files.json" \
+find "$target_dir/debug" -maxdepth 2 \( -name 'kiln-*' -o -name 'libkiln-*' \) -newer "$work/files.json" \
   -exec rm -rf {} + 2>/dev/null || true
 if ((status != 0)); then
   echo "source-compiles: FAIL: kiln does not compile from the files nix/source.nix selects" >&2
