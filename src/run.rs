@@ -261,11 +261,11 @@ fn cache_cmd(c: &CacheCommand) -> Result<Outcome> {
         let text: String = entries.iter().map(|e| e.line() + "\n").collect();
         print(&text)?;
         for e in entries.iter().filter(|e| e.error.is_some()) {
-            eprintln!(
+            crate::stderr_line(&format!(
                 "kiln: {}: {}",
                 e.store_path,
                 e.error.as_deref().unwrap_or_default()
-            );
+            ));
         }
     }
     Ok(
@@ -290,10 +290,10 @@ fn lock_out(
     match crate::lock::OutLock::acquire(out, wait, interrupt) {
         Ok(lock) => Ok(Ok(lock)),
         Err(crate::lock::LockError::Interrupted(_)) => {
-            eprintln!(
+            crate::stderr_line(&format!(
                 "kiln: interrupted while waiting for the lock on {}",
                 out.display()
-            );
+            ));
             Ok(Err(Outcome::Interrupted(interrupt.exit_code())))
         }
         Err(e) => Err(e.into()),
@@ -322,6 +322,19 @@ fn build_packages(a: &BuildArgs, project: &project::ProjectConfig) -> Result<Vec
 }
 
 fn build(a: &BuildArgs, style: Style) -> Result<Outcome> {
+    // First of all: a Ctrl-C from now on is an interrupt (130/143), whatever it hits.
+    let interrupt = Interrupt::install().context("installing signal handlers")?;
+    match build_with(a, style, &interrupt) {
+        Err(_) | Ok(Outcome::Error) if interrupt.is_set() => {
+            // What failed (nix, most likely) got the same signal from the terminal.
+            crate::stderr_line(&format!("kiln: interrupted; {} left as it was", a.out.display()));
+            Ok(Outcome::Interrupted(interrupt.exit_code()))
+        }
+        other => other,
+    }
+}
+
+fn build_with(a: &BuildArgs, style: Style, interrupt: &Interrupt) -> Result<Outcome> {
     let project = load_project(&a.flake)?;
     let target_names: Vec<String> = if !a.target.is_empty() {
         a.target.clone()
@@ -380,15 +393,19 @@ fn build(a: &BuildArgs, style: Style) -> Result<Outcome> {
         nix_args,
         sign_key: secret_key(a.sign_key.as_deref())?,
     };
-    let interrupt = Interrupt::install().context("installing signal handlers")?;
+    // Refused before anything is built or locked: nothing of the user's is touched.
+    crate::export::check_destination(
+        &a.out,
+        &project::local_dir(&a.flake).into_iter().collect::<Vec<_>>(),
+    )?;
     // Held until this function returns: the build, the export and any --image step.
-    let _lock = match lock_out(&a.out, a.wait_lock, &interrupt)? {
+    let _lock = match lock_out(&a.out, a.wait_lock, interrupt)? {
         Ok(lock) => lock,
         Err(outcome) => return Ok(outcome),
     };
-    match build::run(&req, &interrupt, a.json)? {
+    match build::run(&req, interrupt, a.json)? {
         BuildEnd::Interrupted(code) => {
-            eprintln!("kiln: interrupted; {} left as it was", a.out.display());
+            crate::stderr_line(&format!("kiln: interrupted; {} left as it was", a.out.display()));
             Ok(Outcome::Interrupted(code))
         }
         BuildEnd::Done(mut report) => {
@@ -401,7 +418,7 @@ fn build(a: &BuildArgs, style: Style) -> Result<Outcome> {
                     base: a.image_content.base.clone(),
                     sign_key: req.sign_key.clone(),
                 };
-                let (manifest, _) = dist_image::run(&req, &interrupt)?;
+                let (manifest, _) = dist_image::run(&req, interrupt)?;
                 report.manifest = Some(manifest);
             }
             if a.json {
@@ -459,6 +476,8 @@ fn image(a: &ImageArgs) -> Result<Outcome> {
         sign_key: secret_key(a.sign_key.as_deref())?,
     };
     let interrupt = Interrupt::install().context("installing signal handlers")?;
+    // A directory that is not a dist kiln wrote is refused before the lock is taken.
+    dist_image::check_dist(&a.from)?;
     // Held until the image files are published (and pushed): one writer per dist/.
     let _lock = match lock_out(&a.from, a.wait_lock, &interrupt)? {
         Ok(lock) => lock,

@@ -56,11 +56,18 @@ fn contents(dir: &Path) -> Vec<(String, Vec<u8>)> {
         .collect()
 }
 
-/// An old `dist/` to be kept: one marker file.
+/// An old `dist/` to be kept: a minimal one as kiln writes it (its marker, and SHA256SUMS
+/// listing every file), so kiln would replace it were it not interrupted.
 fn old_dist(dir: &Path) -> Vec<(String, Vec<u8>)> {
     let dist = dir.join("dist");
     fs::create_dir_all(&dist).unwrap();
-    fs::write(dist.join("marker"), "old release").unwrap();
+    fs::write(dist.join(".kiln-dist"), "kiln-dist v1\n").unwrap();
+    fs::write(dist.join("manifest.json"), "{\"old\": \"release\"}\n").unwrap();
+    fs::write(
+        dist.join("SHA256SUMS"),
+        "0000000000000000000000000000000000000000000000000000000000000000 *manifest.json\n",
+    )
+    .unwrap();
     contents(&dist)
 }
 
@@ -275,7 +282,7 @@ fn issue9_full_disk_during_export() {
     let out = mnt.join("dist");
     let out_arg = out.to_str().unwrap().to_owned();
     Run::of(fx.build(&["--target", "x86_64-musl", "--out", &out_arg])).expect_code(0);
-    fs::write(out.join("marker"), "old release").unwrap();
+    // The old dist is a one-target release; the new run would write four.
     let before = contents(&out);
     // Leave 16 KiB: room for the lock file and a start, not for four archives.
     let filler = mnt.join("filler");
