@@ -1077,3 +1077,42 @@ fn issue13_image_from_keeps_foreign_subdirectories() {
     assert!(dist.join("fixture-1.2.3.oci.tar").is_file());
     assert!(staging_dirs(fx.dir()).is_empty(), "{:?}", staging_dirs(fx.dir()));
 }
+
+// issue 13 item 8: a binary printing far more than a pipe holds (2.5 MiB on stdout and on
+// stderr) passes its smoke run at once: kiln reads both streams while it runs, instead of
+// leaving the binary blocked on a full pipe until the 60 s kill.
+#[test]
+fn issue13_smoke_run_of_a_loud_binary_does_not_block() {
+    let flake = r#"{ outputs = { self }: {
+  packages.x86_64-linux = import ./nix/hermetic.nix {
+    name = "loud"; version = "1.0.0"; src = ./main.c; targets = [ "x86_64-musl" ];
+  };
+}; }
+"#;
+    let main_c = r#"#include <stdio.h>
+int main(void)
+{
+    printf("%s %s (%s)\n", KILN_NAME, KILN_VERSION, KILN_TARGET);
+    for (int i = 0; i < 40000; i++) {
+        fputs("0123456789abcdef0123456789abcdef0123456789abcdef012345678901234\n", stdout);
+        fputs("fedcba9876543210fedcba9876543210fedcba9876543210fedcba987654321\n", stderr);
+    }
+    fputs("the end\n", stderr);
+    return 0;
+}
+"#;
+    let fx = Fixture::inline(flake, &[("main.c", main_c)]);
+    // Built first, so the timing below is the smoke run's.
+    Run::of(fx.build(&["--target", "x86_64-musl", "--out", "plain"])).expect_code(0);
+    let start = Instant::now();
+    let r = Run::of(fx.build(&["--target", "x86_64-musl", "--smoke", "--version", "--json"])).expect_code(0);
+    let took = start.elapsed();
+    assert!(took < Duration::from_secs(30), "took {took:?}");
+    let j = r.json();
+    let smoke = &j["manifest"]["artifacts"][0]["binaries"][0]["smoke"];
+    assert_eq!(smoke["exit_code"], 0, "{smoke}");
+    assert_eq!(
+        smoke["first_line"], "loud 1.0.0 (x86_64-unknown-linux-musl)",
+        "{smoke}"
+    );
+}
