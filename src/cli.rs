@@ -220,11 +220,15 @@ pub struct CacheTargets {
     /// Target triple or attribute; repeatable (default: as for `kiln build`).
     #[arg(long, short = 't', value_name = "TARGET", value_delimiter = ',')]
     pub target: Vec<String>,
+    /// For a flake that ships several programs: the outputs of packages.<system>.NAME-<attr>,
+    /// as `kiln build --package NAME` builds them; repeatable (default: as for `kiln build`).
+    #[arg(long, short = 'p', value_name = "NAME", value_delimiter = ',')]
+    pub package: Vec<String>,
     /// Nix system whose packages to use (default: nix's own `system`).
     #[arg(long, value_name = "SYSTEM")]
     pub system: Option<String>,
     /// Take the store paths from DIR/manifest.json (a `kiln build` output) instead of
-    /// evaluating the flake; --target filters them.
+    /// evaluating the flake; --target and --package filter them.
     #[arg(long, value_name = "DIR", conflicts_with_all = ["flake", "system"])]
     pub from_dist: Option<PathBuf>,
     /// Print JSON.

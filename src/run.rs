@@ -234,18 +234,21 @@ fn cache_cmd(c: &CacheCommand) -> Result<Outcome> {
         CacheCommand::Status(a) => &a.what,
         CacheCommand::Pull(a) => &a.what,
     };
-    let names = if what.from_dist.is_some() {
-        what.target.clone()
+    let (names, packages) = if what.from_dist.is_some() {
+        (what.target.clone(), what.package.clone())
     } else {
-        let names = target_names(&what.target, &load_project(&what.flake)?);
+        // The units `kiln build` of this flake builds: the same targets and packages.
+        let project = load_project(&what.flake)?;
+        let names = target_names(&what.target, &project);
         if names.is_empty() {
             anyhow::bail!("no targets: [package.metadata.kiln] targets is empty");
         }
-        names
+        (names, packages_of(&what.package, &project)?)
     };
     let req = cache::CacheRequest {
         flake: what.flake.clone(),
         targets: target::lookup_many(&names)?,
+        packages,
         system: what.system.clone(),
         verbose: what.verbose,
         from_dist: what.from_dist.clone(),
@@ -301,17 +304,23 @@ fn lock_out(
 }
 
 /// `--package`, else `[package.metadata.kiln] packages`: checked, without repeats.
-fn build_packages(a: &BuildArgs, project: &project::ProjectConfig) -> Result<Vec<String>> {
-    let asked: Vec<String> = if a.package.is_empty() {
+fn packages_of(explicit: &[String], project: &project::ProjectConfig) -> Result<Vec<String>> {
+    let asked: Vec<String> = if explicit.is_empty() {
         project.packages.clone().unwrap_or_default()
     } else {
-        a.package.clone()
+        explicit.to_vec()
     };
     let mut seen = std::collections::BTreeSet::new();
     let packages: Vec<String> = asked.into_iter().filter(|p| seen.insert(p.clone())).collect();
     for p in &packages {
         build::check_package_name(p).map_err(|e| anyhow::anyhow!("--package: {e}"))?;
     }
+    Ok(packages)
+}
+
+/// The packages of a build; `--image` takes one at most.
+fn build_packages(a: &BuildArgs, project: &project::ProjectConfig) -> Result<Vec<String>> {
+    let packages = packages_of(&a.package, project)?;
     if a.image && packages.len() > 1 {
         anyhow::bail!(
             "--image packages one program; with {} packages run `kiln image` on a dist of one",
