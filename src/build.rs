@@ -1257,6 +1257,21 @@ fn gone_from_store(e: export::ExportError, store_path: Option<&str>) -> anyhow::
     }
 }
 
+/// The release name the derivations give, one for all targets: the first target's `pname`
+/// without its own attribute suffix (kiln's Nix library names a target's package
+/// `<pname>-<attr>`, e.g. `app-x86_64-musl`), so every archive carries the same name.
+fn release_name(reports: &[TargetReport]) -> Option<String> {
+    reports.iter().find_map(|r| {
+        let info = r.info.as_ref()?;
+        let stripped = info
+            .pname
+            .strip_suffix(&r.attr)
+            .and_then(|s| s.strip_suffix('-'))
+            .filter(|s| !s.is_empty());
+        Some(stripped.unwrap_or(&info.pname).to_owned())
+    })
+}
+
 /// `(name, version, <name>-<version>-<triple>)` of a target's archive. A package's archives
 /// carry the package's name and (without a Cargo.toml version) its derivation's version.
 fn archive_stem<'a>(
@@ -1293,7 +1308,7 @@ fn export_release(
     let name = req
         .name
         .clone()
-        .or_else(|| first.as_ref().map(|p| p.pname.clone()))
+        .or_else(|| release_name(reports))
         .unwrap_or_else(|| "release".into());
     let version = req
         .version

@@ -1116,3 +1116,47 @@ int main(void)
         "{smoke}"
     );
 }
+
+// issue 13 item 15: without a Cargo.toml, a flake whose derivations are named `<name>-<attr>`
+// (as kiln's Nix library names them) gets one release name for every target, `<name>`, not
+// the first target's derivation name in every archive.
+#[test]
+fn issue13_release_name_is_one_for_all_targets() {
+    let flake = r#"{ outputs = { self }: let
+  one = attr: (import ./nix/hermetic.nix {
+    name = "app-${attr}"; version = "1.0.0"; src = ./main.c; targets = [ attr ];
+  }).${attr};
+in { packages.x86_64-linux = { x86_64-musl = one "x86_64-musl"; aarch64-musl = one "aarch64-musl"; }; }; }
+"#;
+    let main_c = fs::read_to_string(crate::nixenv::repo().join("tests/fixtures/flakes/ok/main.c")).unwrap();
+    let fx = Fixture::inline(flake, &[("main.c", &main_c)]);
+    Run::of(fx.build(&["--target", "x86_64-musl,aarch64-musl"])).expect_code(0);
+    let dist = fx.dir().join("dist");
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&fs::read(dist.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(manifest["name"], "app", "{manifest}");
+    let files: Vec<&str> = manifest["artifacts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["file"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        files,
+        [
+            "app-1.0.0-x86_64-unknown-linux-musl.tar.gz",
+            "app-1.0.0-aarch64-unknown-linux-musl.tar.gz"
+        ]
+    );
+    for f in files {
+        assert!(dist.join(f).is_file(), "{f}");
+    }
+    let r = sh(&dist, "tar -tzf app-1.0.0-aarch64-unknown-linux-musl.tar.gz").expect_code(0);
+    assert!(
+        r.stdout
+            .lines()
+            .all(|l| l.starts_with("app-1.0.0-aarch64-unknown-linux-musl/")),
+        "{}",
+        r.stdout
+    );
+}
