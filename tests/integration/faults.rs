@@ -494,3 +494,104 @@ fn issue9_hostile_flake_ref_is_one_argument() {
     }
     assert_eq!(listing(tmp.path()), Vec::<String>::new(), "left behind");
 }
+
+/// A directory with a `nix` that is the real one, except that `nix --version` first sleeps
+/// `secs`: a window in which a Ctrl-C reaches kiln and its first nix together.
+fn slow_version_nix(dir: &Path, secs: u32) -> String {
+    let real = Run::of(
+        Command::new("sh")
+            .args(["-c", "command -v nix"])
+            .env("PATH", crate::nixenv::path_env()),
+    )
+    .expect_code(0)
+    .stdout
+    .trim()
+    .to_owned();
+    let bin = dir.join("slow-nix-bin");
+    fs::create_dir_all(&bin).unwrap();
+    let script = bin.join("nix");
+    fs::write(
+        &script,
+        format!("#!/bin/sh\ncase \"$1\" in --version) /bin/sleep {secs};; esac\nexec '{real}' \"$@\"\n"),
+    )
+    .unwrap();
+    fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    format!("{}:{}", bin.display(), crate::nixenv::path_env())
+}
+
+// issue 13 item 9: a Ctrl-C at the very start of `kiln build` (the terminal signals kiln and the
+// `nix --version` it just started, as one process group) is an interrupt, 130 (143 for
+// SIGTERM), not "nix --version failed" with exit 2; the old dist/ stays as it was.
+#[test]
+fn issue13_signal_at_the_start_of_build_is_an_interrupt() {
+    use std::os::unix::process::CommandExt;
+    let fx = Fixture::new("ok");
+    let before = old_dist(fx.dir());
+    let path = slow_version_nix(fx.dir(), 3);
+    for (signal, code) in [("-INT", 130), ("-TERM", 143)] {
+        let mut child = fx
+            .build(&["--target", "x86_64-musl"])
+            .env("PATH", &path)
+            .process_group(0)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Wait until the (slowed) `nix --version` runs, then signal the whole group.
+        let start = Instant::now();
+        while !processes_with("nix --version")
+            .iter()
+            .any(|(_, c)| c.contains("slow-nix-bin"))
+        {
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "nix --version never ran"
+            );
+            assert!(child.try_wait().unwrap().is_none(), "kiln ended early");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let group = format!("-{}", child.id());
+        Run::of(Command::new("kill").args([signal, "--", &group])).expect_code(0);
+        let (got, stderr, _) = wait_for(child, Duration::from_secs(30));
+        assert_eq!(got, code, "{signal}: {stderr}");
+        assert!(stderr.contains("interrupted"), "{stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+        assert_dist_kept(fx.dir(), &before);
+    }
+}
+
+// issue 13 item 9: an unwritable stderr or stdout (a full device) never panics (exit 101):
+// errors keep exit 2, a good build keeps 0 with its progress lines lost, and a summary that
+// cannot be written is an environment error (2).
+#[test]
+fn issue13_unwritable_stderr_or_stdout_does_not_panic() {
+    let fx = Fixture::new("ok");
+    let full = || fs::OpenOptions::new().write(true).open("/dev/full").unwrap();
+    let status = |cmd: &mut Command| cmd.status().unwrap().code();
+    assert_eq!(
+        status(fx.build(&["--target", "sparc-musl"]).stderr(full())),
+        Some(2),
+        "a usage error with stderr on /dev/full"
+    );
+    assert_eq!(
+        status(
+            fx.build(&["--target", "x86_64-musl"])
+                .stdout(Stdio::null())
+                .stderr(full())
+        ),
+        Some(0),
+        "a good build with stderr on /dev/full"
+    );
+    assert!(fx.dir().join("dist/manifest.json").is_file());
+    assert_eq!(
+        status(
+            fx.build(&["--target", "x86_64-musl"])
+                .stdout(full())
+                .stderr(full())
+        ),
+        Some(2),
+        "a good build with stdout and stderr on /dev/full"
+    );
+    let r = Run::of(fx.build(&["--target", "x86_64-musl"]).stdout(full())).expect_code(2);
+    assert!(r.stderr.contains("No space left on device"), "{}", r.stderr);
+}
