@@ -94,7 +94,8 @@ pub struct ImageContentArgs {
 /// `kiln image`.
 #[derive(Debug, Args)]
 pub struct ImageArgs {
-    /// The dist/ directory written by `kiln build` (read, then replaced atomically).
+    /// The dist/ directory written by `kiln build` (read, then replaced atomically); one
+    /// holding anything kiln did not write is refused.
     #[arg(long, default_value = "dist", value_name = "DIST")]
     pub from: PathBuf,
     /// Target to include; repeatable (default: every musl target in the dist; gnu ones need
@@ -346,7 +347,8 @@ pub struct BuildArgs {
     /// (default: [package.metadata.kiln] packages, else packages.<system>.<attr>).
     #[arg(long, short = 'p', value_name = "NAME", value_delimiter = ',')]
     pub package: Vec<String>,
-    /// Output directory, replaced atomically.
+    /// Output directory, replaced atomically; only an absent or empty directory or a dist kiln
+    /// wrote (marked by its .kiln-dist file) is replaced, anything else is refused.
     #[arg(long, short = 'o', default_value = "dist", value_name = "DIR")]
     pub out: std::path::PathBuf,
     /// Archive format: tar.gz, tar.xz, tar.zst or zip (default: Cargo.toml's, else tar.gz).
