@@ -485,9 +485,8 @@ fn image(a: &ImageArgs) -> Result<Outcome> {
         sign_key: secret_key(a.sign_key.as_deref())?,
     };
     let interrupt = Interrupt::install().context("installing signal handlers")?;
-    // A directory that is not a dist kiln wrote is refused before the lock is taken.
-    dist_image::check_dist(&a.from)?;
-    // Held until the image files are published (and pushed): one writer per dist/.
+    // Held until the image files are published (and pushed): one writer per dist/. Then
+    // dist_image::run refuses a directory that is not a dist kiln wrote, before it reads it.
     let _lock = match lock_out(&a.from, a.wait_lock, &interrupt)? {
         Ok(lock) => lock,
         Err(outcome) => return Ok(outcome),
