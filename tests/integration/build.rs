@@ -1107,6 +1107,7 @@ int main(void)
     let start = Instant::now();
     let r = Run::of(fx.build(&["--target", "x86_64-musl", "--smoke", "--version", "--json"])).expect_code(0);
     let took = start.elapsed();
+    eprintln!("kiln build --smoke of a binary printing 2.5 MiB on stdout and stderr: {took:?}");
     assert!(took < Duration::from_secs(30), "took {took:?}");
     let j = r.json();
     let smoke = &j["manifest"]["artifacts"][0]["binaries"][0]["smoke"];
