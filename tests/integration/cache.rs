@@ -1,7 +1,8 @@
 //! `kiln cache` against real stores (issue 8): a `file://` binary cache written by
 //! `kiln cache push`, and a second local store (a chroot store in a temp dir) that pulls from it
 //! trusting one public key. The right key substitutes; a wrong key, a tampered narinfo and a
-//! tampered NAR are refused with one line naming the store path.
+//! tampered NAR are refused with one line naming the store path. The commands act on the
+//! units `kiln build` builds, packages included (issue 13).
 
 use std::fs;
 use std::path::{Path, PathBuf};

@@ -1,7 +1,8 @@
 //! Faults during `kiln build` (issue 9): signals while nix builds, a full disk while exporting,
 //! two runs into one `--out`, a store path that disappears before export, and hostile input
-//! (symlinked binaries, flake references with shell syntax). Each leaves the old `dist/` as it
-//! was and nothing behind.
+//! (symlinked binaries, flake references with shell syntax), a signal at the very start and
+//! an unwritable stderr or stdout (issue 13). Each failure leaves the old `dist/` as it was and
+//! nothing behind, with its exit code (never a panic).
 
 use std::fs;
 use std::path::{Path, PathBuf};
