@@ -349,6 +349,10 @@ fn build_flags(req: &BuildRequest) -> BuildFlags {
 
 /// Runs the pipeline. `Err` is a usage or environment problem (exit 2).
 pub fn run(req: &BuildRequest, interrupt: &Interrupt, plain_progress: bool) -> Result<BuildEnd> {
+    // A signal that came before any nix was started: start none.
+    if interrupt.is_set() {
+        return Ok(BuildEnd::Interrupted(interrupt.exit_code()));
+    }
     let started = std::time::SystemTime::now();
     let detecting = Nix::start_detect(req.verbose, req.nix_args.clone()).context("reading nix settings")?;
     // Unless configured otherwise, nix's `system` is the host's: the evaluation starts at once,
