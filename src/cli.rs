@@ -94,7 +94,8 @@ pub struct ImageContentArgs {
 /// `kiln image`.
 #[derive(Debug, Args)]
 pub struct ImageArgs {
-    /// The dist/ directory written by `kiln build` (read, then replaced atomically).
+    /// The dist/ directory written by `kiln build` (read, then replaced atomically); one
+    /// holding anything kiln did not write is refused.
     #[arg(long, default_value = "dist", value_name = "DIST")]
     pub from: PathBuf,
     /// Target to include; repeatable (default: every musl target in the dist; gnu ones need
@@ -222,11 +223,15 @@ pub struct CacheTargets {
     /// Target triple or attribute; repeatable (default: as for `kiln build`).
     #[arg(long, short = 't', value_name = "TARGET", value_delimiter = ',')]
     pub target: Vec<String>,
+    /// For a flake that ships several programs: the outputs of packages.<system>.NAME-<attr>,
+    /// as `kiln build --package NAME` builds them; repeatable (default: as for `kiln build`).
+    #[arg(long, short = 'p', value_name = "NAME", value_delimiter = ',')]
+    pub package: Vec<String>,
     /// Nix system whose packages to use (default: nix's own `system`).
     #[arg(long, value_name = "SYSTEM")]
     pub system: Option<String>,
     /// Take the store paths from DIR/manifest.json (a `kiln build` output) instead of
-    /// evaluating the flake; --target filters them.
+    /// evaluating the flake; --target and --package filter them.
     #[arg(long, value_name = "DIR", conflicts_with_all = ["flake", "system"])]
     pub from_dist: Option<PathBuf>,
     /// Print JSON.
@@ -344,7 +349,8 @@ pub struct BuildArgs {
     /// (default: [package.metadata.kiln] packages, else packages.<system>.<attr>).
     #[arg(long, short = 'p', value_name = "NAME", value_delimiter = ',')]
     pub package: Vec<String>,
-    /// Output directory, replaced atomically.
+    /// Output directory, replaced atomically; only an absent or empty directory or a dist kiln
+    /// wrote (marked by its .kiln-dist file) is replaced, anything else is refused.
     #[arg(long, short = 'o', default_value = "dist", value_name = "DIR")]
     pub out: std::path::PathBuf,
     /// Archive format: tar.gz, tar.xz, tar.zst or zip (default: Cargo.toml's, else tar.gz).

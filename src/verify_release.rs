@@ -251,7 +251,9 @@ fn check_sums(
         let known = sums.contains_key(name)
             || name == "SHA256SUMS"
             || name == STATEMENT_FILE
-            || name == ENVELOPE_FILE;
+            || name == ENVELOPE_FILE
+            || (name == crate::export::MARKER_FILE
+                && read_regular(dir, name).is_ok_and(|b| b.is_some_and(|b| crate::export::is_marker(&b))));
         if !known {
             r.problems
                 .push(format!("extra file {name}: not listed in SHA256SUMS"));

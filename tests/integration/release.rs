@@ -111,6 +111,7 @@ fn issue6_signed_release_verifies_with_independent_tools() {
         "fixture-1.2.3-x86_64-unknown-linux-musl",
     ];
     let mut want = vec![
+        ".kiln-dist".to_owned(),
         "SHA256SUMS".to_owned(),
         "manifest.json".into(),
         "provenance.intoto.json".into(),
@@ -199,6 +200,7 @@ fn issue6_unsigned_release_then_kiln_sign() {
     assert_eq!(
         listing(&dist),
         [
+            ".kiln-dist",
             "SHA256SUMS",
             "fixture-1.2.3-x86_64-unknown-linux-musl.tar.gz",
             "manifest.json",
