@@ -29,7 +29,8 @@ use crate::target;
 pub struct ReleaseReport {
     /// No problem found.
     pub ok: bool,
-    /// The directory checked.
+    /// The directory checked (`dir`, plus `dir_bytes` when it is not plain UTF-8).
+    #[serde(flatten, serialize_with = "crate::report::path_fields::dir")]
     pub dir: PathBuf,
     /// Files whose digest was recomputed.
     pub files: Vec<String>,
