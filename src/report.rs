@@ -280,3 +280,54 @@ pub fn verdict_lines(v: &Verdict, style: Style) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt as _;
+
+    use super::*;
+
+    #[test]
+    fn escapes_only_what_is_not_plain_text() {
+        assert_eq!(
+            escape_bytes(b"/lib/ld-musl.so.1"),
+            ("/lib/ld-musl.so.1".into(), true)
+        );
+        assert_eq!(escape_bytes("caf\u{e9}".as_bytes()), ("caf\u{e9}".into(), true));
+        assert_eq!(
+            escape_bytes(b"/lib/ld-\xff.so"),
+            ("/lib/ld-\\xff.so".into(), false)
+        );
+        assert_eq!(escape_bytes(b"a\nb\x7f"), ("a\\x0ab\\x7f".into(), false));
+        assert_eq!(bytes_unless_exact(b"\xfe"), Some("fe".into()));
+        assert_eq!(bytes_unless_exact(b"ok"), None);
+    }
+
+    #[test]
+    fn paths_serialize_losslessly() {
+        #[derive(Serialize)]
+        struct T {
+            #[serde(flatten, serialize_with = "path_fields::exported")]
+            exported: Option<PathBuf>,
+            #[serde(flatten, serialize_with = "path_fields::dir")]
+            dir: PathBuf,
+        }
+        let t = T {
+            exported: Some(PathBuf::from(OsStr::from_bytes(b"out\xff"))),
+            dir: PathBuf::from("plain"),
+        };
+        assert_eq!(
+            serde_json::to_value(&t).unwrap(),
+            serde_json::json!({"exported": "out\\xff", "exported_bytes": "6f7574ff", "dir": "plain"})
+        );
+        let t = T {
+            exported: None,
+            dir: PathBuf::from("d"),
+        };
+        assert_eq!(
+            serde_json::to_value(&t).unwrap(),
+            serde_json::json!({"exported": null, "dir": "d"})
+        );
+    }
+}
