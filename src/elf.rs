@@ -130,7 +130,8 @@ pub struct Facts {
     pub pie: Option<bool>,
     /// RELRO level.
     pub relro: Option<Relro>,
-    /// Non-executable stack: `PT_GNU_STACK` without `PF_X` (a missing `PT_GNU_STACK` counts as
+    /// Non-executable stack: the last `PT_GNU_STACK` (the one the kernel obeys) without `PF_X`
+    /// (a missing `PT_GNU_STACK` counts as
     /// non-executable only on aarch64, whose kernel never implies an executable stack).
     pub nx: Option<bool>,
     /// Stack protector: a `__stack_chk_fail`/`__stack_chk_guard` symbol in `.dynsym` or `.symtab`.
@@ -779,7 +780,13 @@ fn hardening_facts(elf: &Elf<'_>, has_interp: bool, facts: &mut Facts) {
     });
 
     facts.nx = Some(
-        match elf.program_headers.iter().find(|p| p.p_type == PT_GNU_STACK) {
+        // binfmt_elf walks every program header and the last PT_GNU_STACK sets the stack.
+        match elf
+            .program_headers
+            .iter()
+            .rev()
+            .find(|p| p.p_type == PT_GNU_STACK)
+        {
             Some(p) => p.p_flags & PF_X == 0,
             None => h.e_machine == goblin::elf::header::EM_AARCH64,
         },

@@ -835,3 +835,45 @@ fn issue13_non_utf8_paths_in_verify_json_and_keygen() {
     let lossy = dir.path().join("key-\u{fffd}.key");
     assert!(!lossy.exists(), "keygen wrote a lossy name");
 }
+
+/// The permissions (`rw-p`, `rwxp`) of the `[stack]` mapping of `path` (an x86_64 fixture that
+/// writes to stdout), read from /proc while the program is blocked writing to a full pipe.
+fn kernel_stack_perms(path: &str) -> String {
+    use std::io::{Read as _, Write as _};
+    let (mut reader, mut writer) = std::io::pipe().expect("pipe");
+    // A pipe holds 64 KiB: fill it so the program's first write blocks.
+    writer.write_all(&[b'.'; 65536]).expect("fill the pipe");
+    let child = std::process::Command::new(path)
+        .stdout(writer.try_clone().expect("clone the pipe"))
+        .spawn()
+        .expect("spawn");
+    drop(writer);
+    let maps = format!("/proc/{}/maps", child.id());
+    let started = std::time::Instant::now();
+    let perms = loop {
+        let text = std::fs::read_to_string(&maps).unwrap_or_default();
+        if let Some(line) = text.lines().find(|l| l.ends_with("[stack]")) {
+            break line.split_whitespace().nth(1).unwrap_or_default().to_owned();
+        }
+        assert!(started.elapsed().as_secs() < 20, "no [stack] in {maps}");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    };
+    let mut sink = Vec::new();
+    let _ = reader.read_to_end(&mut sink);
+    let mut child = child;
+    let _ = child.wait();
+    perms
+}
+
+// issue 13 item 2 (same class): with two PT_GNU_STACK headers the kernel obeys
+// the last; kiln read the first and called an executable stack non-executable.
+#[test]
+fn issue13_last_gnu_stack_counts_like_the_kernel() {
+    let obj = inspect1("two-gnu-stack");
+    assert_eq!(obj["nx"], false, "{obj:#}");
+    let verdict = verify1("two-gnu-stack", "x86_64-musl", &[], 0);
+    fires(&verdict, "exec-stack", "warning");
+    assert_eq!(kernel_stack_perms(&fx("two-gnu-stack")), "rwxp");
+    assert_eq!(kernel_stack_perms(&fx("x86_64-musl-static")), "rw-p");
+    assert_eq!(inspect1("x86_64-musl-static")["nx"], true);
+}
