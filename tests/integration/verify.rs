@@ -842,7 +842,7 @@ fn kernel_stack_perms(path: &str) -> String {
     use std::io::{Read as _, Write as _};
     let (mut reader, mut writer) = std::io::pipe().expect("pipe");
     // A pipe holds 64 KiB: fill it so the program's first write blocks.
-    writer.write_all(&[b'.'; 65536]).expect("fill the pipe");
+    writer.write_all(&vec![b'.'; 65536]).expect("fill the pipe");
     let child = std::process::Command::new(path)
         .stdout(writer.try_clone().expect("clone the pipe"))
         .spawn()
