@@ -9,7 +9,7 @@
 //! goblin is lenient where the kernel is strict, and the kernel decides what runs. So the
 //! loader-facing facts (the interpreter, whether the program headers can be loaded at all, the
 //! `DT_NEEDED`/`RPATH`/`RUNPATH` strings) are read from the raw bytes the way Linux's
-//! `binfmt_elf` and the dynamic loader read them (see [`loader_view`]): the *first* `PT_INTERP`,
+//! `binfmt_elf` and the dynamic loader read them (see `loader_view`): the *first* `PT_INTERP`,
 //! whatever its bytes; problems the kernel would refuse are [`LoadProblem`]s.
 //!
 //! How each fact is decided is documented on its field and in `docs/inspect.md`.
