@@ -276,9 +276,15 @@ fn inspect_into(path: &Path, facts: &mut Facts) -> Result<(), InspectError> {
     );
     let now = file.metadata().map(|m| m.len()).ok();
     if map.changed() || now != Some(len) {
-        // Whatever was read is not the file: report nothing but the change.
+        // Whatever was read is not the file: report nothing but why.
         *facts = Facts::empty(path);
-        return Err(InspectError::Io(CHANGED.into()));
+        // A fault without a size change is the disk failing under the map (EIO).
+        let why = if now == Some(len) {
+            "input/output error while reading the mapped file"
+        } else {
+            CHANGED
+        };
+        return Err(InspectError::Io(why.into()));
     }
     result
 }
