@@ -1091,6 +1091,104 @@ mod tests {
         }
     }
 
+    /// `(p_type, p_offset, p_vaddr, p_filesz, p_memsz)` of one program header.
+    type TinyPhdr = (u32, u64, u64, u64, u64);
+
+    /// A minimal ELF of `class` (32/64) and byte order with the given program headers
+    /// (`(type, offset, vaddr, filesz, memsz)`) and `tail` appended after them.
+    fn tiny_elf(is_64: bool, big: bool, phdrs: &[TinyPhdr], tail: &[u8]) -> Vec<u8> {
+        let put = |v: &mut Vec<u8>, x: u64, n: usize| {
+            let b = x.to_le_bytes();
+            if big {
+                v.extend(b[..n].iter().rev());
+            } else {
+                v.extend(&b[..n]);
+            }
+        };
+        let (ehsize, phentsize) = if is_64 { (64u64, 56u64) } else { (52, 32) };
+        let mut v = b"\x7fELF".to_vec();
+        v.extend([if is_64 { 2 } else { 1 }, if big { 2 } else { 1 }, 1]);
+        v.resize(16, 0);
+        put(&mut v, 2, 2); // e_type ET_EXEC
+        put(&mut v, 62, 2); // e_machine
+        put(&mut v, 1, 4); // e_version
+        let word = if is_64 { 8 } else { 4 };
+        put(&mut v, 0x40_0000, word); // e_entry
+        put(&mut v, ehsize, word); // e_phoff
+        put(&mut v, 0, word); // e_shoff
+        put(&mut v, 0, 4); // e_flags
+        put(&mut v, ehsize, 2);
+        put(&mut v, phentsize, 2);
+        put(&mut v, phdrs.len() as u64, 2);
+        put(&mut v, 0, 6); // e_shentsize, e_shnum, e_shstrndx
+        for &(kind, offset, vaddr, filesz, memsz) in phdrs {
+            if is_64 {
+                put(&mut v, u64::from(kind), 4);
+                put(&mut v, 5, 4);
+                for x in [offset, vaddr, vaddr, filesz, memsz, 0x1000] {
+                    put(&mut v, x, 8);
+                }
+            } else {
+                put(&mut v, u64::from(kind), 4);
+                for x in [offset, vaddr, vaddr, filesz, memsz, 5, 0x1000] {
+                    put(&mut v, x, 4);
+                }
+            }
+        }
+        v.extend(tail);
+        v
+    }
+
+    fn codes(view: &LoaderView) -> Vec<&'static str> {
+        view.problems.iter().map(|p| p.code).collect()
+    }
+
+    #[test]
+    fn loader_view_takes_the_first_interpreter_in_every_class_and_byte_order() {
+        for (is_64, big) in [(true, false), (true, true), (false, false), (false, true)] {
+            let tail_at: u64 = if is_64 { 64 + 3 * 56 } else { 52 + 3 * 32 };
+            let tail = b"/lib/ld-\xff.so\0/other\0";
+            let at = tail_at;
+            let bytes = tiny_elf(
+                is_64,
+                big,
+                &[
+                    (PT_LOAD, 0, 0x40_0000, at + 20, at + 20),
+                    (PT_INTERP, at, 0, 13, 13),
+                    (PT_INTERP, at + 13, 0, 7, 7),
+                ],
+                tail,
+            );
+            let view = loader_view(&bytes, true);
+            assert_eq!(
+                view.interpreter.as_deref(),
+                Some(&b"/lib/ld-\xff.so"[..]),
+                "{is_64} {big}"
+            );
+            assert_eq!(codes(&view), ["multiple-interpreters"], "{is_64} {big}");
+        }
+    }
+
+    #[test]
+    fn loader_view_refuses_what_the_kernel_refuses() {
+        let load = (PT_LOAD, 0, 0x40_0000, 0x100, 0x100);
+        let cases: [(&[TinyPhdr], &str); 6] = [
+            (&[], "unloadable"),
+            (&[load, (PT_INTERP, 200, 0, 4, 4)], "bad-interpreter"),
+            (&[load, (PT_INTERP, 1 << 40, 0, 4, 4)], "bad-interpreter"),
+            (&[load, (PT_INTERP, 200, 0, 1, 1)], "bad-interpreter"),
+            (&[(PT_LOAD, 1 << 30, 0x40_0000, 0x100, 0x100)], "unloadable"),
+            (&[(PT_LOAD, 0x10, 0x40_0000, 0x100, 0x100)], "unloadable"),
+        ];
+        for (i, (phdrs, code)) in cases.iter().enumerate() {
+            let bytes = tiny_elf(true, false, phdrs, &[b'x'; 0x100]);
+            let view = loader_view(&bytes, true);
+            assert_eq!(codes(&view), [*code], "case {i}: {:?}", view.problems);
+        }
+        // Not a program: not looked at.
+        assert!(codes(&loader_view(&tiny_elf(true, false, &[], &[]), false)).is_empty());
+    }
+
     #[test]
     fn garbage_after_magic_is_malformed_not_a_panic() {
         let dir = tempfile::tempdir().unwrap();
