@@ -314,7 +314,7 @@ fn bytes_into(
     facts.size = Some(bytes.len() as u64);
     facts.format = Some(sniff(bytes));
 
-    let (sha, refs) = hash_and_scan(bytes, release);
+    let (sha, refs, glibc_strings) = hash_and_scan(bytes, release);
     facts.sha256 = Some(sha);
     facts.store_references = refs;
 
@@ -326,7 +326,7 @@ fn bytes_into(
         _ if bytes.starts_with(b"#!") => return Err(InspectError::NotElf("script")),
         _ => return Err(InspectError::NotElf("unknown format")),
     }
-    elf_facts(bytes, facts)
+    elf_facts(bytes, glibc_strings, facts)
 }
 
 fn io_message(e: &io::Error) -> String {
@@ -361,16 +361,29 @@ pub fn sniff(bytes: &[u8]) -> Format {
 /// How many bytes one pass step covers before its pages are released.
 const CHUNK: usize = 8 << 20;
 
-/// One sequential pass: SHA-256 and store-reference scan, telling `release` about each chunk
-/// once it is done with it (and stopping when it says so).
-fn hash_and_scan(bytes: &[u8], mut release: impl FnMut(usize, usize) -> bool) -> (String, Vec<String>) {
+/// The strings glibc links into every static binary (see [`detect_libc`]).
+const GLIBC_STRINGS: [&[u8]; 2] = [b"GLIBC_PRIVATE", b"glibc.malloc."];
+
+/// One sequential pass: SHA-256, store-reference scan and the search for [`GLIBC_STRINGS`],
+/// telling `release` about each chunk once it is done with it (and stopping when it says so).
+/// Nothing else reads the whole file, so its pages are resident one chunk at a time.
+fn hash_and_scan(bytes: &[u8], mut release: impl FnMut(usize, usize) -> bool) -> (String, Vec<String>, bool) {
     let mut hasher = Sha256::new();
     let mut scanner = StoreRefScanner::new();
+    let mut glibc_strings = false;
     let mut start = 0;
     while start < bytes.len() {
         let end = (start + CHUNK).min(bytes.len());
         hasher.update(&bytes[start..end]);
         scanner.scan(bytes, start, end);
+        if !glibc_strings {
+            // Matches starting in this chunk, so the window reaches a little past its end.
+            let longest = GLIBC_STRINGS.iter().map(|m| m.len()).max().unwrap_or(1);
+            let window = &bytes[start..(end + longest - 1).min(bytes.len())];
+            glibc_strings = GLIBC_STRINGS
+                .iter()
+                .any(|m| memchr::memmem::find(window, m).is_some());
+        }
         // The window may have peeked past `end` for a reference that straddles it; those pages
         // are released when the next window finishes.
         if !release(start, end) {
@@ -378,7 +391,7 @@ fn hash_and_scan(bytes: &[u8], mut release: impl FnMut(usize, usize) -> bool) ->
         }
         start = end;
     }
-    (hex(&hasher.finalize()), scanner.finish())
+    (hex(&hasher.finalize()), scanner.finish(), glibc_strings)
 }
 
 /// Lower-case hex of a byte string.
@@ -391,7 +404,7 @@ pub fn hex(bytes: &[u8]) -> String {
     s
 }
 
-fn elf_facts(bytes: &[u8], facts: &mut Facts) -> Result<(), InspectError> {
+fn elf_facts(bytes: &[u8], glibc_strings: bool, facts: &mut Facts) -> Result<(), InspectError> {
     let elf = parse_elf(bytes)?;
     // Set only once the whole file parses: a file that cannot be inspected reports no ELF facts.
     if bytes.len() >= 6 {
@@ -463,7 +476,7 @@ fn elf_facts(bytes: &[u8], facts: &mut Facts) -> Result<(), InspectError> {
             .iter()
             .any(|s| elf.shdr_strtab.get_at(s.sh_name) == Some(".go.buildinfo")),
         static_program: is_program && !dynamic,
-        bytes,
+        glibc_strings,
     });
 
     // The kernel runs no loader without PT_INTERP, so nothing would load the libraries or
@@ -945,7 +958,8 @@ struct LibcEvidence<'a> {
     gnu_abi_note: bool,
     go_binary: bool,
     static_program: bool,
-    bytes: &'a [u8],
+    /// One of [`GLIBC_STRINGS`] is somewhere in the file.
+    glibc_strings: bool,
 }
 
 /// Decides the C library from evidence, strongest first:
@@ -982,9 +996,7 @@ fn detect_libc(ev: &LibcEvidence<'_>) -> Option<crate::target::Libc> {
         return Some(Libc::Gnu);
     }
     if ev.static_program {
-        if memchr::memmem::find(ev.bytes, b"GLIBC_PRIVATE").is_some()
-            || memchr::memmem::find(ev.bytes, b"glibc.malloc.").is_some()
-        {
+        if ev.glibc_strings {
             return Some(Libc::Gnu);
         }
         if ev.go_binary {
@@ -1029,7 +1041,7 @@ mod tests {
             gnu_abi_note: false,
             go_binary: false,
             static_program: false,
-            bytes: b"",
+            glibc_strings: false,
         };
         assert_eq!(
             detect_libc(&LibcEvidence {
@@ -1056,7 +1068,7 @@ mod tests {
         assert_eq!(
             detect_libc(&LibcEvidence {
                 static_program: true,
-                bytes: b"..GLIBC_PRIVATE..",
+                glibc_strings: true,
                 ..base
             }),
             Some(Libc::Gnu)
