@@ -717,7 +717,7 @@ fn issue13_inspect_json_non_utf8_path() {
 }
 
 /// `kiln inspect --json FILE`'s own peak RSS in KiB (wait4's rusage of that child alone).
-#[allow(unsafe_code)]
+#[allow(unsafe_code, clippy::zombie_processes)]
 fn inspect_peak_rss_kib(file: &Path) -> i64 {
     let child = std::process::Command::new(crate::util::KILN)
         .args(["inspect", "--json"])
