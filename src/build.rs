@@ -203,7 +203,9 @@ pub struct BuildReport {
     pub system: String,
     /// The Nix version used.
     pub nix_version: String,
-    /// Where `dist/` was written, if it was.
+    /// Where `dist/` was written, if it was (`exported`, plus `exported_bytes` when it is not
+    /// plain UTF-8).
+    #[serde(flatten, serialize_with = "crate::report::path_fields::exported")]
     pub exported: Option<PathBuf>,
     /// Per target.
     pub targets: Vec<TargetReport>,

@@ -82,6 +82,11 @@ fn targets(a: &TargetsArgs, style: Style) -> Result<Outcome> {
 fn inspect(a: &InspectArgs, style: Style) -> Result<Outcome> {
     let results: Vec<elf::Inspection> = a.files.iter().map(|p| elf::inspect(p)).collect();
     let any_error = results.iter().any(|r| r.error.is_some());
+    for r in &results {
+        if let Some(elf::InspectError::Io(msg)) = &r.error {
+            eprintln!("kiln: {}: {msg}", report::show_path(&r.facts.path));
+        }
+    }
     if a.json {
         let facts: Vec<&elf::Facts> = results.iter().map(|r| &r.facts).collect();
         print_json(&facts)?;
@@ -111,13 +116,16 @@ fn verify(a: &VerifyArgs, style: Style) -> Result<Outcome> {
                     findings,
                     error: None,
                 },
-                Err(e) => Verdict {
-                    path: path.clone(),
-                    target: target.triple.clone(),
-                    ok: false,
-                    findings: Vec::new(),
-                    error: Some(format!("cannot read: {e}")),
-                },
+                Err(e) => {
+                    eprintln!("kiln: {}: {e}", report::show_path(path));
+                    Verdict {
+                        path: path.clone(),
+                        target: target.triple.clone(),
+                        ok: false,
+                        findings: Vec::new(),
+                        error: Some(format!("cannot read: {e}")),
+                    }
+                }
             }
         })
         .collect();
@@ -521,8 +529,8 @@ fn keygen(a: &KeygenArgs) -> Result<Outcome> {
     let key = crate::sign::load_public(&public)?;
     print(&format!(
         "wrote {} (secret, mode 0600) and {} (public)\nkey id {}\n",
-        secret.display(),
-        public.display(),
+        report::show_path(&secret),
+        report::show_path(&public),
         crate::sign::key_id(&key)
     ))?;
     Ok(Outcome::Ok)

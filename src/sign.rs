@@ -165,11 +165,13 @@ pub fn generate() -> Result<SigningKey> {
 /// paths.
 pub fn keygen(prefix: &Path) -> Result<(PathBuf, PathBuf)> {
     let key = generate()?;
-    let name = prefix.as_os_str().to_string_lossy();
-    let (secret, public) = (
-        PathBuf::from(format!("{name}.key")),
-        PathBuf::from(format!("{name}.pub")),
-    );
+    // The prefix is bytes: append the suffixes to the OsStr, never to a lossy copy of it.
+    let with = |suffix: &str| {
+        let mut name = prefix.as_os_str().to_os_string();
+        name.push(suffix);
+        PathBuf::from(name)
+    };
+    let (secret, public) = (with(".key"), with(".pub"));
     for p in [&secret, &public] {
         if std::fs::symlink_metadata(p).is_ok() {
             bail!("{} exists; not overwriting a key", p.display());

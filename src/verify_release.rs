@@ -39,7 +39,8 @@ pub const MAX_DOCUMENT: u64 = 16 << 20;
 pub struct ReleaseReport {
     /// No problem found.
     pub ok: bool,
-    /// The directory checked.
+    /// The directory checked (`dir`, plus `dir_bytes` when it is not plain UTF-8).
+    #[serde(flatten, serialize_with = "crate::report::path_fields::dir")]
     pub dir: PathBuf,
     /// Files whose digest was recomputed.
     pub files: Vec<String>,
