@@ -619,7 +619,8 @@ fn plan_toolchain(req: &InitRequest) -> Result<Planned> {
 }
 
 /// The flake template with the kiln input's URL and the crate's toolchain file `toolchain` (a
-/// name in the crate directory) filled in.
+/// name in the crate directory) filled in, in the `toolchainFile` line and in the comment that
+/// names the file.
 fn flake(kiln_url: &str, toolchain: &str) -> String {
     FLAKE_TEMPLATE
         .replace(
@@ -627,6 +628,10 @@ fn flake(kiln_url: &str, toolchain: &str) -> String {
             &format!("url = {};", toml_str(kiln_url).replace("${", "\\${")),
         )
         .replace(TOOLCHAIN_LINE, &format!("toolchainFile = ./{toolchain};"))
+        .replace(
+            &format!("this crate's {TOOLCHAIN_TOML},"),
+            &format!("this crate's {toolchain},"),
+        )
 }
 
 fn crate_name(cargo_toml: &str) -> Option<String> {
@@ -846,7 +851,11 @@ mod tests {
             legacy.contains("\n      toolchainFile = ./rust-toolchain;\n"),
             "{legacy}"
         );
-        assert!(!legacy.contains(TOOLCHAIN_LINE) && !legacy.contains(PLACEHOLDER_URL));
+        assert!(
+            !legacy.contains(TOOLCHAIN_TOML),
+            "the legacy file only:\n{legacy}"
+        );
+        assert!(!legacy.contains(PLACEHOLDER_URL));
         assert_eq!(
             flake("github:o/kiln", TOOLCHAIN_TOML)
                 .matches(TOOLCHAIN_LINE)

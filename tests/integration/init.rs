@@ -830,6 +830,8 @@ fn issue14_item5_init_uses_a_legacy_rust_toolchain_file() {
     );
     assert_eq!(fs::read_to_string(&legacy).unwrap(), "1.88.0\n");
     assert_eq!(toolchain_line(&dir), "toolchainFile = ./rust-toolchain;");
+    let flake = fs::read_to_string(dir.join("flake.nix")).unwrap();
+    assert!(!flake.contains("rust-toolchain.toml"), "{flake}");
     let eval = flake_toolchain(&dir);
     assert_eq!(eval["toolchainFile"], legacy.display().to_string(), "{eval}");
     assert_eq!(
