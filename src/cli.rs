@@ -177,7 +177,8 @@ pub struct CiInitArgs {
     /// lowercase with dashes for cachix and S3).
     #[arg(long, value_name = "NAME")]
     pub cache_name: Option<String>,
-    /// Overwrite files that were edited since kiln wrote them (or that kiln did not write).
+    /// Overwrite files that were edited since kiln wrote them (or that kiln did not write); the
+    /// crate's own toolchain file is kept even then.
     #[arg(long)]
     pub force: bool,
 }

@@ -657,8 +657,9 @@ fn flake_toolchain(dir: &Path) -> serde_json::Value {
         instantiate.display(),
         lib.display()
     );
-    let expr = r#"{ lib, root, crate }:
+    let expr = r#"{ lib, repo, crate }:
       let
+        root = /. + repo;
         targets = import (root + "/nix/targets.nix") { };
         out = (import (/. + crate + "/flake.nix")).outputs {
           self = throw "the packages do not read self";
@@ -686,7 +687,7 @@ fn flake_toolchain(dir: &Path) -> serde_json::Value {
         Command::new(&instantiate)
             .args(["--eval", "--strict", "--json", "--arg", "lib"])
             .arg(format!("import {}", lib.display()))
-            .args(["--arg", "root"])
+            .args(["--argstr", "repo"])
             .arg(repo())
             .args(["--argstr", "crate"])
             .arg(dir)
