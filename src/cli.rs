@@ -69,7 +69,8 @@ pub enum Command {
     #[command(subcommand)]
     Cache(CacheCommand),
     /// Add kiln to an existing Rust crate: flake.nix, Cargo.toml metadata, rust-toolchain.toml
-    /// and the release workflow. Idempotent; refuses to overwrite edited files without --force.
+    /// (unless the crate has one: it is kept) and the release workflow. Idempotent; refuses to
+    /// overwrite edited files without --force.
     Init(InitArgs),
     /// Continuous integration.
     #[command(subcommand)]
@@ -177,7 +178,8 @@ pub struct CiInitArgs {
     /// lowercase with dashes for cachix and S3).
     #[arg(long, value_name = "NAME")]
     pub cache_name: Option<String>,
-    /// Overwrite files that were edited since kiln wrote them (or that kiln did not write).
+    /// Overwrite files that were edited since kiln wrote them (or that kiln did not write); the
+    /// crate's own toolchain file is kept even then.
     #[arg(long)]
     pub force: bool,
 }
@@ -188,8 +190,8 @@ pub struct InitArgs {
     /// Workflow and common options.
     #[command(flatten)]
     pub common: CiInitArgs,
-    /// Targets for Cargo.toml and rust-toolchain.toml; repeatable (default: Cargo.toml's, else
-    /// all four).
+    /// Targets for Cargo.toml's [package.metadata.kiln], which the flake builds (set even in an
+    /// existing table); repeatable (default: Cargo.toml's, else all four).
     #[arg(long, short = 't', value_name = "TARGET", value_delimiter = ',')]
     pub target: Vec<String>,
     /// Archive format recorded in Cargo.toml (default: Cargo.toml's, else tar.gz).

@@ -1,20 +1,27 @@
 //! `kiln init` and `kiln ci init`: add kiln to an existing Rust crate, idempotently.
 //!
-//! Files kiln owns (`flake.nix`, `rust-toolchain.toml`, `.github/workflows/kiln-release.yml`)
-//! start with a marker comment holding the SHA-256 of the rest of the file. On a later run a file
-//! whose marker matches its contents is kiln's unmodified output and may be replaced; a file
-//! without a marker, or whose contents no longer match, was written or edited by the user and is
-//! refused (exit 2, naming it) unless `--force`. Nothing is written when anything is refused.
+//! Files kiln owns (`flake.nix`, `.github/workflows/kiln-release.yml`) start with a marker
+//! comment holding the SHA-256 of the rest of the file. On a later run a file whose marker
+//! matches its contents is kiln's unmodified output and may be replaced; a file without a marker,
+//! or whose contents no longer match, was written or edited by the user and is refused (exit 2,
+//! naming it) unless `--force`. Nothing is written when anything is refused.
+//!
+//! The toolchain file is the crate's: an existing `rust-toolchain.toml` or legacy
+//! `rust-toolchain` is kept as it is (even with `--force`; it is not opened, and a link there is
+//! not followed), and the generated flake's `toolchainFile` names the one rustup uses (the legacy
+//! file when both exist). Only when there is neither does kiln write a `rust-toolchain.toml`
+//! (without a marker: from then on it is the crate's too).
 //!
 //! `Cargo.toml` is the user's: kiln edits it as a TOML document (`toml_edit`), adding a
 //! `[package.metadata.kiln]` table and leaving every other byte alone. An existing table is
-//! found whatever its form (header, quoted header, dotted keys, inline table) and kept; with
-//! `--force` only the keys kiln writes are set, in the table's own form.
+//! found whatever its form (header, quoted header, dotted keys, inline table) and kept, except
+//! that the keys given on the command line (`--target`, `--archive`, ...) are set in it; with
+//! `--force` every key kiln writes is set, in the table's own form.
 //!
 //! Every file is written as a temporary file renamed over the old one in the same directory,
 //! and nothing is written through a symbolic link: a link on any path component below the
-//! crate directory (`flake.nix`, `.github`, `.github/workflows`, the workflow,
-//! `rust-toolchain.toml`, `Cargo.toml`) is an error naming it, before anything is written.
+//! crate directory (`flake.nix`, `.github`, `.github/workflows`, the workflow, `Cargo.toml`)
+//! is an error naming it, before anything is written.
 
 use std::fmt::Write as _;
 use std::fs;
@@ -34,6 +41,13 @@ use crate::workflow::{self, CacheKind, WorkflowSpec};
 const FLAKE_TEMPLATE: &str = include_str!("../templates/default/flake.nix");
 /// The kiln input URL in the template: a placeholder the user should replace.
 pub const PLACEHOLDER_URL: &str = "github:OWNER/kiln";
+/// The template's toolchain line, naming the file kiln writes when the crate has none.
+const TOOLCHAIN_LINE: &str = "toolchainFile = ./rust-toolchain.toml;";
+/// The toolchain file kiln writes when the crate has none.
+const TOOLCHAIN_TOML: &str = "rust-toolchain.toml";
+/// rustup's legacy toolchain file (a channel on one line, or TOML); rustup prefers it when both
+/// exist.
+const TOOLCHAIN_LEGACY: &str = "rust-toolchain";
 /// Where the workflow goes.
 pub const WORKFLOW_PATH: &str = ".github/workflows/kiln-release.yml";
 const MARKER: &str = "kiln:generated sha256=";
@@ -45,7 +59,7 @@ pub struct InitRequest {
     pub dir: PathBuf,
     /// The kiln flake reference for the flake input and the workflow.
     pub kiln_url: String,
-    /// Targets for Cargo.toml and rust-toolchain.toml.
+    /// Targets for Cargo.toml (and a new rust-toolchain.toml).
     pub targets: Vec<&'static Target>,
     /// Archive format for Cargo.toml.
     pub archive: String,
@@ -57,6 +71,9 @@ pub struct InitRequest {
     pub cache_name: Option<String>,
     /// glibc floor for Cargo.toml.
     pub glibc_max: String,
+    /// The `[package.metadata.kiln]` keys given on the command line: set in an existing table
+    /// even without `force`.
+    pub explicit: Vec<&'static str>,
     /// Overwrite edited files.
     pub force: bool,
     /// Only the workflow (`kiln ci init`).
@@ -76,6 +93,8 @@ pub enum Action {
     Overwritten,
     /// It was edited (or not kiln's); left alone.
     Refused,
+    /// It is the crate's own (a toolchain file); left alone, whatever `--force` says.
+    Kept,
 }
 
 impl Action {
@@ -87,6 +106,7 @@ impl Action {
             Action::Updated => "updated",
             Action::Overwritten => "overwrote",
             Action::Refused => "refused",
+            Action::Kept => "kept",
         }
     }
 }
@@ -459,17 +479,18 @@ fn same_value(old: &Item, new: &Value) -> bool {
         .is_some_and(|o| strings(new).is_some_and(|n| o == n))
 }
 
-/// Cargo.toml with kiln's table added (or, with `force`, its keys set to `values`), edited as a
-/// TOML document: the table is found however it is written (a `[package.metadata.kiln]` header,
-/// quoted or not, dotted keys under `[package]`, `[package.metadata]` or at the top, an inline
-/// table), and every other byte of the file is kept. An existing table is kept as it is unless
-/// `force`; then only the keys kiln writes change, in place and in the table's own form (a key
-/// kiln does not write, such as `packages`, stays). `Err` is one line (a parse error has its line
-/// and column).
+/// Cargo.toml with kiln's table added (or, in an existing one, its keys set to `values`), edited
+/// as a TOML document: the table is found however it is written (a `[package.metadata.kiln]`
+/// header, quoted or not, dotted keys under `[package]`, `[package.metadata]` or at the top, an
+/// inline table), and every other byte of the file is kept. In an existing table only the keys
+/// named in `explicit` (given on the command line) are set, or with `force` every key kiln
+/// writes; they change in place and in the table's own form (a key kiln does not write, such as
+/// `packages`, stays). `Err` is one line (a parse error has its line and column).
 pub fn cargo_toml_with_table(
     text: &str,
     values: &[(&str, Option<Value>)],
     force: bool,
+    explicit: &[&str],
 ) -> std::result::Result<(String, Action), String> {
     let mut doc: DocumentMut = text.parse().map_err(|e| toml_error(text, &e))?;
     let position = max_position(doc.as_table()) + 1;
@@ -505,8 +526,13 @@ pub fn cargo_toml_with_table(
         .as_table_like_mut()
         .ok_or("package.metadata is not a table")?;
     let existed = metadata.contains_key("kiln");
-    if existed && !force {
-        // The table is the user's now; keeping it is not a refusal.
+    // The table is the user's now: without `force` only what the command line asks for is set
+    // (keeping the rest is not a refusal).
+    let values: Vec<&(&str, Option<Value>)> = values
+        .iter()
+        .filter(|(key, _)| !existed || force || explicit.contains(key))
+        .collect();
+    if values.is_empty() {
         return Ok((text.to_owned(), Action::Unchanged));
     }
     if !existed {
@@ -549,8 +575,10 @@ pub fn cargo_toml_with_table(
         Action::Updated
     } else if out == text {
         Action::Unchanged
-    } else {
+    } else if force {
         Action::Overwritten
+    } else {
+        Action::Updated
     };
     Ok((out, action))
 }
@@ -561,6 +589,49 @@ fn toolchain(req: &InitRequest) -> String {
         "[toolchain]\nchannel = \"stable\"\nprofile = \"minimal\"\ntargets = {}\n",
         toml_list(&triples)
     )
+}
+
+/// The crate's toolchain file: the first of the legacy `rust-toolchain` (which rustup prefers
+/// when both exist) and `rust-toolchain.toml` that exists is kept as it is, never opened and,
+/// when it is a link, not followed (the flake reads it the way rustup does); a directory or
+/// special file there is an error naming it. With neither, a new `rust-toolchain.toml`.
+fn plan_toolchain(req: &InitRequest) -> Result<Planned> {
+    for name in [TOOLCHAIN_LEGACY, TOOLCHAIN_TOML] {
+        let path = req.dir.join(name);
+        match fs::symlink_metadata(&path) {
+            Err(e) if e.kind() == ErrorKind::NotFound => continue,
+            Err(e) => return Err(e).with_context(|| format!("{}", path.display())),
+            Ok(m) if m.is_file() || m.file_type().is_symlink() => {}
+            Ok(_) => bail!("{}: not a regular file", path.display()),
+        }
+        return Ok(Planned {
+            rel: name.to_owned(),
+            action: Action::Kept,
+            content: String::new(),
+        });
+    }
+    check_path(&req.dir, TOOLCHAIN_TOML)?;
+    Ok(Planned {
+        rel: TOOLCHAIN_TOML.to_owned(),
+        action: Action::Created,
+        content: toolchain(req),
+    })
+}
+
+/// The flake template with the kiln input's URL and the crate's toolchain file `toolchain` (a
+/// name in the crate directory) filled in, in the `toolchainFile` line and in the comment that
+/// names the file.
+fn flake(kiln_url: &str, toolchain: &str) -> String {
+    FLAKE_TEMPLATE
+        .replace(
+            &format!("url = \"{PLACEHOLDER_URL}\";"),
+            &format!("url = {};", toml_str(kiln_url).replace("${", "\\${")),
+        )
+        .replace(TOOLCHAIN_LINE, &format!("toolchainFile = ./{toolchain};"))
+        .replace(
+            &format!("this crate's {TOOLCHAIN_TOML},"),
+            &format!("this crate's {toolchain},"),
+        )
 }
 
 fn crate_name(cargo_toml: &str) -> Option<String> {
@@ -617,19 +688,13 @@ pub fn run(req: &InitRequest) -> Result<Vec<Planned>> {
     };
     let mut plan = Vec::new();
     if !req.ci_only {
-        let flake = FLAKE_TEMPLATE.replace(
-            &format!("url = \"{PLACEHOLDER_URL}\";"),
-            &format!("url = {};", toml_str(&req.kiln_url).replace("${", "\\${")),
-        );
+        let toolchain = plan_toolchain(req)?;
+        let flake = flake(&req.kiln_url, &toolchain.rel);
         plan.push(plan_owned(&req.dir, "flake.nix", &flake, req.force)?);
-        plan.push(plan_owned(
-            &req.dir,
-            "rust-toolchain.toml",
-            &toolchain(req),
-            req.force,
-        )?);
-        let (content, action) = cargo_toml_with_table(&cargo, &metadata_values(req), req.force)
-            .map_err(|e| anyhow::anyhow!("{}: {e}", cargo_path.display()))?;
+        plan.push(toolchain);
+        let (content, action) =
+            cargo_toml_with_table(&cargo, &metadata_values(req), req.force, &req.explicit)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", cargo_path.display()))?;
         plan.push(Planned {
             rel: "Cargo.toml".into(),
             action,
@@ -656,7 +721,7 @@ pub fn run(req: &InitRequest) -> Result<Vec<Planned>> {
         );
     }
     for p in &plan {
-        if p.action != Action::Unchanged {
+        if !matches!(p.action, Action::Unchanged | Action::Kept) {
             write_atomic(&req.dir, &p.rel, &p.content)?;
         }
     }
@@ -682,21 +747,21 @@ mod tests {
     #[test]
     fn cargo_toml_keeps_other_bytes() {
         let t = "[package]\nname = \"x\" # mine\n\n[dependencies]\n";
-        let (out, a) = cargo_toml_with_table(t, &zip(), false).unwrap();
+        let (out, a) = cargo_toml_with_table(t, &zip(), false, &[]).unwrap();
         assert_eq!(a, Action::Updated);
         assert_eq!(out, format!("{t}\n[package.metadata.kiln]\narchive = \"zip\"\n"));
-        let (again, a) = cargo_toml_with_table(&out, &zip(), false).unwrap();
+        let (again, a) = cargo_toml_with_table(&out, &zip(), false, &[]).unwrap();
         assert_eq!((again.as_str(), a), (out.as_str(), Action::Unchanged));
         let edited = out.replace("zip", "tar.xz") + "image = \"x\"\npackages = [\"a\"]\n[features]\n";
-        let (kept, a) = cargo_toml_with_table(&edited, &zip(), false).unwrap();
+        let (kept, a) = cargo_toml_with_table(&edited, &zip(), false, &[]).unwrap();
         assert_eq!((kept.as_str(), a), (edited.as_str(), Action::Unchanged));
-        let (forced, a) = cargo_toml_with_table(&edited, &zip(), true).unwrap();
+        let (forced, a) = cargo_toml_with_table(&edited, &zip(), true, &[]).unwrap();
         assert_eq!(a, Action::Overwritten);
         assert_eq!(
             forced,
             format!("{t}\n[package.metadata.kiln]\narchive = \"zip\"\npackages = [\"a\"]\n[features]\n")
         );
-        let (same, a) = cargo_toml_with_table(&forced, &zip(), true).unwrap();
+        let (same, a) = cargo_toml_with_table(&forced, &zip(), true, &[]).unwrap();
         assert_eq!((same.as_str(), a), (forced.as_str(), Action::Unchanged));
     }
 
@@ -711,9 +776,9 @@ mod tests {
             "[package]\nname = \"x\"\n[package.metadata]\nkiln = { archive = \"tar.xz\" }\n",
             "package = { name = \"x\", metadata.kiln.archive = \"tar.xz\" }\n",
         ] {
-            let (out, a) = cargo_toml_with_table(t, &zip(), false).unwrap();
+            let (out, a) = cargo_toml_with_table(t, &zip(), false, &[]).unwrap();
             assert_eq!((out.as_str(), a), (t, Action::Unchanged));
-            let (out, a) = cargo_toml_with_table(t, &zip(), true).unwrap();
+            let (out, a) = cargo_toml_with_table(t, &zip(), true, &[]).unwrap();
             assert_eq!(
                 (out.as_str(), a),
                 (t.replace("tar.xz", "zip").as_str(), Action::Overwritten)
@@ -725,7 +790,7 @@ mod tests {
             "[package]\nname = \"x\"\nmetadata = { docs = 1 }\n",
             "[package]\nname = \"x\"\nmetadata.docs = 1\n",
         ] {
-            let (out, a) = cargo_toml_with_table(t, &zip(), false).unwrap();
+            let (out, a) = cargo_toml_with_table(t, &zip(), false, &[]).unwrap();
             assert_eq!(a, Action::Updated);
             let v: toml::Value = toml::from_str(&out).unwrap();
             assert_eq!(
@@ -739,16 +804,64 @@ mod tests {
             "[package]\nmetadata = { docs = 1 } # c\n",
             &[("archive", Some("zip".into())), ("cache", Some("none".into()))],
             false,
+            &[],
         )
         .unwrap();
         assert_eq!(
             out,
             "[package]\nmetadata = { docs = 1, kiln = { archive = \"zip\", cache = \"none\" } } # c\n"
         );
-        let e = cargo_toml_with_table("[package]\nname = \"x\"\n\nname = 1\n", &zip(), false).unwrap_err();
+        let e =
+            cargo_toml_with_table("[package]\nname = \"x\"\n\nname = 1\n", &zip(), false, &[]).unwrap_err();
         assert!(e.starts_with("line 4, column 1: "), "{e}");
-        let e = cargo_toml_with_table("[package]\nmetadata = 1\n", &zip(), false).unwrap_err();
+        let e = cargo_toml_with_table("[package]\nmetadata = 1\n", &zip(), false, &[]).unwrap_err();
         assert_eq!(e, "package.metadata is not a table");
+    }
+
+    #[test]
+    fn cargo_toml_sets_only_explicit_keys_in_an_existing_table() {
+        let t = "[package]\nname = \"x\"\n\n[package.metadata.kiln]\ntargets = [\"x86_64-gnu\"] # mine\narchive = \"tar.xz\"\n";
+        let values = [
+            (
+                "targets",
+                Some(Value::Array(["aarch64-musl"].into_iter().collect())),
+            ),
+            ("archive", Some("zip".into())),
+        ];
+        let (out, a) = cargo_toml_with_table(t, &values, false, &["targets"]).unwrap();
+        assert_eq!(a, Action::Updated);
+        assert_eq!(out, t.replace("[\"x86_64-gnu\"]", "[\"aarch64-musl\"]"));
+        let (again, a) = cargo_toml_with_table(&out, &values, false, &["targets"]).unwrap();
+        assert_eq!((again.as_str(), a), (out.as_str(), Action::Unchanged));
+        let (kept, a) = cargo_toml_with_table(t, &values, false, &[]).unwrap();
+        assert_eq!((kept.as_str(), a), (t, Action::Unchanged));
+    }
+
+    #[test]
+    fn the_flake_names_the_crates_toolchain_file() {
+        assert_eq!(FLAKE_TEMPLATE.matches(TOOLCHAIN_LINE).count(), 1);
+        assert_eq!(
+            FLAKE_TEMPLATE
+                .matches(&format!("url = \"{PLACEHOLDER_URL}\";"))
+                .count(),
+            1
+        );
+        let legacy = flake("github:o/kiln", TOOLCHAIN_LEGACY);
+        assert!(
+            legacy.contains("\n      toolchainFile = ./rust-toolchain;\n"),
+            "{legacy}"
+        );
+        assert!(
+            !legacy.contains(TOOLCHAIN_TOML),
+            "the legacy file only:\n{legacy}"
+        );
+        assert!(!legacy.contains(PLACEHOLDER_URL));
+        assert_eq!(
+            flake("github:o/kiln", TOOLCHAIN_TOML)
+                .matches(TOOLCHAIN_LINE)
+                .count(),
+            1
+        );
     }
 
     #[test]
@@ -760,7 +873,7 @@ mod tests {
             "[package]\nname = \"x\"\n[dependencies]\na = 1 # c\n# end\n",
             "[package]\nname = \"x\"",
         ] {
-            let (out, _) = cargo_toml_with_table(t, &zip(), false).unwrap();
+            let (out, _) = cargo_toml_with_table(t, &zip(), false, &[]).unwrap();
             let rest = out
                 .strip_prefix(t)
                 .unwrap_or_else(|| panic!("{t:?} first in {out:?}"));

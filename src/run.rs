@@ -188,6 +188,23 @@ fn target_names(explicit: &[String], project: &project::ProjectConfig) -> Vec<St
     }
 }
 
+/// The `[package.metadata.kiln]` keys that `kiln init`'s command line gives a value.
+fn explicit_keys(c: &CiInitArgs, full: Option<&crate::cli::InitArgs>) -> Vec<&'static str> {
+    let Some(f) = full else {
+        return Vec::new();
+    };
+    [
+        ("targets", !f.target.is_empty()),
+        ("archive", f.archive.is_some()),
+        ("image", f.image.is_some()),
+        ("cache", c.cache.is_some()),
+        ("glibc-max", f.glibc_max.is_some()),
+    ]
+    .into_iter()
+    .filter_map(|(key, given)| given.then_some(key))
+    .collect()
+}
+
 fn init_cmd(c: &CiInitArgs, full: Option<&crate::cli::InitArgs>) -> Result<Outcome> {
     let project = project::load(&c.dir)?.unwrap_or_default();
     let cache_kind = c
@@ -224,6 +241,7 @@ fn init_cmd(c: &CiInitArgs, full: Option<&crate::cli::InitArgs>) -> Result<Outco
         cache: cache_kind,
         cache_name: c.cache_name.clone(),
         glibc_max,
+        explicit: explicit_keys(c, full),
         force: c.force,
         ci_only: full.is_none(),
     };

@@ -118,8 +118,13 @@ fn issue8_init_on_a_fresh_crate_twice_changes_nothing_the_second_time() {
     let run = Run::of(kiln(&dir).args(["init", "--kiln-url", "github:example/kiln"])).expect_code(0);
     assert_eq!(
         run.stdout.lines().filter(|l| l.starts_with("unchanged")).count(),
-        4,
+        3,
         "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("kept       rust-toolchain.toml"),
+        "the toolchain file is the crate's once written:\n{}",
         run.stdout
     );
     assert_eq!(snapshot(&dir), before, "the second run changed nothing");
@@ -128,6 +133,7 @@ fn issue8_init_on_a_fresh_crate_twice_changes_nothing_the_second_time() {
 }
 
 // issue 8: an edited file is refused (exit 2, named, nothing written); --force overwrites it.
+// issue 14 item 5: an edited rust-toolchain.toml is the crate's and is kept, even with --force.
 #[test]
 fn issue8_init_refuses_edited_files_unless_forced() {
     let (_tmp, dir) = new_crate();
@@ -140,39 +146,45 @@ fn issue8_init_refuses_edited_files_unless_forced() {
     let wf = dir.join(".github/workflows/kiln-release.yml");
     fs::remove_file(&wf).unwrap();
 
-    let run = Run::of(kiln(&dir).arg("init")).expect_code(2);
+    let run = Run::of(kiln(&dir).arg("init")).expect_code(0);
     assert!(
-        run.stderr.contains("rust-toolchain.toml") && run.stderr.contains("--force"),
-        "{}",
-        run.stderr
-    );
-    assert!(!run.stderr.contains("flake.nix"), "{}", run.stderr);
-    assert_eq!(fs::read_to_string(&toolchain).unwrap(), edited);
-    assert!(!wf.exists(), "nothing is written when a file is refused");
-
-    // A file the user wrote without kiln is refused too.
-    fs::write(dir.join("flake.nix"), "{ outputs = _: { }; }\n").unwrap();
-    let run = Run::of(kiln(&dir).arg("init")).expect_code(2);
-    assert!(
-        run.stderr.contains("flake.nix") && run.stderr.contains("rust-toolchain.toml"),
-        "{}",
-        run.stderr
-    );
-
-    let run = Run::of(kiln(&dir).args(["init", "--force"])).expect_code(0);
-    assert!(
-        run.stdout.contains("overwrote  rust-toolchain.toml"),
+        run.stdout.contains("kept       rust-toolchain.toml"),
         "{}",
         run.stdout
     );
+    assert_eq!(fs::read_to_string(&toolchain).unwrap(), edited);
+    assert!(wf.exists(), "the workflow is written again");
+
+    // A file the user wrote without kiln is refused; nothing is written then.
+    fs::remove_file(&wf).unwrap();
+    fs::write(dir.join("flake.nix"), "{ outputs = _: { }; }\n").unwrap();
+    let run = Run::of(kiln(&dir).arg("init")).expect_code(2);
+    assert!(
+        run.stderr.contains("flake.nix") && run.stderr.contains("--force"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("rust-toolchain.toml"), "{}", run.stderr);
+    assert!(!wf.exists(), "nothing is written when a file is refused");
+
+    let run = Run::of(kiln(&dir).args(["init", "--force"])).expect_code(0);
     assert!(run.stdout.contains("overwrote  flake.nix"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("kept       rust-toolchain.toml"),
+        "{}",
+        run.stdout
+    );
     assert!(
         run.stdout
             .contains("created    .github/workflows/kiln-release.yml"),
         "{}",
         run.stdout
     );
-    assert!(fs::read_to_string(&toolchain).unwrap().contains("\"stable\""));
+    assert_eq!(
+        fs::read_to_string(&toolchain).unwrap(),
+        edited,
+        "--force keeps the crate's toolchain file"
+    );
     Run::of(kiln(&dir).arg("init")).expect_code(0);
 }
 
@@ -478,16 +490,15 @@ fn fingerprint(path: &Path) -> (Vec<u8>, std::time::SystemTime) {
 }
 
 // issue 13 item 13: a symbolic link on any path `kiln init` writes (flake.nix, .github,
-// .github/workflows, the workflow, rust-toolchain.toml, Cargo.toml), pointing outside the
-// crate, is refused, even with --force: exit 2, one line naming the link, the outside target
-// untouched (bytes and mtime), nothing written in the crate. A dangling link is refused too
-// (kiln would otherwise create its target).
+// .github/workflows, the workflow, Cargo.toml), pointing outside the crate, is refused, even
+// with --force: exit 2, one line naming the link, the outside target untouched (bytes and
+// mtime), nothing written in the crate. A dangling link is refused too (kiln would otherwise
+// create its target). (A linked rust-toolchain.toml is the crate's and kept: issue 14 item 5.)
 #[test]
 fn issue13_item13_init_refuses_symlinks_on_written_paths() {
     let old = std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_000_000_000);
-    let cases: [(&str, bool); 7] = [
+    let cases: [(&str, bool); 6] = [
         ("flake.nix", false),
-        ("rust-toolchain.toml", false),
         ("Cargo.toml", false),
         (".github", true),
         (".github/workflows", true),
@@ -627,4 +638,249 @@ fn issue13_item13_init_refuses_fifos_without_waiting() {
             "{rel}: {stderr}"
         );
     }
+}
+
+/// What the generated `dir/flake.nix` gives `kiln.lib.mkCrossPackages`, evaluated by the current
+/// Nix with nixpkgs' real `lib` and kiln's real target table: `toolchainFile` (as a string) and
+/// `targets`, and what the repository's `nix/toolchain.nix` asks rust-overlay for when given that
+/// file and the std of those targets (`requested`, from a rust-bin that returns its argument).
+/// Only the package set is absent; forcing it, or `self`, fails the evaluation.
+#[track_caller]
+fn flake_toolchain(dir: &Path) -> serde_json::Value {
+    let instantiate = cache_dir().join("nix-2.26/bin/nix-instantiate");
+    let upstream =
+        std::env::var_os("KILN_UPSTREAM_DIR").map_or_else(|| cache_dir().join("upstream"), PathBuf::from);
+    let lib = upstream.join("nixpkgs-lib/lib");
+    assert!(
+        instantiate.exists() && lib.join("default.nix").exists(),
+        "{} and {} are required for this test: run scripts/setup",
+        instantiate.display(),
+        lib.display()
+    );
+    let expr = r#"{ lib, repo, crate }:
+      let
+        root = /. + repo;
+        targets = import (root + "/nix/targets.nix") { };
+        out = (import (/. + crate + "/flake.nix")).outputs {
+          self = throw "the packages do not read self";
+          nixpkgs = {
+            inherit lib;
+            legacyPackages = throw "the package set is not forced";
+          };
+          kiln.lib = {
+            inherit targets;
+            mkCrossPackages = { pkgs, src, targets, toolchainFile, ... }: { inherit targets toolchainFile; };
+            mkVerifyChecks = throw "the checks are not evaluated";
+          };
+        };
+        p = out.packages.x86_64-linux;
+      in
+      {
+        toolchainFile = toString p.toolchainFile;
+        inherit (p) targets;
+        requested = import (root + "/nix/toolchain.nix") { rust-bin.fromRustupToolchain = a: a; } {
+          inherit (p) toolchainFile;
+          extraTargets = map (t: (targets.lookup t).triple) p.targets;
+        };
+      }"#;
+    let run = Run::of(
+        Command::new(&instantiate)
+            .args(["--eval", "--strict", "--json", "--arg", "lib"])
+            .arg(format!("import {}", lib.display()))
+            .args(["--argstr", "repo"])
+            .arg(repo())
+            .args(["--argstr", "crate"])
+            .arg(dir)
+            .args(["-E", expr])
+            .env("NIX_CONFIG", crate::nixenv::nix_config())
+            .env("KILN_MODERN_NIX_STORE", "dummy://"),
+    );
+    assert_eq!(
+        run.code,
+        0,
+        "evaluating {}:\n{}",
+        dir.join("flake.nix").display(),
+        run.stderr
+    );
+    run.json()
+}
+
+/// The `toolchainFile = ...;` line of the generated flake.
+#[track_caller]
+fn toolchain_line(dir: &Path) -> String {
+    let flake = fs::read_to_string(dir.join("flake.nix")).unwrap();
+    let lines: Vec<&str> = flake
+        .lines()
+        .map(str::trim)
+        .filter(|l| l.starts_with("toolchainFile ="))
+        .collect();
+    assert_eq!(lines.len(), 1, "one toolchainFile line in\n{flake}");
+    lines[0].to_owned()
+}
+
+// issue 14 item 5: a crate's own rust-toolchain.toml is kept byte for byte (reported "kept", even
+// with --force), the generated flake reads that very file, and the targets chosen with -t end up
+// in [package.metadata.kiln] (also in an existing table, without --force), where the flake takes
+// them from: the evaluated flake asks for the crate's channel plus the chosen targets' std.
+#[test]
+fn issue14_item5_init_keeps_the_crates_rust_toolchain_toml() {
+    let (_tmp, dir) = new_crate();
+    let toolchain = dir.join("rust-toolchain.toml");
+    let own =
+        "# the crate's own\n[toolchain]\nchannel = \"1.88.0\"\ntargets = [\"x86_64-unknown-linux-musl\"]\n";
+    fs::write(&toolchain, own).unwrap();
+    let run = Run::of(kiln(&dir).args(["init", "--kiln-url", "github:example/kiln", "-t", "aarch64-musl"]))
+        .expect_code(0);
+    assert!(
+        run.stdout.contains("kept       rust-toolchain.toml"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(fs::read_to_string(&toolchain).unwrap(), own, "kept byte for byte");
+    assert!(!dir.join("rust-toolchain").exists());
+    assert_eq!(toolchain_line(&dir), "toolchainFile = ./rust-toolchain.toml;");
+    assert_eq!(
+        cargo_kiln_metadata(&dir)["targets"],
+        serde_json::json!(["aarch64-musl"])
+    );
+    let eval = flake_toolchain(&dir);
+    assert_eq!(eval["toolchainFile"], toolchain.display().to_string(), "{eval}");
+    assert_eq!(eval["targets"], serde_json::json!(["aarch64-musl"]), "{eval}");
+    assert_eq!(
+        eval["requested"],
+        serde_json::json!({
+            "channel": "1.88.0",
+            "targets": ["x86_64-unknown-linux-musl", "aarch64-unknown-linux-musl"],
+        }),
+        "{eval}"
+    );
+
+    // --force overwrites kiln's files, never the crate's toolchain file.
+    let run =
+        Run::of(kiln(&dir).args(["init", "--force", "--kiln-url", "github:example/kiln"])).expect_code(0);
+    assert!(
+        run.stdout.contains("kept       rust-toolchain.toml"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(fs::read_to_string(&toolchain).unwrap(), own);
+
+    // -t sets the targets of the existing table without --force; its other keys stay.
+    let cargo_toml = dir.join("Cargo.toml");
+    let before = fs::read_to_string(&cargo_toml).unwrap();
+    let run = Run::of(kiln(&dir).args([
+        "init",
+        "--kiln-url",
+        "github:example/kiln",
+        "-t",
+        "x86_64-gnu,x86_64-musl",
+    ]))
+    .expect_code(0);
+    assert!(run.stdout.contains("updated    Cargo.toml"), "{}", run.stdout);
+    let after = fs::read_to_string(&cargo_toml).unwrap();
+    assert_eq!(
+        after,
+        before.replace(
+            r#"targets = ["aarch64-musl"]"#,
+            r#"targets = ["x86_64-gnu", "x86_64-musl"]"#
+        ),
+        "only the targets changed"
+    );
+    let eval = flake_toolchain(&dir);
+    assert_eq!(
+        eval["targets"],
+        serde_json::json!(["x86_64-gnu", "x86_64-musl"]),
+        "{eval}"
+    );
+    assert_eq!(
+        eval["requested"]["targets"],
+        serde_json::json!(["x86_64-unknown-linux-musl", "x86_64-unknown-linux-gnu"]),
+        "{eval}"
+    );
+    let run = Run::of(kiln(&dir).args([
+        "init",
+        "--kiln-url",
+        "github:example/kiln",
+        "-t",
+        "x86_64-gnu,x86_64-musl",
+    ]))
+    .expect_code(0);
+    assert!(run.stdout.contains("unchanged  Cargo.toml"), "{}", run.stdout);
+}
+
+// issue 14 item 5: a crate with only rustup's legacy `rust-toolchain` file gets no
+// rust-toolchain.toml; the flake reads the legacy file (rustup's choice when both exist, too),
+// which nix/toolchain.nix reads to the crate's channel. A linked toolchain file is kept without
+// being followed; a directory there is refused.
+#[test]
+fn issue14_item5_init_uses_a_legacy_rust_toolchain_file() {
+    let (tmp, dir) = new_crate();
+    let legacy = dir.join("rust-toolchain");
+    fs::write(&legacy, "1.88.0\n").unwrap();
+    let run = Run::of(kiln(&dir).args(["init", "--kiln-url", "github:example/kiln", "-t", "x86_64-musl"]))
+        .expect_code(0);
+    assert!(
+        run.stdout.contains("kept       rust-toolchain\n"),
+        "{}",
+        run.stdout
+    );
+    assert!(!run.stdout.contains("rust-toolchain.toml"), "{}", run.stdout);
+    assert!(
+        !dir.join("rust-toolchain.toml").exists(),
+        "no rust-toolchain.toml beside the legacy file"
+    );
+    assert_eq!(fs::read_to_string(&legacy).unwrap(), "1.88.0\n");
+    assert_eq!(toolchain_line(&dir), "toolchainFile = ./rust-toolchain;");
+    let flake = fs::read_to_string(dir.join("flake.nix")).unwrap();
+    assert!(!flake.contains("rust-toolchain.toml"), "{flake}");
+    let eval = flake_toolchain(&dir);
+    assert_eq!(eval["toolchainFile"], legacy.display().to_string(), "{eval}");
+    assert_eq!(
+        eval["requested"],
+        serde_json::json!({ "channel": "1.88.0", "targets": ["x86_64-unknown-linux-musl"] }),
+        "{eval}"
+    );
+    // A second run changes nothing.
+    let run = Run::of(kiln(&dir).args(["init", "--kiln-url", "github:example/kiln"])).expect_code(0);
+    assert!(run.stdout.contains("unchanged  flake.nix"), "{}", run.stdout);
+
+    // Both files: rustup uses the legacy one, and so does the flake; both are kept.
+    let toml = "[toolchain]\nchannel = \"1.90.0\"\n";
+    fs::write(dir.join("rust-toolchain.toml"), toml).unwrap();
+    Run::of(kiln(&dir).args(["init", "--force"])).expect_code(0);
+    assert_eq!(toolchain_line(&dir), "toolchainFile = ./rust-toolchain;");
+    assert_eq!(fs::read_to_string(&legacy).unwrap(), "1.88.0\n");
+    assert_eq!(fs::read_to_string(dir.join("rust-toolchain.toml")).unwrap(), toml);
+
+    // A link is the crate's choice: kept as a link, its target untouched (bytes and mtime).
+    fs::remove_file(&legacy).unwrap();
+    fs::remove_file(dir.join("rust-toolchain.toml")).unwrap();
+    let shared = tmp.path().join("shared-toolchain.toml");
+    fs::write(&shared, toml).unwrap();
+    std::os::unix::fs::symlink(&shared, dir.join("rust-toolchain.toml")).unwrap();
+    let before = fingerprint(&shared);
+    let run = Run::of(kiln(&dir).args(["init", "--force"])).expect_code(0);
+    assert!(
+        run.stdout.contains("kept       rust-toolchain.toml"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        fs::symlink_metadata(dir.join("rust-toolchain.toml"))
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    assert_eq!(fingerprint(&shared), before);
+    assert_eq!(toolchain_line(&dir), "toolchainFile = ./rust-toolchain.toml;");
+
+    // A directory where the toolchain file goes is no toolchain file: refused, named.
+    fs::remove_file(dir.join("rust-toolchain.toml")).unwrap();
+    fs::create_dir(dir.join("rust-toolchain.toml")).unwrap();
+    let run = Run::of(kiln(&dir).args(["init", "--force"])).expect_code(2);
+    assert!(
+        run.stderr.contains("rust-toolchain.toml: not a regular file") && run.stderr.lines().count() == 1,
+        "{}",
+        run.stderr
+    );
 }
