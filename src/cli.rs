@@ -325,6 +325,10 @@ pub struct PolicyArgs {
     /// Treat every warning as an error.
     #[arg(long)]
     pub strict: bool,
+    /// Let a binary whose bytes show a debug build pass with a warning (for a release profile
+    /// that keeps debug assertions on purpose).
+    #[arg(long)]
+    pub allow_debug: bool,
 }
 
 /// `kiln build`.

@@ -20,6 +20,7 @@ use crate::archive::ArchiveFormat;
 use crate::checksum;
 use crate::manifest::Manifest;
 use crate::policy::{self, Severity};
+use crate::profile::Profile;
 use crate::provenance::{ENVELOPE_FILE, STATEMENT_FILE, subjects_of};
 use crate::sign::{self, Envelope};
 use crate::target;
@@ -402,6 +403,7 @@ fn policy_from_flags(flags: &Value) -> policy::Options {
             .and_then(Value::as_bool)
             .unwrap_or(false),
         strict: flags.get("strict").and_then(Value::as_bool).unwrap_or(false),
+        allow_debug: flags.get("allowDebug").and_then(Value::as_bool).unwrap_or(false),
     }
 }
 
@@ -524,8 +526,14 @@ fn check_binaries(
             continue;
         }
         match policy_check(&b.path, data, t, opts) {
-            Ok(errors) if errors.is_empty() => r.binaries.push(format!("{} ({})", b.path, t.triple)),
-            Ok(errors) => r.problems.push(format!(
+            Ok((errors, shown)) if errors.is_empty() => {
+                if let Some(p) = profile_problem(a, b, shown, opts) {
+                    r.problems.push(p);
+                } else {
+                    r.binaries.push(format!("{} ({})", b.path, t.triple));
+                }
+            }
+            Ok((errors, _)) => r.problems.push(format!(
                 "{}: {} fails the {} policy: {}",
                 a.file,
                 b.path,
@@ -538,20 +546,43 @@ fn check_binaries(
 }
 
 /// Inspects `data` (in memory, as [`crate::elf::inspect_bytes`]) and returns the codes of its
-/// error findings.
+/// error findings and the build profile it shows.
 fn policy_check(
     name: &str,
     data: &[u8],
     t: &target::Target,
     opts: &policy::Options,
-) -> Result<Vec<String>, String> {
+) -> Result<(Vec<String>, Option<Profile>), String> {
     let inspection = crate::elf::inspect_bytes(Path::new(name), data);
     let findings = policy::check(&inspection, t, opts)?;
-    Ok(findings
+    let errors = findings
         .into_iter()
         .filter(|f| f.severity == Severity::Error)
         .map(|f| f.code)
-        .collect())
+        .collect();
+    Ok((errors, inspection.facts.build_profile))
+}
+
+/// The build profile a binary shows against what manifest.json says: the profile recorded for
+/// the binary, and the cargo profile recorded for its artifact.
+fn profile_problem(
+    a: &crate::manifest::Artifact,
+    b: &crate::manifest::Binary,
+    shown: Option<Profile>,
+    opts: &policy::Options,
+) -> Option<String> {
+    let shown_str = shown.map_or("none", Profile::as_str);
+    if let Some(recorded) = &b.build_profile
+        && recorded != shown_str
+    {
+        return Some(format!(
+            "{}: {} shows a {shown_str} build, manifest.json records {recorded}",
+            a.file, b.path
+        ));
+    }
+    crate::profile::mismatch(a.cargo_profile.as_deref(), shown, opts)
+        .filter(|f| f.severity == Severity::Error)
+        .map(|f| format!("{}: {}: {} ({})", a.file, b.path, f.message, f.code))
 }
 
 /// The regular-file members of an archive, by name. Refuses absolute names and `..`.
