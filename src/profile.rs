@@ -252,7 +252,7 @@ fn producer_opt(producer: &str) -> Option<Opt> {
     }
     let level = flags.iter().rev().find_map(|t| t.strip_prefix("-O"));
     Some(match level {
-        None | Some("0") | Some("g") => Opt::None,
+        None | Some("0" | "g") => Opt::None,
         Some(_) => Opt::Optimised,
     })
 }
@@ -372,7 +372,7 @@ fn section<'a>(
         return Err(format!("{name} unpacks to {size} bytes, more than kiln reads"));
     }
     let body = data.get(header..).unwrap_or_default();
-    let mut out = Vec::with_capacity(size as usize);
+    let mut out = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
     let read = match kind {
         1 => flate2::read::ZlibDecoder::new(body)
             .take(size)
@@ -608,8 +608,23 @@ fn read_form(r: &Reader<'_>, pos: &mut usize, form: u64, implicit: i64, s: UnitS
         Some(FormValue::Other)
     };
     let num = |v: u64| Some(FormValue::Num(v));
+    let strx = |v: u64| Some(FormValue::Str(StrValue::Strx(v)));
     match form {
+        // Fixed-size values: addresses, flags, data, references and address indices.
         0x01 => skip(pos, usize::from(s.address_size)),
+        0x10 if s.version == 2 => skip(pos, usize::from(s.address_size)),
+        0x0b | 0x11 => num(r.uint(pos, 1)?),
+        0x05 | 0x12 => num(r.uint(pos, 2)?),
+        0x06 | 0x13 | 0x1c => num(r.uint(pos, 4)?),
+        0x07 | 0x14 | 0x20 | 0x24 => num(r.u64(pos)?),
+        0x0c | 0x29 => skip(pos, 1),
+        0x2a => skip(pos, 2),
+        0x2b => skip(pos, 3),
+        0x2c => skip(pos, 4),
+        0x1e => skip(pos, 16),
+        0x19 => Some(FormValue::Other),
+        0x21 => num(implicit.cast_unsigned()),
+        // Blocks with a length prefix.
         0x03 => {
             let n = r.u16(pos)?;
             skip(pos, usize::from(n))
@@ -617,16 +632,6 @@ fn read_form(r: &Reader<'_>, pos: &mut usize, form: u64, implicit: i64, s: UnitS
         0x04 => {
             let n = r.u32(pos)?;
             skip(pos, usize::try_from(n).ok()?)
-        }
-        0x05 => num(u64::from(r.u16(pos)?)),
-        0x06 => num(u64::from(r.u32(pos)?)),
-        0x07 => num(r.u64(pos)?),
-        0x08 => {
-            let rest = r.data.get(*pos..r.end)?;
-            let len = memchr::memchr(0, rest)?;
-            let s = String::from_utf8_lossy(&rest[..len]).into_owned();
-            *pos += len + 1;
-            Some(FormValue::Str(StrValue::Inline(s)))
         }
         0x09 | 0x18 => {
             let n = r.uleb(pos)?;
@@ -636,16 +641,25 @@ fn read_form(r: &Reader<'_>, pos: &mut usize, form: u64, implicit: i64, s: UnitS
             let n = r.u8(pos)?;
             skip(pos, usize::from(n))
         }
-        0x0b | 0x11 => num(u64::from(r.u8(pos)?)),
-        0x0c => skip(pos, 1),
-        0x0d => r.sleb(pos).map(|v| FormValue::Num(v as u64)),
-        0x0e => Some(FormValue::Str(StrValue::Strp(r.offset(pos, s.offset_size)?))),
+        // Variable-length numbers and section offsets.
+        0x0d => r.sleb(pos).map(|v| FormValue::Num(v.cast_unsigned())),
         0x0f | 0x15 | 0x1b | 0x22 | 0x23 | 0x1f01 => num(r.uleb(pos)?),
-        0x10 if s.version == 2 => skip(pos, usize::from(s.address_size)),
         0x10 | 0x17 | 0x1d | 0x1f20 | 0x1f21 => num(r.offset(pos, s.offset_size)?),
-        0x12 => num(u64::from(r.u16(pos)?)),
-        0x13 | 0x1c => num(u64::from(r.u32(pos)?)),
-        0x14 | 0x20 | 0x24 => num(r.u64(pos)?),
+        // Strings.
+        0x08 => {
+            let rest = r.data.get(*pos..r.end)?;
+            let len = memchr::memchr(0, rest)?;
+            let text = String::from_utf8_lossy(&rest[..len]).into_owned();
+            *pos += len + 1;
+            Some(FormValue::Str(StrValue::Inline(text)))
+        }
+        0x0e => Some(FormValue::Str(StrValue::Strp(r.offset(pos, s.offset_size)?))),
+        0x1f => Some(FormValue::Str(StrValue::LineStrp(r.offset(pos, s.offset_size)?))),
+        0x1a | 0x1f02 => strx(r.uleb(pos)?),
+        0x25 => strx(r.uint(pos, 1)?),
+        0x26 => strx(r.uint(pos, 2)?),
+        0x27 => strx(r.uint(pos, 3)?),
+        0x28 => strx(r.uint(pos, 4)?),
         0x16 => {
             let actual = r.uleb(pos)?;
             if actual == 0x16 {
@@ -653,19 +667,6 @@ fn read_form(r: &Reader<'_>, pos: &mut usize, form: u64, implicit: i64, s: UnitS
             }
             read_form(r, pos, actual, implicit, s)
         }
-        0x19 => Some(FormValue::Other),
-        0x1a | 0x1f02 => Some(FormValue::Str(StrValue::Strx(r.uleb(pos)?))),
-        0x1e => skip(pos, 16),
-        0x1f => Some(FormValue::Str(StrValue::LineStrp(r.offset(pos, s.offset_size)?))),
-        0x21 => num(implicit as u64),
-        0x25 => Some(FormValue::Str(StrValue::Strx(u64::from(r.u8(pos)?)))),
-        0x26 => Some(FormValue::Str(StrValue::Strx(u64::from(r.u16(pos)?)))),
-        0x27 => Some(FormValue::Str(StrValue::Strx(r.uint(pos, 3)?))),
-        0x28 => Some(FormValue::Str(StrValue::Strx(u64::from(r.u32(pos)?)))),
-        0x29 => skip(pos, 1),
-        0x2a => skip(pos, 2),
-        0x2b => skip(pos, 3),
-        0x2c => skip(pos, 4),
         _ => None,
     }
 }
@@ -699,13 +700,13 @@ impl<'a> Reader<'a> {
         Some(v)
     }
     fn u8(&self, pos: &mut usize) -> Option<u8> {
-        self.uint(pos, 1).map(|v| v as u8)
+        self.uint(pos, 1).and_then(|v| u8::try_from(v).ok())
     }
     fn u16(&self, pos: &mut usize) -> Option<u16> {
-        self.uint(pos, 2).map(|v| v as u16)
+        self.uint(pos, 2).and_then(|v| u16::try_from(v).ok())
     }
     fn u32(&self, pos: &mut usize) -> Option<u32> {
-        self.uint(pos, 4).map(|v| v as u32)
+        self.uint(pos, 4).and_then(|v| u32::try_from(v).ok())
     }
     fn u64(&self, pos: &mut usize) -> Option<u64> {
         self.uint(pos, 8)

@@ -9,7 +9,9 @@ use std::sync::OnceLock;
 
 use serde_json::Value;
 
-use crate::util::{GOOD_ELF_FIXTURES, ROOT, codes_with, fixtures_dir, fx, inspect_json, require_tool, verify_json};
+use crate::util::{
+    GOOD_ELF_FIXTURES, ROOT, codes_with, fixtures_dir, fx, inspect_json, require_tool, verify_json,
+};
 
 /// A command's run that must succeed.
 #[track_caller]
@@ -33,7 +35,12 @@ fn cargo() -> Command {
     if let Some(rustc) = cargo.parent().map(|d| d.join("rustc")).filter(|p| p.is_file()) {
         cmd.env("RUSTC", rustc);
     }
-    for var in ["RUSTFLAGS", "CARGO_ENCODED_RUSTFLAGS", "CARGO_BUILD_TARGET", "RUSTC_WRAPPER"] {
+    for var in [
+        "RUSTFLAGS",
+        "CARGO_ENCODED_RUSTFLAGS",
+        "CARGO_BUILD_TARGET",
+        "RUSTC_WRAPPER",
+    ] {
         cmd.env_remove(var);
     }
     cmd.env("RUSTUP_AUTO_INSTALL", "0");
@@ -129,9 +136,10 @@ fn zig() -> PathBuf {
     if let Some(z) = std::env::var_os("ZIG") {
         return PathBuf::from(z);
     }
-    let pins: Value =
-        serde_json::from_str(&std::fs::read_to_string(Path::new(ROOT).join("nix/hermetic-tools.json")).unwrap())
-            .unwrap();
+    let pins: Value = serde_json::from_str(
+        &std::fs::read_to_string(Path::new(ROOT).join("nix/hermetic-tools.json")).unwrap(),
+    )
+    .unwrap();
     let version = pins["tools"]
         .as_object()
         .unwrap()
@@ -174,7 +182,10 @@ fn issue16_rust_debug_builds_are_caught_release_builds_are_not() {
         );
         if *debug {
             assert_eq!(profile_of(f), "debug", "{label}: {evidence}");
-            assert!(evidence[0].as_str().unwrap().contains("precondition"), "{label}: {evidence}");
+            assert!(
+                evidence[0].as_str().unwrap().contains("precondition"),
+                "{label}: {evidence}"
+            );
         } else {
             assert_ne!(profile_of(f), "debug", "{label} is a release build: {evidence}");
         }
@@ -208,7 +219,10 @@ fn issue16_verify_fails_a_debug_build_unless_allow_debug() {
         .as_str()
         .unwrap()
         .to_owned();
-    assert!(msg.contains("precondition") && msg.contains("--allow-debug"), "{msg}");
+    assert!(
+        msg.contains("precondition") && msg.contains("--allow-debug"),
+        "{msg}"
+    );
     assert!(v[1]["ok"].as_bool().unwrap(), "{:#}", v[1]);
     assert!(!codes_with(&v[1], "warning").contains(&"debug-build".to_owned()));
 
@@ -235,8 +249,10 @@ fn issue16_c_at_o0_is_caught_at_o2_is_not() {
     let src = dir.join("prog.c");
     std::fs::write(&src, C_SRC).unwrap();
     let zig = zig();
-    let zig_cache = std::env::var_os("KILN_CACHE_DIR")
-        .map_or_else(|| fixtures_dir().join(".zig-cache"), |d| PathBuf::from(d).join("zig"));
+    let zig_cache = std::env::var_os("KILN_CACHE_DIR").map_or_else(
+        || fixtures_dir().join(".zig-cache"),
+        |d| PathBuf::from(d).join("zig"),
+    );
     let mut builds: Vec<CBuild> = Vec::new();
     let mut build = |label: String, cmd: &mut Command, expect: &'static str| {
         let out = dir.join(label.replace([' ', '/'], "_"));
@@ -248,7 +264,12 @@ fn issue16_c_at_o0_is_caught_at_o2_is_not() {
         });
     };
     // GCC records its flags in DW_AT_producer by default; no -O at all is -O0.
-    for (opt, expect) in [("-O0", "debug"), ("", "debug"), ("-Og", "debug"), ("-O2", "release")] {
+    for (opt, expect) in [
+        ("-O0", "debug"),
+        ("", "debug"),
+        ("-Og", "debug"),
+        ("-O2", "release"),
+    ] {
         let mut cmd = Command::new("gcc");
         cmd.args(["-g"]).args((!opt.is_empty()).then_some(opt));
         build(format!("gcc -g {opt}"), &mut cmd, expect);
@@ -311,7 +332,12 @@ fn issue16_release_binaries_on_this_machine_are_not_flagged() {
         assert!(f["build_profile"].is_string(), "{file}: {f:#}");
     }
     let cargo_facts = &facts[files.len() - 2];
-    assert_eq!(profile_of(cargo_facts), "release", "{:#}", cargo_facts["profile_evidence"]);
+    assert_eq!(
+        profile_of(cargo_facts),
+        "release",
+        "{:#}",
+        cargo_facts["profile_evidence"]
+    );
 }
 
 /// A flake whose `x86_64-gnu` package copies `./app` into `bin/` and says it was built with
@@ -401,7 +427,8 @@ fn issue16_build_fails_debug_targets_and_profile_mismatches() {
     assert_eq!(flags["allowDebug"], true, "{flags:#}");
     flags["allowDebug"] = Value::Bool(false);
     std::fs::write(&prov, serde_json::to_vec(&statement).unwrap()).unwrap();
-    let r = crate::nixenv::Run::of(crate::nixenv::kiln(fx.dir()).arg("verify-release").arg(&dist)).expect_code(1);
+    let r =
+        crate::nixenv::Run::of(crate::nixenv::kiln(fx.dir()).arg("verify-release").arg(&dist)).expect_code(1);
     assert!(
         format!("{}{}", r.stdout, r.stderr).contains("debug-build"),
         "{}\n{}",
