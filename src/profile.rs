@@ -372,7 +372,9 @@ fn section<'a>(
         return Err(format!("{name} unpacks to {size} bytes, more than kiln reads"));
     }
     let body = data.get(header..).unwrap_or_default();
-    let mut out = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
+    // The header's size is the file's claim; reserve no more than the input could plausibly
+    // hold before the decoder proves it.
+    let mut out = Vec::with_capacity(usize::try_from(size.min(16 << 20)).unwrap_or(0));
     let read = match kind {
         1 => flate2::read::ZlibDecoder::new(body)
             .take(size)

@@ -122,9 +122,10 @@ fn rust_binaries() -> &'static [(String, PathBuf, bool)] {
     })
 }
 
-/// A directory under the test target dir that lives as long as the test binary.
+/// A fresh directory under the test target dir, emptied by the next run (the binaries stay for
+/// a look after a failure).
 fn scratch(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("issue16-{name}-{}", std::process::id()));
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("issue16-{name}"));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir
