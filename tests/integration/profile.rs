@@ -275,6 +275,12 @@ fn issue16_c_at_o0_is_caught_at_o2_is_not() {
         cmd.args(["-g"]).args((!opt.is_empty()).then_some(opt));
         build(format!("gcc -g {opt}"), &mut cmd, expect);
     }
+    // The same with compressed debug sections (SHF_COMPRESSED, zlib).
+    for (opt, expect) in [("-O0", "debug"), ("-O2", "release")] {
+        let mut cmd = Command::new("gcc");
+        cmd.args(["-g", "-gz=zlib", opt]);
+        build(format!("gcc -g -gz=zlib {opt}"), &mut cmd, expect);
+    }
     // zig cc records flags only with -grecord-command-line; the four targets.
     for target in [
         "x86_64-linux-musl",
