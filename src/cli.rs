@@ -48,7 +48,8 @@ pub enum Command {
     /// List the supported targets (from nix/targets.json).
     Targets(TargetsArgs),
     /// Report facts about binaries: format, machine, linkage, libc, glibc floor, hardening,
-    /// /nix/store references, size and sha256. Judges nothing.
+    /// build profile (debug/release/unknown, with its evidence), /nix/store references, size and
+    /// sha256. Judges nothing.
     Inspect(InspectArgs),
     /// Check binaries against a target's policy; exit 1 if any error finding.
     Verify(VerifyArgs),
