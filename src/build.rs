@@ -910,7 +910,8 @@ fn verify_target(r: &mut TargetReport, t: &Target, root: &Path, opts: &policy::O
             return;
         }
         let inspection = elf::inspect(&path);
-        let verdict = match policy::check(&inspection, t, opts) {
+        let cargo_profile = r.info.as_ref().and_then(|i| i.cargo_profile.as_deref());
+        let mut verdict = match policy::check(&inspection, t, opts) {
             Ok(findings) => Verdict {
                 path: PathBuf::from(format!("bin/{name}")),
                 target: t.triple.clone(),
@@ -926,6 +927,12 @@ fn verify_target(r: &mut TargetReport, t: &Target, root: &Path, opts: &policy::O
                 error: Some(e),
             },
         };
+        if verdict.error.is_none()
+            && let Some(f) = crate::profile::mismatch(cargo_profile, inspection.facts.build_profile, opts)
+        {
+            verdict.ok &= f.severity != Severity::Error;
+            verdict.findings.push(f);
+        }
         if !verdict.ok {
             r.status = Status::VerifyFailed;
             let codes: Vec<&str> = verdict
@@ -1153,6 +1160,7 @@ fn manifest_binaries(r: &TargetReport, stem: &str) -> Vec<Binary> {
             linkage: facts.linkage.map(|l| l.as_str().to_owned()),
             libc: facts.libc.map(|l| l.to_string()),
             glibc_max: facts.glibc_max.clone(),
+            build_profile: facts.build_profile.map(|p| p.to_string()),
             findings: v.findings.clone(),
             smoke: r.smokes.get(n).cloned(),
         })
@@ -1184,6 +1192,7 @@ fn write_provenance(
             "allowNeeded": req.policy.allow_needed,
             "requireStripped": req.policy.require_stripped,
             "strict": req.policy.strict,
+            "allowDebug": req.policy.allow_debug,
         }),
         nix_version: &ctx.nix.version.to_string(),
         system: ctx.system,
@@ -1370,6 +1379,7 @@ fn export_release(
             drv_path: r.drv_path.clone().unwrap_or_default(),
             linkage: binaries.first().and_then(|b| b.linkage.clone()),
             glibc_max,
+            cargo_profile: r.info.as_ref().and_then(|i| i.cargo_profile.clone()),
             findings: binaries.iter().flat_map(|b| b.findings.clone()).collect(),
             binaries,
         });

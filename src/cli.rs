@@ -48,7 +48,8 @@ pub enum Command {
     /// List the supported targets (from nix/targets.json).
     Targets(TargetsArgs),
     /// Report facts about binaries: format, machine, linkage, libc, glibc floor, hardening,
-    /// /nix/store references, size and sha256. Judges nothing.
+    /// build profile (debug/release/unknown, with its evidence), /nix/store references, size and
+    /// sha256. Judges nothing.
     Inspect(InspectArgs),
     /// Check binaries against a target's policy; exit 1 if any error finding.
     Verify(VerifyArgs),
@@ -334,6 +335,10 @@ pub struct PolicyArgs {
     /// Treat every warning as an error.
     #[arg(long)]
     pub strict: bool,
+    /// Let a binary whose bytes show a debug build pass with a warning (for a release profile
+    /// that keeps debug assertions on purpose).
+    #[arg(long)]
+    pub allow_debug: bool,
 }
 
 /// `kiln build`.

@@ -144,6 +144,11 @@ pub struct Facts {
     /// Distinct `/nix/store/<hash>-<name>` strings anywhere in the bytes, sorted. Only real
     /// Nix base-32 hashes count, so crane's `eeee…` placeholders do not.
     pub store_references: Vec<String>,
+    /// Build profile the bytes show: `debug`, `release` or `unknown` (see [`crate::profile`]);
+    /// `None` when the file is not a parsable ELF.
+    pub build_profile: Option<crate::profile::Profile>,
+    /// The short facts `build_profile` rests on.
+    pub profile_evidence: Vec<String>,
     /// File size in bytes.
     pub size: Option<u64>,
     /// SHA-256 of the whole file, lower-case hex.
@@ -193,6 +198,8 @@ impl Facts {
             stripped: None,
             build_id: None,
             store_references: Vec::new(),
+            build_profile: None,
+            profile_evidence: Vec::new(),
             size: None,
             sha256: None,
             error: None,
@@ -497,6 +504,10 @@ fn elf_facts(bytes: &[u8], glibc_strings: bool, facts: &mut Facts) -> Result<(),
             ),
         });
     }
+
+    let profile = crate::profile::detect(bytes, &elf);
+    facts.build_profile = Some(profile.profile);
+    facts.profile_evidence = profile.facts;
 
     facts.interpreter = interpreter;
     facts.interpreter_bytes = interpreter_bytes;

@@ -125,6 +125,7 @@ mod tests {
             pname: "hello".into(),
             version: "1.0".into(),
             main_program: None,
+            cargo_profile: None,
         }
     }
 

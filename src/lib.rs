@@ -3,7 +3,7 @@
 //! The binary is a thin shell over [`main_entry`]. Modules, one concept each:
 //! - [`cli`]: command-line syntax (clap), seen by [`run`](mod@run) only;
 //! - [`target`]: the target table embedded from `nix/targets.json`;
-//! - [`elf`]: facts about a binary (inspection), never judgements;
+//! - [`elf`]: facts about a binary (inspection), never judgements; [`profile`]: its build profile;
 //! - [`store_refs`]: finding real `/nix/store` paths in bytes;
 //! - [`policy`]: judging facts against a target, as findings with stable codes;
 //! - [`report`]: rendering facts and findings for humans and as JSON;
@@ -39,6 +39,7 @@ mod mapped;
 pub mod nix;
 pub mod policy;
 mod proc;
+pub mod profile;
 pub mod progress;
 pub mod project;
 pub mod provenance;

@@ -83,6 +83,9 @@ pub struct Artifact {
     pub linkage: Option<String>,
     /// Highest glibc version any binary needs.
     pub glibc_max: Option<String>,
+    /// The cargo profile the derivation used, where kiln can read it (see `docs/build.md`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cargo_profile: Option<String>,
     /// Every binary in the archive.
     pub binaries: Vec<Binary>,
     /// All findings of all binaries (warnings only, or the export would not exist).
@@ -104,6 +107,9 @@ pub struct Binary {
     pub libc: Option<String>,
     /// Highest `GLIBC_` version needed.
     pub glibc_max: Option<String>,
+    /// The build profile the binary's bytes show: debug | release | unknown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub build_profile: Option<String>,
     /// Verification findings.
     pub findings: Vec<Finding>,
     /// The `--smoke` run, when asked for.

@@ -160,6 +160,11 @@ pub struct PackageInfo {
     pub version: String,
     /// `meta.mainProgram`, if set.
     pub main_program: Option<String>,
+    /// The cargo profile the derivation builds with: its `kilnCargoProfile` attribute (a
+    /// passthru kiln's Nix library sets), else its `CARGO_PROFILE` environment attribute;
+    /// `None` when it has neither (or they are not strings).
+    #[serde(default)]
+    pub cargo_profile: Option<String>,
 }
 
 /// The parts of `nix flake metadata --json` kiln records.
@@ -403,7 +408,9 @@ impl Nix {
             "ps: builtins.listToAttrs (map (a: {{ name = a; value = if ps ? ${{a}} then \
              (let p = ps.${{a}}; n = builtins.parseDrvName (p.name or a); in {{ \
              drvPath = p.drvPath; out = p.outPath; pname = p.pname or n.name; \
-             version = p.version or n.version; mainProgram = p.meta.mainProgram or null; }}) \
+             version = p.version or n.version; mainProgram = p.meta.mainProgram or null; \
+             cargoProfile = let c = p.kilnCargoProfile or p.CARGO_PROFILE or null; in \
+             if builtins.isString c then c else null; }}) \
              else null; }}) [ {names} ])"
         );
         let installable = format!("{flake}#packages.{system}");

@@ -55,6 +55,9 @@ pub struct Options {
     pub require_stripped: bool,
     /// Makes every warning an error.
     pub strict: bool,
+    /// Makes `debug-build` a warning (`--allow-debug`), for a release profile that keeps debug
+    /// assertions on purpose.
+    pub allow_debug: bool,
 }
 
 /// Libraries every glibc system has, by stem (`libm` matches `libm.so.6`).
@@ -108,12 +111,20 @@ pub const CODES: &[(&str, &str)] = &[
         "needed-not-allowed",
         "DT_NEEDED names a library outside the allowlist",
     ),
+    (
+        "debug-build",
+        "the bytes show a debug build (warning with --allow-debug)",
+    ),
     ("not-pie", "not a position-independent executable (warning)"),
     ("no-relro", "no RELRO segment (warning)"),
     ("exec-stack", "the stack is executable (warning)"),
     (
         "not-stripped",
         "has a symbol table (warning; error with --require-stripped)",
+    ),
+    (
+        "profile-mismatch",
+        "the derivation's cargo profile differs from the profile the binary shows (kiln build, verify-release)",
     ),
 ];
 
@@ -171,7 +182,21 @@ fn check_facts(f: &Facts, t: &Target, opts: &Options, out: &mut Findings) {
     check_linkage(f, t, opts, out);
     check_leaks(f, out);
     check_glibc(f, t, opts, out);
+    check_profile(f, opts, out);
     check_hardening(f, opts, out);
+}
+
+/// Release mode only: a binary whose bytes show a debug build is an error.
+fn check_profile(f: &Facts, opts: &Options, out: &mut Findings) {
+    if f.build_profile == Some(crate::profile::Profile::Debug) {
+        let evidence = f.profile_evidence.first().map_or("", String::as_str);
+        let msg = format!("a debug build, not a release: {evidence}");
+        if opts.allow_debug {
+            out.warning("debug-build", msg);
+        } else {
+            out.error("debug-build", format!("{msg} (allow it with --allow-debug)"));
+        }
+    }
 }
 
 /// Identity: a binary for another machine is wrong whatever else holds.

@@ -231,6 +231,9 @@ pub fn facts_block(f: &Facts, style: Style) -> String {
             ),
         );
         row("stripped", yes_no(f.stripped).into());
+        if let Some(p) = f.build_profile {
+            row("profile", format!("{p} ({})", f.profile_evidence.join("; ")));
+        }
         row("build-id", f.build_id.clone().unwrap_or_else(|| "(none)".into()));
     } else if let Some(format) = f.format {
         row("format", format!("{format:?}").to_lowercase());

@@ -167,6 +167,7 @@ fn policy_options(p: &PolicyArgs, project_glibc: Option<&str>) -> Result<policy:
         allow_needed: p.allow_needed.clone(),
         require_stripped: p.require_stripped,
         strict: p.strict,
+        allow_debug: p.allow_debug,
     })
 }
 

@@ -27,6 +27,7 @@ use crate::archive::ArchiveFormat;
 use crate::checksum;
 use crate::manifest::Manifest;
 use crate::policy::{self, Severity};
+use crate::profile::Profile;
 use crate::provenance::{ENVELOPE_FILE, STATEMENT_FILE, subjects_of};
 use crate::sign::{self, Envelope};
 use crate::target;
@@ -417,6 +418,7 @@ fn policy_from_flags(flags: &Value) -> policy::Options {
             .and_then(Value::as_bool)
             .unwrap_or(false),
         strict: flags.get("strict").and_then(Value::as_bool).unwrap_or(false),
+        allow_debug: flags.get("allowDebug").and_then(Value::as_bool).unwrap_or(false),
     }
 }
 
@@ -568,7 +570,7 @@ fn check_binaries(
         }
         // An ELF file is checked whatever its name: a document slot holds no unchecked program.
         if !binary && m.is_elf() {
-            check_elf(&a.file, name, m, t, opts, r);
+            check_elf(&a.file, name, m, t, opts, r, None);
         }
     }
     for b in &a.binaries {
@@ -584,11 +586,13 @@ fn check_binaries(
             ));
             continue;
         }
-        check_elf(&a.file, &b.path, m, t, opts, r);
+        check_elf(&a.file, &b.path, m, t, opts, r, Some((a, b)));
     }
 }
 
 /// One member against `t`'s policy; a member that is not ELF fails it as kiln inspect says.
+/// For a binary the manifest lists (`listed`), the build profile it shows must also agree with
+/// what the manifest records.
 fn check_elf(
     file: &str,
     name: &str,
@@ -596,6 +600,7 @@ fn check_elf(
     t: &target::Target,
     opts: &policy::Options,
     r: &mut ReleaseReport,
+    listed: Option<(&crate::manifest::Artifact, &crate::manifest::Binary)>,
 ) {
     let checked = match m.with_mapped(|data| policy_check(name, data, t, opts)) {
         Some(Ok(c)) => c,
@@ -603,8 +608,13 @@ fn check_elf(
         Some(Err(e)) => Err(format!("cannot map the unpacked member: {e}")),
     };
     match checked {
-        Ok(errors) if errors.is_empty() => r.binaries.push(format!("{name} ({})", t.triple)),
-        Ok(errors) => r.problems.push(format!(
+        Ok((errors, shown)) if errors.is_empty() => {
+            match listed.and_then(|(a, b)| profile_problem(a, b, shown, opts)) {
+                Some(p) => r.problems.push(p),
+                None => r.binaries.push(format!("{name} ({})", t.triple)),
+            }
+        }
+        Ok((errors, _)) => r.problems.push(format!(
             "{file}: {name} fails the {} policy: {}",
             t.triple,
             errors.join(", ")
@@ -614,20 +624,43 @@ fn check_elf(
 }
 
 /// Inspects `data` (in memory, as [`crate::elf::inspect_bytes`]) and returns the codes of its
-/// error findings.
+/// error findings and the build profile it shows.
 fn policy_check(
     name: &str,
     data: &[u8],
     t: &target::Target,
     opts: &policy::Options,
-) -> Result<Vec<String>, String> {
+) -> Result<(Vec<String>, Option<Profile>), String> {
     let inspection = crate::elf::inspect_bytes(Path::new(name), data);
     let findings = policy::check(&inspection, t, opts)?;
-    Ok(findings
+    let errors = findings
         .into_iter()
         .filter(|f| f.severity == Severity::Error)
         .map(|f| f.code)
-        .collect())
+        .collect();
+    Ok((errors, inspection.facts.build_profile))
+}
+
+/// The build profile a binary shows against what manifest.json says: the profile recorded for
+/// the binary, and the cargo profile recorded for its artifact.
+fn profile_problem(
+    a: &crate::manifest::Artifact,
+    b: &crate::manifest::Binary,
+    shown: Option<Profile>,
+    opts: &policy::Options,
+) -> Option<String> {
+    let shown_str = shown.map_or("none", Profile::as_str);
+    if let Some(recorded) = &b.build_profile
+        && recorded != shown_str
+    {
+        return Some(format!(
+            "{}: {} shows a {shown_str} build, manifest.json records {recorded}",
+            a.file, b.path
+        ));
+    }
+    crate::profile::mismatch(a.cargo_profile.as_deref(), shown, opts)
+        .filter(|f| f.severity == Severity::Error)
+        .map(|f| format!("{}: {}: {} ({})", a.file, b.path, f.message, f.code))
 }
 
 /// Reads a plain (uncompressed) ustar stream, as [`read_archive_keeping`] reads the tar inside
@@ -827,7 +860,7 @@ fn check_oci(
                 ));
             }
             elf.push(&m.sha256);
-            check_elf(name, path, m, t, &opts, r);
+            check_elf(name, path, m, t, &opts, r, None);
         }
         for b in &a.binaries {
             if !elf.contains(&b.sha256.as_str()) {

@@ -10,6 +10,7 @@ mod image;
 mod init;
 mod inspect;
 mod nixenv;
+mod profile;
 mod release;
 mod remote;
 mod targets;

@@ -22,7 +22,7 @@ pub(crate) const KILN: &str = env!("CARGO_BIN_EXE_kiln");
 pub(crate) const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
 /// The keys of one `kiln inspect --json` object, besides the optional `error`.
-pub(crate) const INSPECT_KEYS: [&str; 22] = [
+pub(crate) const INSPECT_KEYS: [&str; 24] = [
     "path",
     "format",
     "class",
@@ -43,13 +43,15 @@ pub(crate) const INSPECT_KEYS: [&str; 22] = [
     "stripped",
     "build_id",
     "store_references",
+    "build_profile",
+    "profile_evidence",
     "size",
     "sha256",
 ];
 
 /// The inspect keys that describe the ELF file itself: null when the file
 /// could not be inspected.
-pub(crate) const ELF_FACT_KEYS: [&str; 17] = [
+pub(crate) const ELF_FACT_KEYS: [&str; 18] = [
     "class",
     "endian",
     "machine",
@@ -67,6 +69,7 @@ pub(crate) const ELF_FACT_KEYS: [&str; 17] = [
     "canary",
     "stripped",
     "build_id",
+    "build_profile",
 ];
 
 /// Every ELF fixture that kiln must be able to inspect without error.
