@@ -1373,13 +1373,14 @@ fn export_release(
         });
         r.file = Some(file);
     }
+    let (flake, locked_url) = provenance::source_identity(&req.flake, ctx.metadata);
     let manifest = Manifest {
         schema: manifest::SCHEMA.into(),
         name,
         version,
         source: Source {
-            flake: req.flake.clone(),
-            locked_url: ctx.metadata.url.clone(),
+            flake,
+            locked_url,
             revision: ctx.metadata.revision.clone(),
             nar_hash: ctx.metadata.nar_hash().map(str::to_owned),
             last_modified: ctx.metadata.last_modified,
