@@ -499,6 +499,35 @@ mod tests {
     }
 
     #[test]
+    fn local_flakes_are_named_without_their_location() {
+        for local in [
+            ".",
+            "./sub",
+            "/src/app",
+            "path:/src/app",
+            "git+file:///src/app?ref=main",
+            "file:///src/app.tar.gz",
+            "tarball+file:///a.tgz",
+        ] {
+            assert!(is_local_url(local), "{local}");
+        }
+        for remote in [
+            "github:o/r",
+            "git+https://example.org/r",
+            "https://example.org/a.tgz",
+            "nixpkgs",
+        ] {
+            assert!(!is_local_url(remote), "{remote}");
+        }
+        let git = json!({"type": "git", "url": "file:///src/app", "dir": "sub", "rev": "abc"});
+        assert_eq!(
+            location_free("git+file:///src/app?dir=sub", &git),
+            "git+file:.?dir=sub"
+        );
+        assert_eq!(location_free("path:/src/app", &json!({"type": "path"})), "path:.");
+    }
+
+    #[test]
     fn lock_nodes_become_dependencies() {
         let locks = json!({"root": "root", "version": 7, "nodes": {
             "root": {"inputs": {"nixpkgs": "nixpkgs"}},
