@@ -213,14 +213,11 @@ pub fn layout(req: &ImageRequest, manifest: &Manifest) -> Result<Layout> {
         name: manifest.name.clone(),
         version: manifest.version.clone(),
         epoch: u64::try_from(manifest.source_date_epoch).unwrap_or(0),
-        // Only a remote source has an address worth a label; a checkout's path is not one.
         source: manifest
             .source
             .locked_url
-            .iter()
-            .chain([&manifest.source.flake])
-            .find(|u| !crate::provenance::is_local_url(u))
-            .cloned(),
+            .clone()
+            .or_else(|| Some(manifest.source.flake.clone())),
         revision: manifest.source.revision.clone(),
         ca_certs: req.ca_certs.clone(),
         tzdata: req.tzdata.clone(),
