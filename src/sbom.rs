@@ -244,8 +244,8 @@ pub fn linked_packages(
     triple: &str,
     lock: &[LockPackage],
 ) -> Result<Vec<LockPackage>, String> {
-    let manifest = dir.join("Cargo.toml");
-    let out = tool(dir, "cargo")
+    let manifest = std::fs::canonicalize(dir.join("Cargo.toml")).map_err(|_| "no Cargo.toml".to_owned())?;
+    let out = tool("cargo")
         .args(["metadata", "--format-version", "1", "--filter-platform", triple])
         .args(["--locked", "--offline", "--manifest-path"])
         .arg(&manifest)
@@ -256,14 +256,17 @@ pub fn linked_packages(
     }
     let meta: Value =
         serde_json::from_slice(&out.stdout).map_err(|_| "cargo metadata printed no JSON".to_owned())?;
-    let cfgs = target_cfgs(dir, triple)?;
+    let cfgs = target_cfgs(triple)?;
     walk(&meta, name, triple, &cfgs, lock).ok_or_else(|| "cargo metadata has no resolve graph".into())
 }
 
-/// `program` run in `dir`, never letting rustup install a toolchain on its own.
-fn tool(dir: &Path, program: &str) -> Command {
+/// `program` run from `/`, never letting rustup install a toolchain on its own. Not from the
+/// crate's directory: cargo and rustup read `.cargo/config.toml` and `rust-toolchain.toml`
+/// from the working directory up, and those could name programs to run (a rustc wrapper, a
+/// toolchain path); a flake's source, often someone else's, runs nothing outside the sandbox.
+fn tool(program: &str) -> Command {
     let mut c = Command::new(program);
-    c.current_dir(dir)
+    c.current_dir("/")
         .env("RUSTUP_AUTO_INSTALL", "0")
         .stdin(Stdio::null())
         .stderr(Stdio::null());
@@ -280,8 +283,8 @@ fn spawn_error(program: &str, e: &std::io::Error) -> String {
 
 /// `rustc --print cfg --target <triple>`: `(name, value)` pairs (`("unix", None)`,
 /// `("target_os", Some("linux"))`).
-fn target_cfgs(dir: &Path, triple: &str) -> Result<Vec<(String, Option<String>)>, String> {
-    let out = tool(dir, "rustc")
+fn target_cfgs(triple: &str) -> Result<Vec<(String, Option<String>)>, String> {
+    let out = tool("rustc")
         .args(["--print", "cfg", "--target", triple])
         .output()
         .map_err(|e| spawn_error("rustc", &e))?;

@@ -1505,7 +1505,28 @@ const NOT_LINKED: [&str; 10] = [
 #[test]
 fn issue17_sbom_lists_what_each_target_links() {
     let fx = crate_fixture();
+    // The crate's own cargo config and toolchain file name programs; kiln runs none of them.
+    let f = fx.dir().join("f");
+    let marker = fx.dir().join("wrapper-ran");
+    fs::write(
+        f.join("wrapper.sh"),
+        format!("#!/bin/sh\ntouch '{}'\nexec \"$@\"\n", marker.display()),
+    )
+    .unwrap();
+    fs::set_permissions(f.join("wrapper.sh"), fs::Permissions::from_mode(0o755)).unwrap();
+    fs::create_dir(f.join(".cargo")).unwrap();
+    fs::write(
+        f.join(".cargo/config.toml"),
+        format!("[build]\nrustc-wrapper = '{}'\n", f.join("wrapper.sh").display()),
+    )
+    .unwrap();
+    fs::write(
+        f.join("rust-toolchain.toml"),
+        "[toolchain]\nchannel = \"0.0.1\"\n",
+    )
+    .unwrap();
     Run::of(fx.build(&["--target", "x86_64-gnu,aarch64-musl"])).expect_code(0);
+    assert!(!marker.exists(), "kiln ran the crate's rustc-wrapper");
     let dist = fx.dir().join("dist");
     for (triple, libc) in [
         ("x86_64-unknown-linux-gnu", false),
