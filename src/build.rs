@@ -1228,14 +1228,15 @@ fn flake_dir(ctx: &ExportContext<'_>) -> Option<PathBuf> {
     })
 }
 
-/// The packages of the flake directory's `Cargo.lock`, when it has one.
-fn cargo_lock(dir: Option<&Path>) -> Result<Option<Vec<sbom::LockPackage>>> {
-    match dir.map(|d| d.join("Cargo.lock")) {
-        Some(p) if fs::symlink_metadata(&p).is_ok_and(|m| m.is_file()) => {
+/// The flake directory's crate and the packages of its `Cargo.lock`, when it has one.
+fn cargo_lock(dir: Option<&Path>) -> Result<Option<sbom::Crate>> {
+    match dir.map(|d| (d, d.join("Cargo.lock"))) {
+        Some((d, p)) if fs::symlink_metadata(&p).is_ok_and(|m| m.is_file()) => {
             let text = fs::read_to_string(&p).with_context(|| format!("{}", p.display()))?;
-            Ok(Some(
-                sbom::parse_cargo_lock(&text).with_context(|| format!("{}", p.display()))?,
-            ))
+            Ok(Some(sbom::Crate {
+                dir: d.to_owned(),
+                lock: sbom::parse_cargo_lock(&text).with_context(|| format!("{}", p.display()))?,
+            }))
         }
         _ => Ok(None),
     }
@@ -1357,7 +1358,7 @@ fn export_release(
             let sbom_file = sbom::file_name(&stem);
             let (sbom_sha, _) = staging.write(&Output::Bytes {
                 file: sbom_file.clone(),
-                bytes: sbom::cyclonedx(name, &version, &r.target, &stem, packages),
+                bytes: packages.sbom(name, &version, &r.target, &stem),
             })?;
             sums.push((sbom_file, sbom_sha));
         }
@@ -1385,13 +1386,14 @@ fn export_release(
         });
         r.file = Some(file);
     }
+    let (flake, locked_url) = provenance::source_identity(&req.flake, ctx.metadata);
     let manifest = Manifest {
         schema: manifest::SCHEMA.into(),
         name,
         version,
         source: Source {
-            flake: req.flake.clone(),
-            locked_url: ctx.metadata.url.clone(),
+            flake,
+            locked_url,
             revision: ctx.metadata.revision.clone(),
             nar_hash: ctx.metadata.nar_hash().map(str::to_owned),
             last_modified: ctx.metadata.last_modified,

@@ -38,9 +38,12 @@ pub struct Manifest {
 /// The flake that was built.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Source {
-    /// The flake reference as given (`.`, `github:owner/repo/ref`, …).
+    /// The flake reference as given (`github:owner/repo/ref`, …); for a local flake (a
+    /// `path:`, `git+file:` or bare-path reference) its location-free form, `path:.` or
+    /// `git+file:.` (plus `?dir=…`), so where the checkout was is not recorded.
     pub flake: String,
-    /// The locked URL Nix resolved it to.
+    /// The locked URL Nix resolved a remote flake to; `null` for a local flake (its identity is
+    /// `revision`, `nar_hash` and `last_modified`).
     pub locked_url: Option<String>,
     /// Git revision, when the source is a clean git tree.
     pub revision: Option<String>,

@@ -232,6 +232,58 @@ pub fn locked_uri(locked: &Value) -> String {
     }
 }
 
+/// Whether a flake reference or locked URL names a place on this machine: `path:`, `file:`,
+/// any `…+file:` scheme (`git+file:`, `hg+file:`, `tarball+file:`), or a bare path.
+pub fn is_local_url(url: &str) -> bool {
+    if url.starts_with('/') || url.starts_with('.') || url.starts_with('~') {
+        return true;
+    }
+    match url.split_once(':') {
+        Some((scheme, _)) => scheme == "path" || scheme == "file" || scheme.ends_with("+file"),
+        None => false,
+    }
+}
+
+/// The location-free form of a local flake: its scheme and `.` (the checkout's root), plus
+/// `?dir=<dir>` when the flake sits in a subdirectory: `git+file:.`, `path:.?dir=sub`. The
+/// source itself is then named by its digests (revision, NAR hash), not by where it was.
+pub fn location_free(url: &str, locked: &Value) -> String {
+    let scheme = match locked.get("type").and_then(Value::as_str) {
+        Some("git") => "git+file",
+        Some("mercurial") => "hg+file",
+        Some("path") => "path",
+        _ => url
+            .split_once(':')
+            .map(|(s, _)| s)
+            .filter(|s| !s.is_empty() && !s.contains('/'))
+            .unwrap_or("path"),
+    };
+    let mut out = format!("{scheme}:.");
+    if let Some(dir) = locked
+        .get("dir")
+        .and_then(Value::as_str)
+        .filter(|d| !d.is_empty())
+    {
+        out.push_str("?dir=");
+        out.push_str(dir);
+    }
+    out
+}
+
+/// How a release names its flake: `(flake, locked URL)`. A remote flake keeps the reference
+/// as given and the locked URL Nix resolved it to; a local one (a checkout, wherever it is)
+/// gets its [`location_free`] form and no locked URL, so the same commit built from two paths
+/// records the same bytes.
+pub fn source_identity(given: &str, m: &FlakeMetadata) -> (String, Option<String>) {
+    let local = m.url.as_deref().map_or_else(|| is_local_url(given), is_local_url);
+    if local {
+        let url = m.url.as_deref().unwrap_or(given);
+        (location_free(url, &m.locked), None)
+    } else {
+        (given.to_owned(), m.url.clone())
+    }
+}
+
 /// Every node of the flake.lock graph except the root, as resource descriptors.
 fn lock_dependencies(locks: &Value) -> Vec<Value> {
     let root = locks.get("root").and_then(Value::as_str).unwrap_or("root");
@@ -273,9 +325,10 @@ pub fn statement(i: &Inputs<'_>) -> Value {
     if let Some(t) = m.last_modified {
         source_annotations.insert("lastModified".into(), json!(t));
     }
+    let (flake, locked_url) = source_identity(i.flake, m);
     let mut deps = vec![json!({
         "name": "source",
-        "uri": m.url.clone().unwrap_or_else(|| i.flake.to_owned()),
+        "uri": locked_url.unwrap_or_else(|| flake.clone()),
         "digest": nix_digest(m.revision.as_deref(), m.nar_hash()),
         "annotations": source_annotations,
     })];
@@ -318,7 +371,7 @@ pub fn statement(i: &Inputs<'_>) -> Value {
             "buildDefinition": {
                 "buildType": BUILD_TYPE,
                 "externalParameters": {
-                    "flake": i.flake,
+                    "flake": flake,
                     "targets": i.outputs.iter().map(|o| o.target.as_str()).collect::<Vec<_>>(),
                     "attributes": i.outputs.iter().map(|o| o.attribute.as_str()).collect::<Vec<_>>(),
                     "flags": i.flags,
@@ -443,6 +496,35 @@ mod tests {
                 .iter()
                 .all(|k| !k.contains("TOKEN") && !k.contains("SECRET"))
         );
+    }
+
+    #[test]
+    fn local_flakes_are_named_without_their_location() {
+        for local in [
+            ".",
+            "./sub",
+            "/src/app",
+            "path:/src/app",
+            "git+file:///src/app?ref=main",
+            "file:///src/app.tar.gz",
+            "tarball+file:///a.tgz",
+        ] {
+            assert!(is_local_url(local), "{local}");
+        }
+        for remote in [
+            "github:o/r",
+            "git+https://example.org/r",
+            "https://example.org/a.tgz",
+            "nixpkgs",
+        ] {
+            assert!(!is_local_url(remote), "{remote}");
+        }
+        let git = json!({"type": "git", "url": "file:///src/app", "dir": "sub", "rev": "abc"});
+        assert_eq!(
+            location_free("git+file:///src/app?dir=sub", &git),
+            "git+file:.?dir=sub"
+        );
+        assert_eq!(location_free("path:/src/app", &json!({"type": "path"})), "path:.");
     }
 
     #[test]

@@ -1161,3 +1161,93 @@ in { packages.x86_64-linux = { x86_64-musl = one "x86_64-musl"; aarch64-musl = o
         r.stdout
     );
 }
+
+/// The dist of `fx` as (name, bytes), the provenance statement with its run times and
+/// invocation id taken out (they differ between any two runs, issue 6).
+fn dist_identity(dist: &Path) -> Vec<(String, Vec<u8>)> {
+    tree(dist)
+        .into_iter()
+        .map(|(name, bytes)| {
+            if name == "provenance.intoto.json" {
+                let mut v: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+                let meta = &mut v["predicate"]["runDetails"]["metadata"];
+                assert!(meta["startedOn"].is_string(), "{v}");
+                *meta = serde_json::Value::Null;
+                (name, serde_json::to_vec_pretty(&v).unwrap())
+            } else {
+                (name, bytes)
+            }
+        })
+        .collect()
+}
+
+/// Builds `a` and `b` (the same flake at two paths) with `flake_of` and `args`, and asserts
+/// their dists are the same bytes, naming the first file that differs.
+fn assert_same_dist(a: &Fixture, b: &Fixture, flake_of: fn(&Fixture) -> String, args: &[&str]) {
+    let mut dists = Vec::new();
+    for fx in [a, b] {
+        let flake = flake_of(fx);
+        Run::of(kiln(fx.dir()).args(["build", "--flake", &flake]).args(args)).expect_code(0);
+        let dist = fx.dir().join("dist");
+        let text = fs::read_to_string(dist.join("manifest.json")).unwrap()
+            + &fs::read_to_string(dist.join("provenance.intoto.json")).unwrap();
+        let here = fx.dir().display().to_string();
+        assert!(!text.contains(&here), "{here} is recorded:\n{text}");
+        dists.push(dist_identity(&dist));
+    }
+    let (one, two) = (&dists[0], &dists[1]);
+    assert_eq!(
+        one.iter().map(|f| &f.0).collect::<Vec<_>>(),
+        two.iter().map(|f| &f.0).collect::<Vec<_>>()
+    );
+    for ((name, x), (_, y)) in one.iter().zip(two) {
+        assert!(
+            x == y,
+            "{name} differs between the two checkouts:\n{}\n---\n{}",
+            String::from_utf8_lossy(x),
+            String::from_utf8_lossy(y)
+        );
+    }
+}
+
+// issue 17 item 1: the same flake copied to two paths (`path:` flakes, the same mtimes) gives
+// byte-identical dists, image included: no checkout path is recorded anywhere.
+#[test]
+fn issue17_same_source_at_two_paths_gives_the_same_dist() {
+    let (a, b) = (Fixture::new("ok"), Fixture::new("ok"));
+    for fx in [&a, &b] {
+        fx.set_mtimes(1_700_000_000);
+    }
+    assert_same_dist(&a, &b, Fixture::flake_ref, &["-t", "x86_64-musl", "--image"]);
+    let m: serde_json::Value =
+        serde_json::from_slice(&fs::read(a.dir().join("dist/manifest.json")).unwrap()).unwrap();
+    assert_eq!(m["source"]["flake"], "path:.", "{m}");
+    assert!(m["source"]["locked_url"].is_null(), "{m}");
+    assert!(
+        m["source"]["nar_hash"].as_str().unwrap().starts_with("sha256-"),
+        "{m}"
+    );
+    assert_eq!(m["source"]["last_modified"], 1_700_000_000, "{m}");
+}
+
+// issue 17 item 1: the same commit in two git checkouts (`--flake <dir>`, which nix reads as
+// `git+file:`) gives byte-identical dists, with the revision recorded.
+#[test]
+fn issue17_same_commit_in_two_checkouts_gives_the_same_dist() {
+    let (a, b) = (Fixture::new("ok"), Fixture::new("ok"));
+    for fx in [&a, &b] {
+        fx.git_commit();
+    }
+    let bare = |fx: &Fixture| fx.dir().join("f").display().to_string();
+    assert_same_dist(&a, &b, bare, &["-t", "x86_64-musl,aarch64-gnu"]);
+    let m: serde_json::Value =
+        serde_json::from_slice(&fs::read(a.dir().join("dist/manifest.json")).unwrap()).unwrap();
+    assert_eq!(m["source"]["flake"], "git+file:.", "{m}");
+    assert_eq!(m["source"]["revision"].as_str().unwrap().len(), 40, "{m}");
+    assert_eq!(m["source"]["last_modified"], 1_700_000_000, "{m}");
+    let p: serde_json::Value =
+        serde_json::from_slice(&fs::read(a.dir().join("dist/provenance.intoto.json")).unwrap()).unwrap();
+    let source = &p["predicate"]["buildDefinition"]["resolvedDependencies"][0];
+    assert_eq!(source["name"], "source", "{p}");
+    assert_eq!(source["digest"]["gitCommit"], m["source"]["revision"], "{p}");
+}

@@ -109,6 +109,39 @@ impl Fixture {
         Fixture { tmp }
     }
 
+    /// Gives every file and directory of the copied flake the same mtime, as `cp -a` of one
+    /// checkout would keep them (a `path:` flake's `lastModified` is the newest mtime).
+    pub(crate) fn set_mtimes(&self, epoch: i64) {
+        sh(
+            &self.tmp.path().join("f"),
+            &format!("find . -exec touch -h -d @{epoch} {{}} +"),
+        )
+        .expect_code(0);
+    }
+
+    /// Makes the copied flake a git checkout with one commit of everything in it, at a fixed
+    /// author, committer and date, so two such checkouts have the same revision.
+    pub(crate) fn git_commit(&self) {
+        require_tool("git");
+        let r = Run::of(
+            Command::new("sh")
+                .args([
+                    "-c",
+                    "git init -q . && git add -A && git -c commit.gpgsign=false commit -q -m fixture",
+                ])
+                .current_dir(self.tmp.path().join("f"))
+                .env("GIT_CONFIG_GLOBAL", "/dev/null")
+                .env("GIT_CONFIG_NOSYSTEM", "1")
+                .env("GIT_AUTHOR_NAME", "kiln")
+                .env("GIT_AUTHOR_EMAIL", "kiln@example.invalid")
+                .env("GIT_COMMITTER_NAME", "kiln")
+                .env("GIT_COMMITTER_EMAIL", "kiln@example.invalid")
+                .env("GIT_AUTHOR_DATE", "1700000000 +0000")
+                .env("GIT_COMMITTER_DATE", "1700000000 +0000"),
+        );
+        r.expect_code(0);
+    }
+
     /// The temp dir (kiln runs here).
     pub(crate) fn dir(&self) -> &Path {
         self.tmp.path()

@@ -1421,3 +1421,192 @@ fn issue13_verify_release_memory_is_bounded() {
     assert!(out.contains("more than the 1073741824 bytes"), "{out}");
     assert!(rss < LIMIT_KIB, "declared 3.5 GB: {rss} KiB");
 }
+
+/// A real crate beside the fixture's flake: normal deps itoa and serde (with the `derive`
+/// proc-macro and what only it pulls in: proc-macro2, quote, syn, unicode-ident), libc only on
+/// musl, a dev-dependency (memchr), a build-dependency (cc, with shlex and find-msvc-tools),
+/// and windows-only dependencies (windows-sys, and cc again as a normal dependency). The crates
+/// come from the local cargo cache; `Cargo.lock` is made offline.
+fn crate_fixture() -> Fixture {
+    require_tool("cargo");
+    let fx = Fixture::new("ok");
+    let f = fx.dir().join("f");
+    fs::write(
+        f.join("Cargo.toml"),
+        r#"[package]
+name = "fixture"
+version = "1.2.3"
+edition = "2021"
+build = "build.rs"
+
+[[bin]]
+name = "fixture"
+path = "main.rs"
+
+[dependencies]
+itoa = "1"
+serde = { version = "1", features = ["derive"] }
+
+[dev-dependencies]
+memchr = "2"
+
+[build-dependencies]
+cc = "1"
+
+[target.'cfg(windows)'.dependencies]
+windows-sys = { version = "*", features = ["Win32_Foundation"] }
+cc = "1"
+
+[target.'cfg(all(target_os = "linux", target_env = "musl"))'.dependencies]
+libc = "0.2"
+"#,
+    )
+    .unwrap();
+    fs::write(f.join("main.rs"), "fn main() {}\n").unwrap();
+    fs::write(f.join("build.rs"), "fn main() {}\n").unwrap();
+    Run::of(
+        Command::new("cargo")
+            .args(["generate-lockfile", "--offline"])
+            .current_dir(&f)
+            .env("RUSTUP_AUTO_INSTALL", "0"),
+    )
+    .expect_code(0);
+    fx
+}
+
+/// The component names of a target's SBOM in `dist`, and its `kiln:dependency-graph`.
+fn sbom_names(dist: &Path, triple: &str) -> (Vec<String>, String, serde_json::Value) {
+    let v: serde_json::Value =
+        serde_json::from_slice(&fs::read(dist.join(format!("fixture-1.2.3-{triple}.cdx.json"))).unwrap())
+            .unwrap();
+    let names = v["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap().to_owned())
+        .collect();
+    let graph = v["metadata"]["properties"]
+        .as_array()
+        .and_then(|ps| ps.iter().find(|p| p["name"] == "kiln:dependency-graph"))
+        .map(|p| p["value"].as_str().unwrap().to_owned())
+        .unwrap_or_default();
+    (names, graph, v)
+}
+
+const NOT_LINKED: [&str; 10] = [
+    "memchr",          // dev-dependency
+    "cc",              // build-dependency (and a normal one on windows only)
+    "shlex",           // only cc needs it
+    "find-msvc-tools", // only cc needs it
+    "serde_derive",    // proc-macro
+    "proc-macro2",     // only the proc-macro needs it
+    "quote",
+    "syn",
+    "unicode-ident",
+    "windows-sys", // cfg(windows)
+];
+
+// issue 17 item 12: each target's SBOM lists what that target links: normal dependencies whose
+// cfg holds for it; no dev-, build- or proc-macro crates (nor what only they pull in), no
+// crates of other platforms.
+#[test]
+fn issue17_sbom_lists_what_each_target_links() {
+    let fx = crate_fixture();
+    // The crate's own cargo config and toolchain file name programs; kiln runs none of them.
+    let f = fx.dir().join("f");
+    let marker = fx.dir().join("wrapper-ran");
+    fs::write(
+        f.join("wrapper.sh"),
+        format!("#!/bin/sh\ntouch '{}'\nexec \"$@\"\n", marker.display()),
+    )
+    .unwrap();
+    fs::set_permissions(f.join("wrapper.sh"), fs::Permissions::from_mode(0o755)).unwrap();
+    fs::create_dir(f.join(".cargo")).unwrap();
+    fs::write(
+        f.join(".cargo/config.toml"),
+        format!("[build]\nrustc-wrapper = '{}'\n", f.join("wrapper.sh").display()),
+    )
+    .unwrap();
+    fs::write(
+        f.join("rust-toolchain.toml"),
+        "[toolchain]\nchannel = \"0.0.1\"\n",
+    )
+    .unwrap();
+    Run::of(fx.build(&["--target", "x86_64-gnu,aarch64-musl"])).expect_code(0);
+    assert!(!marker.exists(), "kiln ran the crate's rustc-wrapper");
+    let dist = fx.dir().join("dist");
+    for (triple, libc) in [
+        ("x86_64-unknown-linux-gnu", false),
+        ("aarch64-unknown-linux-musl", true),
+    ] {
+        let (names, graph, v) = sbom_names(&dist, triple);
+        for n in ["itoa", "serde", "serde_core"] {
+            assert!(
+                names.iter().any(|x| x == n),
+                "{triple}: {n} missing from {names:?}"
+            );
+        }
+        for n in NOT_LINKED.iter().chain(["windows-link"].iter()) {
+            assert!(!names.iter().any(|x| x == n), "{triple}: {n} listed in {names:?}");
+        }
+        assert_eq!(
+            names.iter().any(|x| x == "libc"),
+            libc,
+            "{triple}: libc in {names:?}"
+        );
+        assert!(graph.starts_with("cargo-metadata"), "{triple}: {graph}");
+        // The graph: the release depends on what it links directly, serde on serde_core only.
+        let deps = v["dependencies"].as_array().unwrap();
+        let of = |r: &str| {
+            deps.iter()
+                .find(|d| d["ref"].as_str().unwrap().starts_with(r))
+                .map_or_else(
+                    || panic!("{triple}: no dependencies entry {r}: {v}"),
+                    |d| d["dependsOn"].clone(),
+                )
+        };
+        let root = of("fixture-1.2.3-");
+        let root: Vec<&str> = root
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d.as_str().unwrap())
+            .collect();
+        assert_eq!(root.len(), if libc { 3 } else { 2 }, "{triple}: {root:?}");
+        assert!(
+            root.iter()
+                .all(|d| !d.contains("/cc@") && !d.contains("/memchr@")),
+            "{root:?}"
+        );
+        let serde = of("pkg:cargo/serde@");
+        assert_eq!(serde.as_array().unwrap().len(), 1, "{triple}: {serde}");
+        assert!(
+            serde[0].as_str().unwrap().starts_with("pkg:cargo/serde_core@"),
+            "{serde}"
+        );
+    }
+    validate(
+        &[&dist.join("fixture-1.2.3-x86_64-unknown-linux-gnu.cdx.json")],
+        "cyclonedx",
+    )
+    .expect_code(0);
+}
+
+// issue 17 item 12: without cargo kiln falls back to every package of Cargo.lock, and the SBOM
+// says so.
+#[test]
+fn issue17_sbom_without_cargo_says_it_lists_the_lock_file() {
+    let fx = crate_fixture();
+    let path: Vec<String> = crate::nixenv::path_env()
+        .split(':')
+        .filter(|d| !Path::new(d).join("cargo").exists())
+        .map(str::to_owned)
+        .collect();
+    Run::of(fx.build(&["--target", "x86_64-gnu"]).env("PATH", path.join(":"))).expect_code(0);
+    let (names, graph, _) = sbom_names(&fx.dir().join("dist"), "x86_64-unknown-linux-gnu");
+    assert!(graph.starts_with("Cargo.lock: every package"), "{graph}");
+    assert!(graph.contains("cargo not found"), "{graph}");
+    for n in NOT_LINKED.iter().chain(["itoa", "serde", "libc"].iter()) {
+        assert!(names.iter().any(|x| x == n), "{n} missing from {names:?}");
+    }
+}
