@@ -77,20 +77,26 @@
         # The pure target table and naming rules (no nixpkgs needed).
         inherit targets;
 
-        # kiln.lib.mkCrossPackages { pkgs, src, targets ? all, ... }
-        #   -> { x86_64-gnu, x86_64-musl, aarch64-gnu, aarch64-musl, default }
+        # kiln.lib.mkCrossPackages { pkgs, src, targets ? all, toolchainFile ? kiln's, ... }
+        #   -> { x86_64-gnu, x86_64-musl, aarch64-gnu, aarch64-musl, default, image-* }
+        # The toolchain is the crate's rust-toolchain.toml (toolchainFile) with
+        # the std of every selected target added.
         mkCrossPackages =
           {
             pkgs,
             toolchainFile ? ./rust-toolchain.toml,
             ...
           }@args:
-          (kilnFor pkgs { inherit toolchainFile; }).mkCrossPackages (
-            removeAttrs args [
-              "pkgs"
-              "toolchainFile"
-            ]
-          );
+          (kilnFor pkgs {
+            inherit toolchainFile;
+            toolchainTargets = map (t: (targets.lookup t).triple) (args.targets or targets.attrNames);
+          }).mkCrossPackages
+            (
+              removeAttrs args [
+                "pkgs"
+                "toolchainFile"
+              ]
+            );
 
         # kiln.lib.mkVerifyChecks { pkgs, packages, verifyArgs ? [ ] }
         #   -> { verify-<attr> = <check>; ... }, verified by kiln itself.

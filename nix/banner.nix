@@ -33,7 +33,7 @@ let
   row =
     t:
     "  ${pad 14 t.attr}nix build .#${pad 14 t.attr}${cargoCommand t}"
-    + (if targets.needsCross buildSystem t then "  (run: ${targets.qemuBinary t})" else "");
+    + (if targets.needsCross buildSystem t && targets.canEmulate buildSystem then "  (run: ${targets.qemuBinary t})" else "");
 in
 concatStringsSep "\n" (
   [

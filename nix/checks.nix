@@ -17,6 +17,8 @@
   verifier,
   cargoClippyExtraArgs ? "--all-targets -- --deny warnings",
   cargoTestExtraArgs ? "",
+  # Programs the test suite runs (they are not in the build sandbox).
+  testInputs ? [ ],
   verifyArgs ? [ ],
 }:
 let
@@ -33,6 +35,12 @@ in
 {
   fmt = craneLib.cargoFmt { inherit src; };
   clippy = craneLib.cargoClippy (common // { inherit cargoClippyExtraArgs; });
-  tests = craneLib.cargoTest (common // { inherit cargoTestExtraArgs; });
+  tests = craneLib.cargoTest (
+    common
+    // {
+      inherit cargoTestExtraArgs;
+      nativeBuildInputs = testInputs;
+    }
+  );
 }
 // mkVerifyChecks { inherit packages verifier verifyArgs; }

@@ -1,19 +1,24 @@
 # nix/cross-package.nix: the release build of one crate for one target.
 #
-# Owns: the derivation that turns a cargo source tree into a release binary
-# for a target: crane's buildPackage on the native package set, the target's
-# cross environment (cross-env.nix), and the rules that make the output
-# shippable and reproducible:
+# Owns: the derivations that turn a cargo source tree into a release binary
+# for a target: crane's buildDepsOnly (the target's dependency cache) and
+# buildPackage on the native package set, both with the target's cross
+# environment (cross-env.nix) and the release rules of recipe.nix:
 #   - release profile, `--locked`, symbols stripped by rustc;
 #   - no /nix/store reference in the output (`allowedReferences = [ ]`): a
 #     leak (a Nix loader, a run path, a toolchain path) fails the build;
 #   - SOURCE_DATE_EPOCH fixed, the build directory remapped, no incremental
-#     state, so a rebuild anywhere gives the same bytes.
+#     state, so a rebuild anywhere gives the same bytes;
+#   - no test run: release builds do not run target code (tests are checks).
+# The dependency cache has the same environment as the package, so cargo's
+# fingerprints match: a change in the crate's own source rebuilds only the
+# crate, not its dependencies.
 {
   lib,
   craneLib,
   crossEnv,
   targets,
+  recipe,
 }:
 {
   # Cargo source tree (a path or a cleaned source) with Cargo.toml and Cargo.lock.
@@ -33,11 +38,22 @@
   glibcFloor ? null,
   # Timestamp for anything that records one.
   sourceDateEpoch ? 315532800,
+  # C libraries the crate links, from the TARGET's package set:
+  # `p: [ p.openssl ]`, called with pkgsCross.<nixpkgs_cross> of the target.
+  buildInputs ? (_: [ ]),
   ...
 }@args:
 let
   cross = crossEnv { inherit target glibcFloor; };
   t = cross.target;
+
+  targetBuildInputs =
+    if builtins.isFunction buildInputs then
+      buildInputs cross.targetPkgs
+    else if buildInputs == [ ] then
+      [ ]
+    else
+      throw "kiln: buildInputs of ${pname} (${t.attr}) must be a function of the target's package set, e.g. p: [ p.openssl ]; a list would link the build system's libraries";
 
   # Arguments of this function that must not reach the derivation.
   own = [
@@ -46,47 +62,48 @@ let
     "description"
     "glibcFloor"
     "sourceDateEpoch"
+    "buildInputs"
   ];
   passed = removeAttrs args own;
+
+  # What the dependency cache and the package share (same env, same flags).
+  common =
+    passed
+    // cross.env
+    // recipe.releaseEnv { inherit sourceDateEpoch; }
+    // {
+      inherit src version cargoExtraArgs;
+      pname = "${pname}-${t.attr}";
+      strictDeps = true;
+      # Release builds do not run target code; the test suite is a check.
+      doCheck = false;
+      # rustc strips; the native strip of stdenv does not know foreign ELF.
+      dontStrip = true;
+      # Remapping is done below, for the whole build directory.
+      doRemapPathPrefix = false;
+
+      CARGO_BUILD_RUSTFLAGS = recipe.rustflags t (lib.toList (args.CARGO_BUILD_RUSTFLAGS or [ ]));
+
+      nativeBuildInputs = cross.packages ++ (args.nativeBuildInputs or [ ]);
+      buildInputs = targetBuildInputs;
+
+      preBuild = ''
+        ${cross.preBuild}
+        ${recipe.remapPreBuild}
+        ${args.preBuild or ""}
+      '';
+    };
+
+  cargoArtifacts = args.cargoArtifacts or (craneLib.buildDepsOnly (removeAttrs common [ "passthru" "meta" ]));
 in
 craneLib.buildPackage (
-  passed
-  // cross.env
+  common
+  // recipe.referenceRules
   // {
-    inherit src version cargoExtraArgs;
-    pname = "${pname}-${t.attr}";
-    strictDeps = true;
-
-    # One derivation per target, no shared dependency cache: the cache would
-    # be built with a different linker and rebuilt anyway.
-    cargoArtifacts = null;
-    # Release builds do not run target code; the test suite is a check.
-    doCheck = false;
-
-    CARGO_PROFILE = "release";
-    CARGO_PROFILE_RELEASE_STRIP = "symbols";
-    CARGO_INCREMENTAL = "0";
-    SOURCE_DATE_EPOCH = toString sourceDateEpoch;
-    # rustc strips; the native strip of stdenv does not know foreign ELF.
-    dontStrip = true;
-    # Remapping is done below, for the whole build directory.
-    doRemapPathPrefix = false;
-
-    CARGO_BUILD_RUSTFLAGS = lib.concatStringsSep " " (cross.rustflags ++ lib.toList (args.CARGO_BUILD_RUSTFLAGS or [ ]));
-
-    nativeBuildInputs = cross.packages ++ (args.nativeBuildInputs or [ ]);
-
-    preBuild = ''
-      ${cross.preBuild}
-      # The sandbox directory differs between NixOS (/build) and other hosts.
-      export CARGO_BUILD_RUSTFLAGS="$CARGO_BUILD_RUSTFLAGS --remap-path-prefix=$NIX_BUILD_TOP=/build"
-      ${args.preBuild or ""}
-    '';
-
-    # The output must not need the Nix store at run time.
-    allowedReferences = [ ];
+    inherit cargoArtifacts;
 
     passthru = (args.passthru or { }) // {
+      inherit cargoArtifacts;
       kilnTarget = t;
       kilnGlibcFloor = cross.glibcFloor;
     };

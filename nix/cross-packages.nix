@@ -7,6 +7,7 @@
 # what `kiln.lib.mkCrossPackages` returns for any crate.
 {
   lib,
+  pkgs,
   craneLib,
   mkCrossPackage,
   mkImage,
@@ -23,8 +24,12 @@
   images ? true,
   # Arguments for every image (caCerts, tzdata, source, revision, labels; see image.nix).
   imageArgs ? { },
+  # C libraries the crate links, as a function of a package set:
+  # `p: [ p.openssl ]`. Each target calls it with its own package set
+  # (pkgsCross.<nixpkgs_cross>), `default` with the build system's.
+  buildInputs ? (_: [ ]),
   # Everything else (pname, version, mainProgram, description, glibcFloor,
-  # sourceDateEpoch, cargoExtraArgs, buildInputs, ...) goes to every package.
+  # sourceDateEpoch, cargoExtraArgs, ...) goes to every package.
   ...
 }@args:
 let
@@ -44,17 +49,27 @@ let
   );
 
   # The native build keeps the store references a Nix-native binary needs,
-  # and caches its dependencies for the checks (clippy, tests).
+  # and caches its dependencies for the checks (clippy, tests). It does not
+  # run the test suite (crane's buildPackage would): that is checks.tests.
   nativeArgs =
     removeAttrs common [
       "mainProgram"
       "description"
       "glibcFloor"
       "sourceDateEpoch"
+      "buildInputs"
     ]
     // {
       strictDeps = true;
+      doCheck = false;
       cargoExtraArgs = common.cargoExtraArgs or "--locked";
+      buildInputs =
+        if builtins.isFunction buildInputs then
+          buildInputs pkgs
+        else if buildInputs == [ ] then
+          [ ]
+        else
+          throw "kiln: buildInputs must be a function of a package set, e.g. p: [ p.openssl ]";
     };
   cargoArtifacts = craneLib.buildDepsOnly nativeArgs;
   nativePackage = craneLib.buildPackage (

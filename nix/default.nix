@@ -5,6 +5,7 @@
 # first, then the user's arguments with `?` defaults.
 #
 #   targets.nix          target table and naming rules (pure)
+#   recipe.nix           the release recipe any provider shares (pure)
 #   banner.nix           dev shell banner (pure)
 #   toolchain.nix        Rust toolchain from rust-toolchain.toml
 #   cross-env.nix        linker / cc / env vars for one target
@@ -24,8 +25,11 @@
   crane,
   # The rust-overlay flake; only needed when `pkgs` lacks `rust-bin`.
   rust-overlay ? null,
-  # The rustup toolchain file that fixes the Rust version and targets.
+  # The rustup toolchain file that fixes the Rust version (and components).
   toolchainFile ? ../rust-toolchain.toml,
+  # Target triples whose std the toolchain must have besides the file's own:
+  # the targets built (all four by default).
+  toolchainTargets ? (import ./targets.nix { }).triples,
 }:
 let
   inherit (pkgs) lib;
@@ -46,10 +50,14 @@ lib.makeScope pkgs.newScope (
   {
     # Pure parts, importable without nixpkgs too.
     targets = import ./targets.nix { };
+    recipe = import ./recipe.nix { inherit (self) targets; };
     banner = import ./banner.nix { inherit (self) targets toolchainFile; };
     inherit toolchainFile;
 
-    toolchain = callPackage ./toolchain.nix { inherit rust-bin; } { inherit toolchainFile; };
+    toolchain = callPackage ./toolchain.nix { inherit rust-bin; } {
+      inherit toolchainFile;
+      extraTargets = toolchainTargets;
+    };
     craneLib = (crane.mkLib pkgs).overrideToolchain (_: self.toolchain);
 
     crossEnv = callPackage ./cross-env.nix { inherit pkgs; };
@@ -75,6 +83,13 @@ lib.makeScope pkgs.newScope (
       # Unit tests only: the integration tests drive a real nix, zig and qemu, which the
       # build sandbox does not have; scripts/test runs them outside.
       cargoTestExtraArgs = "--lib";
+      # What the unit tests run besides stdenv's tools (tar, gzip, xz, coreutils):
+      # the archive tests cross-check kiln's archives with python3, unzip and zstd.
+      testInputs = [
+        pkgs.python3
+        pkgs.unzip
+        pkgs.zstd
+      ];
     };
     devShell = self.mkDevShell { inherit (self) toolchain kiln; };
   }

@@ -1,14 +1,21 @@
 # nix/devshell.nix: `nix develop`.
 #
 # Owns: the interactive shell: the toolchain with all four targets (clippy,
-# rustfmt, rust-analyzer, rust-src), the cross linkers of every target,
-# zig and cargo-zigbuild, qemu to run foreign binaries, kiln itself, and
-# the banner (banner.nix) printed on entry.
+# rustfmt, rust-analyzer, rust-src), the zig linker wrappers of every
+# target, cargo-zigbuild, qemu to run foreign binaries (Linux hosts), kiln
+# itself, and the banner (banner.nix) printed on entry.
+#
+# qemu: cargo's runner for a foreign gnu target is `qemu-<arch> -L <glibc
+# of that target>`, and the shell has `qemu-<arch>-static` (the name kiln's
+# --smoke and doctor look up) as a wrapper that sets the same sysroot through
+# QEMU_LD_PREFIX unless the caller set one (or passes -L, as kiln does when
+# /usr/<arch>-linux-gnu exists).
 {
   lib,
   mkShell,
   stdenv,
   qemu,
+  writeShellScriptBin,
   crossEnv,
   targets,
   banner,
@@ -49,14 +56,28 @@ let
     );
 
   bannerText = banner { inherit buildSystem; };
+
+  # One qemu-<arch>-static per foreign architecture, with that architecture's
+  # gnu sysroot as the default loader prefix.
+  foreignGnu = builtins.filter (e: e.sysroot != null) envs;
+  qemuStatic = lib.optionals (targets.canEmulate buildSystem) (
+    map (
+      e:
+      writeShellScriptBin (targets.qemuStaticName e.target) ''
+        export QEMU_LD_PREFIX="''${QEMU_LD_PREFIX:-${e.sysroot}}"
+        exec ${qemu}/bin/${targets.qemuBinary e.target} "$@"
+      ''
+    ) foreignGnu
+  );
 in
 mkShell (
   lib.foldl' (acc: e: acc // targetEnv e) { } envs
   // {
     packages = [
       toolchain
-      qemu
     ]
+    ++ lib.optional (targets.canEmulate buildSystem) qemu
+    ++ qemuStatic
     ++ lib.concatMap (e: e.packages) envs
     ++ lib.optional (kiln != null) kiln
     ++ extraPackages;

@@ -2,7 +2,16 @@
 #
 # Owns: which files of the repository the Rust build sees. Only these enter
 # the store, so editing docs, the flake or the Nix tests (tests/nix) does not
-# rebuild kiln. nix/targets.json is in it because src/target.rs embeds it.
+# rebuild kiln. Everything `src/` reads at compile time must be in it:
+# nix/targets.json (src/target.rs embeds it), templates/ (src/init.rs embeds
+# templates/default/flake.nix), tests/fixtures/ (unit tests embed fixtures).
+# tests/nix/source-compiles.sh checks it: kiln must `cargo check` from exactly
+# these files.
+#
+#   import ./nix/source.nix { inherit lib; }   # lib: nixpkgs' lib
+#
+# The result is the `lib.fileset.toSource` tree, with the file set itself as
+# `fileset` (for `lib.fileset.toList`).
 { lib }:
 let
   fs = lib.fileset;
@@ -13,6 +22,7 @@ let
       ../Cargo.lock
       ../src
       ../nix/targets.json
+      ../templates
     ]
     ++ map fs.maybeMissing [
       ../build.rs
@@ -26,8 +36,12 @@ let
       ../.cargo
     ]
   );
+  fileset = fs.difference cargoFiles (fs.maybeMissing ../tests/nix);
 in
 fs.toSource {
   root = ../.;
-  fileset = fs.difference cargoFiles (fs.maybeMissing ../tests/nix);
+  inherit fileset;
+}
+// {
+  inherit fileset;
 }

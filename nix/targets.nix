@@ -126,16 +126,30 @@ let
   isGnu = target: (lookup target).libc == "gnu";
   isMusl = target: (lookup target).libc == "musl";
 
-  # The gnu triple of a build system's own rustc host: "x86_64-linux" -> "x86_64-unknown-linux-gnu".
+  # "x86_64-linux" -> "x86_64", "aarch64-darwin" -> "aarch64".
+  systemArch = system: head (builtins.split "-" system);
+  isDarwinSystem = system: builtins.match ".*-darwin" system != null;
+
+  # The triple of a build system's own rustc host: "x86_64-linux" ->
+  # "x86_64-unknown-linux-gnu" (from the table), "aarch64-darwin" ->
+  # "aarch64-apple-darwin" (macOS hosts build Linux targets only).
   hostTriple =
     system:
     let
       hits = filter (t: t.system == system && t.libc == "gnu") all;
     in
-    if hits == [ ] then
+    if !(elem system table.build_systems) then
+      throw "kiln: unsupported build system '${system}'; supported: ${concatStringsSep ", " table.build_systems}"
+    else if isDarwinSystem system then
+      "${systemArch system}-apple-darwin"
+    else if hits == [ ] then
       throw "kiln: no gnu target runs on build system '${system}'; build systems: ${concatStringsSep ", " table.build_systems}"
     else
       (head hits).triple;
+
+  # True when qemu-user can run foreign Linux binaries on the build system
+  # (Linux only: nixpkgs' qemu on macOS has no user-mode emulation).
+  canEmulate = system: !(isDarwinSystem system);
 
   # True when a build on `buildSystem` cannot run the target's binaries natively.
   needsCross =
@@ -165,34 +179,24 @@ let
     in
     zigTargetWithFloor (if t.glibc_floor != null then t.glibc_floor else table.default_glibc_floor) t;
 
-  # Name of the executable that links for a target. gnu: the zig wrapper kiln
-  # writes; musl: the nixpkgs cross compiler (its targetPrefix + "cc").
-  linkerName =
-    target:
-    let
-      t = lookup target;
-    in
-    if t.libc == "gnu" then "kiln-zigcc-${t.attr}" else "${t.triple}-cc";
+  # Name of the executable that links for a target: the zig wrapper kiln
+  # writes around cargo-zigbuild's `zig cc`, the same for gnu and musl.
+  linkerName = target: "kiln-zigcc-${(lookup target).attr}";
 
   # Same idea for the C++ driver and the archiver (cc-rs's CXX_<t> and AR_<t>).
-  cxxName =
-    target:
-    let
-      t = lookup target;
-    in
-    if t.libc == "gnu" then "kiln-zigcxx-${t.attr}" else "${t.triple}-c++";
-  arName =
-    target:
-    let
-      t = lookup target;
-    in
-    if t.libc == "gnu" then "kiln-zigar-${t.attr}" else "${t.triple}-ar";
+  cxxName = target: "kiln-zigcxx-${(lookup target).attr}";
+  arName = target: "kiln-zigar-${(lookup target).attr}";
 
   # nixpkgs' qemu user-mode binary for the target's architecture.
   qemuBinary = target: "qemu-${(lookup target).arch}";
+  # The name kiln's --smoke and doctor look up (targets.json "qemu", Debian's
+  # qemu-user-static name); the dev shell provides it as a wrapper.
+  qemuStaticName = target: (lookup target).qemu;
 
   # rustc flags for the target, as a list (joined into CARGO_BUILD_RUSTFLAGS).
-  # musl: fully static. gnu: nothing extra; the floor comes from the linker.
+  # musl: fully static; zig ships musl's crt and libc, and cargo-zigbuild's
+  # `zig cc` drops the self-contained crt objects rustc passes, so nothing
+  # else is needed. gnu: nothing extra; the floor comes from the linker.
   rustflags =
     target:
     let
@@ -200,9 +204,9 @@ let
     in
     if t.libc == "musl" then [ "-C" "target-feature=+crt-static" ] else [ ];
 
-  # C flags for cc-rs (CFLAGS_<t>). aarch64 static musl: gcc's outline atomics
-  # pull libgcc's lse-init, whose getauxval call a static musl link cannot
-  # resolve (rust-lang/rust#89626); compile C without them.
+  # C flags for cc-rs (CFLAGS_<t>). aarch64 static musl: outline atomics
+  # need an lse-init whose getauxval call a static musl link may not resolve
+  # (rust-lang/rust#89626); compile C without them (zig cc takes the flag).
   cflags =
     target:
     let
@@ -237,6 +241,9 @@ in
     isGnu
     isMusl
     hostTriple
+    systemArch
+    isDarwinSystem
+    canEmulate
     needsCross
     sharesHostTriple
     zigTarget
@@ -245,6 +252,7 @@ in
     cxxName
     arName
     qemuBinary
+    qemuStaticName
     rustflags
     cflags
     envNames

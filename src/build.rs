@@ -203,7 +203,9 @@ pub struct BuildReport {
     pub system: String,
     /// The Nix version used.
     pub nix_version: String,
-    /// Where `dist/` was written, if it was.
+    /// Where `dist/` was written, if it was (`exported`, plus `exported_bytes` when it is not
+    /// plain UTF-8).
+    #[serde(flatten, serialize_with = "crate::report::path_fields::exported")]
     pub exported: Option<PathBuf>,
     /// Per target.
     pub targets: Vec<TargetReport>,
@@ -349,6 +351,10 @@ fn build_flags(req: &BuildRequest) -> BuildFlags {
 
 /// Runs the pipeline. `Err` is a usage or environment problem (exit 2).
 pub fn run(req: &BuildRequest, interrupt: &Interrupt, plain_progress: bool) -> Result<BuildEnd> {
+    // A signal that came before any nix was started: start none.
+    if interrupt.is_set() {
+        return Ok(BuildEnd::Interrupted(interrupt.exit_code()));
+    }
     let started = std::time::SystemTime::now();
     let detecting = Nix::start_detect(req.verbose, req.nix_args.clone()).context("reading nix settings")?;
     // Unless configured otherwise, nix's `system` is the host's: the evaluation starts at once,
@@ -950,13 +956,19 @@ fn verify_target(r: &mut TargetReport, t: &Target, root: &Path, opts: &policy::O
 fn smoke_target(r: &mut TargetReport, t: &Target, args: &[String]) {
     for (name, path, _) in &r.bins.clone() {
         match smoke_run(path, t, args) {
-            Ok(s) => {
+            Ok(run) => {
+                let s = run.smoke;
                 if s.exit_code != Some(0) {
                     r.status = Status::SmokeFailed;
-                    r.error = Some(format!(
-                        "smoke run of bin/{name} ({}) exited {:?}: {}",
-                        s.runner, s.exit_code, s.first_line
-                    ));
+                    let how = match s.exit_code {
+                        Some(c) => format!("exited {c}"),
+                        None => "was killed (a signal, or no end within 60 s)".into(),
+                    };
+                    let mut error = format!("smoke run of bin/{name} ({}) {how}: {}", s.runner, s.first_line);
+                    if let Some(last) = run.last_stderr_line.filter(|l| *l != s.first_line) {
+                        let _ = write!(error, " … {last}");
+                    }
+                    r.error = Some(error);
                 }
                 r.smokes.insert(name.clone(), s);
             }
@@ -971,7 +983,7 @@ fn smoke_target(r: &mut TargetReport, t: &Target, args: &[String]) {
 /// Runs `path ARGS` natively when the target's architecture is the host's, else under the
 /// target's qemu-user emulator (with `/usr/<arch>-linux-gnu` as the loader prefix for gnu
 /// targets when it exists). Gives up after 60 seconds.
-pub fn smoke_run(path: &Path, t: &Target, args: &[String]) -> Result<Smoke> {
+pub fn smoke_run(path: &Path, t: &Target, args: &[String]) -> Result<SmokeRun> {
     let native = t.arch == std::env::consts::ARCH;
     let mut cmd;
     let runner;
@@ -996,6 +1008,12 @@ pub fn smoke_run(path: &Path, t: &Target, args: &[String]) -> Result<Smoke> {
     let mut child = cmd
         .spawn()
         .with_context(|| format!("cannot run {}", path.display()))?;
+    // Both pipes are read while the binary runs, so one printing more than a pipe holds never
+    // blocks on a full pipe; only the first and last bytes of each are kept.
+    let readers = [
+        child.stdout.take().map(|r| Captured::spawn(Box::new(r))),
+        child.stderr.take().map(|r| Captured::spawn(Box::new(r))),
+    ];
     let start = Instant::now();
     let status = loop {
         if let Some(s) = child.try_wait()? {
@@ -1008,11 +1026,19 @@ pub fn smoke_run(path: &Path, t: &Target, args: &[String]) -> Result<Smoke> {
         }
         std::thread::sleep(Duration::from_millis(20));
     };
-    let out = child.wait_with_output()?;
-    let text = if out.stdout.iter().any(|b| !b.is_ascii_whitespace()) {
-        out.stdout
+    // A child the binary left behind may hold a pipe open: wait for the readers a little only.
+    let [out, err] = readers.map(|r| r.map(Captured::finish).unwrap_or_default());
+    let output_bytes = (out.total, err.total);
+    let tail: Vec<u8> = err.tail.iter().copied().collect();
+    let last_stderr_line = String::from_utf8_lossy(&tail)
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .map(|l| l.trim().to_owned());
+    let text = if out.head.iter().any(|b| !b.is_ascii_whitespace()) {
+        out.head
     } else {
-        out.stderr
+        err.head
     };
     let first_line = String::from_utf8_lossy(&text)
         .lines()
@@ -1020,12 +1046,76 @@ pub fn smoke_run(path: &Path, t: &Target, args: &[String]) -> Result<Smoke> {
         .unwrap_or("")
         .trim()
         .to_owned();
-    Ok(Smoke {
-        args: args.to_vec(),
-        runner,
-        exit_code: status.and_then(|s| s.code()),
-        first_line,
+    Ok(SmokeRun {
+        smoke: Smoke {
+            args: args.to_vec(),
+            runner,
+            exit_code: status.and_then(|s| s.code()),
+            first_line,
+        },
+        last_stderr_line,
+        output_bytes,
     })
+}
+
+/// How much of a smoke run's output is kept: the first and the last bytes of each stream.
+const SMOKE_KEEP: usize = 64 * 1024;
+
+/// One output stream of a smoke run, read to its end on a thread of its own.
+#[derive(Default)]
+struct Captured {
+    /// The first [`SMOKE_KEEP`] bytes (where the first line is).
+    head: Vec<u8>,
+    /// The last [`SMOKE_KEEP`] bytes.
+    tail: std::collections::VecDeque<u8>,
+    /// Every byte read.
+    total: u64,
+}
+
+/// A smoke run, with the end of its error output for a failure's report.
+pub struct SmokeRun {
+    /// What the manifest records.
+    pub smoke: Smoke,
+    /// The last non-empty line of stderr (of its last 64 KiB), if any.
+    pub last_stderr_line: Option<String>,
+    /// Bytes written to stdout and stderr.
+    pub output_bytes: (u64, u64),
+}
+
+impl Captured {
+    fn spawn(mut r: Box<dyn std::io::Read + Send>) -> std::sync::mpsc::Receiver<Captured> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut c = Captured::default();
+            let mut buf = vec![0u8; 64 * 1024];
+            loop {
+                match r.read(&mut buf) {
+                    Ok(0) => break,
+                    Ok(n) => c.push(&buf[..n]),
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(_) => break,
+                }
+            }
+            let _ = tx.send(c);
+        });
+        rx
+    }
+
+    fn push(&mut self, bytes: &[u8]) {
+        self.total += bytes.len() as u64;
+        let room = SMOKE_KEEP.saturating_sub(self.head.len());
+        self.head.extend_from_slice(&bytes[..room.min(bytes.len())]);
+        let keep = &bytes[bytes.len().saturating_sub(SMOKE_KEEP)..];
+        self.tail.extend(keep);
+        let excess = self.tail.len().saturating_sub(SMOKE_KEEP);
+        self.tail.drain(..excess);
+    }
+
+    /// What the reader got, waiting at most 2 s for the pipe to close.
+    #[allow(clippy::needless_pass_by_value)] // the receiver is done with once read
+    fn finish(rx: std::sync::mpsc::Receiver<Captured>) -> Captured {
+        rx.recv_timeout(Duration::from_secs(2)).unwrap_or_default()
+    }
 }
 
 struct ExportContext<'a> {
@@ -1173,6 +1263,21 @@ fn gone_from_store(e: export::ExportError, store_path: Option<&str>) -> anyhow::
     }
 }
 
+/// The release name the derivations give, one for all targets: the first target's `pname`
+/// without its own attribute suffix (kiln's Nix library names a target's package
+/// `<pname>-<attr>`, e.g. `app-x86_64-musl`), so every archive carries the same name.
+fn release_name(reports: &[TargetReport]) -> Option<String> {
+    reports.iter().find_map(|r| {
+        let info = r.info.as_ref()?;
+        let stripped = info
+            .pname
+            .strip_suffix(&r.attr)
+            .and_then(|s| s.strip_suffix('-'))
+            .filter(|s| !s.is_empty());
+        Some(stripped.unwrap_or(&info.pname).to_owned())
+    })
+}
+
 /// `(name, version, <name>-<version>-<triple>)` of a target's archive. A package's archives
 /// carry the package's name and (without a Cargo.toml version) its derivation's version.
 fn archive_stem<'a>(
@@ -1209,7 +1314,7 @@ fn export_release(
     let name = req
         .name
         .clone()
-        .or_else(|| first.as_ref().map(|p| p.pname.clone()))
+        .or_else(|| release_name(reports))
         .unwrap_or_else(|| "release".into());
     let version = req
         .version

@@ -1,10 +1,11 @@
 //! `kiln cache`: binary caches for the outputs `kiln build` builds.
 //!
-//! The outputs are found the way `kiln build` finds them: one `nix eval` of
-//! `packages.<system>.<attr>` for each target, so a cache entry is exactly the store path a build
-//! of the same flake would produce (no `dist/` is needed, and a stale `dist/` cannot point at the
-//! wrong path). With `--from-dist DIR` they are read from `DIR/manifest.json`
-//! (`artifacts[].store_path`) instead, without evaluating anything. Then:
+//! The outputs are found the way `kiln build` finds them: the same units (every package for
+//! every target, [`crate::build::Unit`]) and one `nix eval` of their `packages.<system>.<attr>`,
+//! so a cache entry is exactly the store path a build of the same flake would produce (no
+//! `dist/` is needed, and a stale `dist/` cannot point at the wrong path). With
+//! `--from-dist DIR` they are read from `DIR/manifest.json` (`artifacts[].store_path`) instead,
+//! without evaluating anything. Then:
 //!
 //! - `push --to URI [--key SECRET]`: the outputs must be built locally; with a key (the
 //!   `nix key generate-secret` format) they are signed with their closures
@@ -22,6 +23,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result, anyhow};
 use serde::Serialize;
 
+use crate::build::Unit;
 use crate::nix::{Nix, NixError};
 use crate::target::Target;
 
@@ -32,6 +34,9 @@ pub struct CacheRequest {
     pub flake: String,
     /// Targets in the order asked for.
     pub targets: Vec<&'static Target>,
+    /// Packages (`--package`, `[package.metadata.kiln] packages`); empty: the targets' own
+    /// attributes. With the targets they make the units `kiln build` builds.
+    pub packages: Vec<String>,
     /// `packages.<system>` to use instead of nix's own system.
     pub system: Option<String>,
     /// Print the nix commands run.
@@ -48,6 +53,9 @@ pub struct Entry {
     pub target: String,
     /// Flake attribute.
     pub attr: String,
+    /// The package, when one was asked for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub package: Option<String>,
     /// The output's store path.
     pub store_path: String,
     /// `pushed`, `present`, `missing`, `pulled` or `refused`.
@@ -69,6 +77,8 @@ impl Entry {
 
 struct Output {
     target: &'static Target,
+    attr: String,
+    package: Option<String>,
     path: String,
 }
 
@@ -82,9 +92,12 @@ fn outputs_from_dist(req: &CacheRequest, dist: &std::path::Path) -> Result<Vec<O
         .into_iter()
         .filter_map(|a| {
             let target = crate::target::lookup(&a.target).ok()?;
-            let wanted = req.targets.is_empty() || req.targets.iter().any(|t| t.triple == target.triple);
+            let wanted = (req.targets.is_empty() || req.targets.iter().any(|t| t.triple == target.triple))
+                && (req.packages.is_empty() || a.package.as_ref().is_some_and(|p| req.packages.contains(p)));
             wanted.then_some(Output {
                 target,
+                attr: a.attr,
+                package: a.package,
                 path: a.store_path,
             })
         })
@@ -107,21 +120,25 @@ fn outputs(nix: &Nix, req: &CacheRequest) -> Result<Vec<Output>> {
             .cloned()
             .ok_or_else(|| anyhow!("nix reports no `system` setting; pass --system"))?,
     };
-    let attrs: Vec<&str> = req.targets.iter().map(|t| t.attr.as_str()).collect();
-    let packages = nix.eval_packages(&req.flake, &system, &attrs)?;
-    req.targets
-        .iter()
-        .map(|t| {
-            let info = packages.get(&t.attr).cloned().flatten().ok_or_else(|| {
+    let units = Unit::expand(&req.targets, &req.packages);
+    let attrs: Vec<String> = units.iter().map(Unit::attr).collect();
+    let refs: Vec<&str> = attrs.iter().map(String::as_str).collect();
+    let packages = nix.eval_packages(&req.flake, &system, &refs)?;
+    units
+        .into_iter()
+        .zip(attrs)
+        .map(|(u, attr)| {
+            let info = packages.get(&attr).cloned().flatten().ok_or_else(|| {
                 anyhow!(
-                    "flake '{}' has no packages.{system}.{} (target {})",
+                    "flake '{}' has no packages.{system}.{attr} (target {})",
                     req.flake,
-                    t.attr,
-                    t.triple
+                    u.target.triple
                 )
             })?;
             Ok(Output {
-                target: t,
+                target: u.target,
+                attr,
+                package: u.package,
                 path: info.out_path,
             })
         })
@@ -131,7 +148,8 @@ fn outputs(nix: &Nix, req: &CacheRequest) -> Result<Vec<Output>> {
 fn entry(o: &Output, status: &'static str, error: Option<String>) -> Entry {
     Entry {
         target: o.target.triple.clone(),
-        attr: o.target.attr.clone(),
+        attr: o.attr.clone(),
+        package: o.package.clone(),
         store_path: o.path.clone(),
         status,
         error,

@@ -69,7 +69,8 @@ pub enum Command {
     #[command(subcommand)]
     Cache(CacheCommand),
     /// Add kiln to an existing Rust crate: flake.nix, Cargo.toml metadata, rust-toolchain.toml
-    /// and the release workflow. Idempotent; refuses to overwrite edited files without --force.
+    /// (unless the crate has one: it is kept) and the release workflow. Idempotent; refuses to
+    /// overwrite edited files without --force.
     Init(InitArgs),
     /// Continuous integration.
     #[command(subcommand)]
@@ -94,7 +95,8 @@ pub struct ImageContentArgs {
 /// `kiln image`.
 #[derive(Debug, Args)]
 pub struct ImageArgs {
-    /// The dist/ directory written by `kiln build` (read, then replaced atomically).
+    /// The dist/ directory written by `kiln build` (read, then replaced atomically); one
+    /// holding anything kiln did not write is refused.
     #[arg(long, default_value = "dist", value_name = "DIST")]
     pub from: PathBuf,
     /// Target to include; repeatable (default: every musl target in the dist; gnu ones need
@@ -110,7 +112,8 @@ pub struct ImageArgs {
     /// Push to HOST:PORT/REPO[:TAG] over plain HTTP; loopback addresses only.
     #[arg(long, value_name = "REF")]
     pub push: Option<String>,
-    /// Sign the provenance again after adding the images (otherwise a signature is dropped).
+    /// Verify the dist first (as verify-release), then sign the provenance again after adding
+    /// the images (otherwise a signature is dropped).
     #[arg(long, value_name = "SECRET")]
     pub sign_key: Option<PathBuf>,
     /// Print the manifest's `images` section as JSON.
@@ -171,10 +174,12 @@ pub struct CiInitArgs {
     /// Binary cache for CI: none, cachix, attic or s3 (default: Cargo.toml's, else none).
     #[arg(long, value_name = "KIND")]
     pub cache: Option<String>,
-    /// cachix/attic cache name or S3 bucket (default: the crate name).
+    /// cachix/attic cache name or S3 bucket, as the service names them (default: the crate name;
+    /// lowercase with dashes for cachix and S3).
     #[arg(long, value_name = "NAME")]
     pub cache_name: Option<String>,
-    /// Overwrite files that were edited since kiln wrote them (or that kiln did not write).
+    /// Overwrite files that were edited since kiln wrote them (or that kiln did not write); the
+    /// crate's own toolchain file is kept even then.
     #[arg(long)]
     pub force: bool,
 }
@@ -185,8 +190,8 @@ pub struct InitArgs {
     /// Workflow and common options.
     #[command(flatten)]
     pub common: CiInitArgs,
-    /// Targets for Cargo.toml and rust-toolchain.toml; repeatable (default: Cargo.toml's, else
-    /// all four).
+    /// Targets for Cargo.toml's [package.metadata.kiln], which the flake builds (set even in an
+    /// existing table); repeatable (default: Cargo.toml's, else all four).
     #[arg(long, short = 't', value_name = "TARGET", value_delimiter = ',')]
     pub target: Vec<String>,
     /// Archive format recorded in Cargo.toml (default: Cargo.toml's, else tar.gz).
@@ -220,11 +225,15 @@ pub struct CacheTargets {
     /// Target triple or attribute; repeatable (default: as for `kiln build`).
     #[arg(long, short = 't', value_name = "TARGET", value_delimiter = ',')]
     pub target: Vec<String>,
+    /// For a flake that ships several programs: the outputs of packages.<system>.NAME-<attr>,
+    /// as `kiln build --package NAME` builds them; repeatable (default: as for `kiln build`).
+    #[arg(long, short = 'p', value_name = "NAME", value_delimiter = ',')]
+    pub package: Vec<String>,
     /// Nix system whose packages to use (default: nix's own `system`).
     #[arg(long, value_name = "SYSTEM")]
     pub system: Option<String>,
     /// Take the store paths from DIR/manifest.json (a `kiln build` output) instead of
-    /// evaluating the flake; --target filters them.
+    /// evaluating the flake; --target and --package filter them.
     #[arg(long, value_name = "DIR", conflicts_with_all = ["flake", "system"])]
     pub from_dist: Option<PathBuf>,
     /// Print JSON.
@@ -342,7 +351,8 @@ pub struct BuildArgs {
     /// (default: [package.metadata.kiln] packages, else packages.<system>.<attr>).
     #[arg(long, short = 'p', value_name = "NAME", value_delimiter = ',')]
     pub package: Vec<String>,
-    /// Output directory, replaced atomically.
+    /// Output directory, replaced atomically; only an absent or empty directory or a dist kiln
+    /// wrote (marked by its .kiln-dist file) is replaced, anything else is refused.
     #[arg(long, short = 'o', default_value = "dist", value_name = "DIR")]
     pub out: std::path::PathBuf,
     /// Archive format: tar.gz, tar.xz, tar.zst or zip (default: Cargo.toml's, else tar.gz).

@@ -7,7 +7,11 @@
 //! image layout to build on. The whole `dist/` is then
 //! re-staged with the image files (`<name>-<version>.oci/` and `<name>-<version>.oci.tar`),
 //! `manifest.json` gains its `images` section, `SHA256SUMS` covers the `.oci.tar`, and the new
-//! directory replaces the old one the way `kiln build` publishes it.
+//! directory replaces the old one the way `kiln build` publishes it. Only a dist kiln wrote is
+//! taken (see [`crate::export::check_destination`]): a directory holding anything else is
+//! refused, never partly deleted. With `--sign-key` the dist must first pass
+//! `kiln verify-release` (with that key when it is signed): kiln signs only a release it has
+//! verified.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -17,7 +21,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, anyhow, bail};
 
 use crate::checksum;
-use crate::export::{Output, Staging};
+use crate::export::{self, Existing, Output, Staging};
 use crate::image::{self, BaseImage, ImageInput, ImageOptions, ImageSet, Layout};
 use crate::manifest::{Artifact, Manifest};
 use crate::proc::Interrupt;
@@ -250,10 +254,10 @@ fn restate_provenance(req: &ImageRequest, staging: &Staging, sums: &[(String, St
             bytes: key.envelope_line(&statement),
         })?;
     } else if was_signed {
-        eprintln!(
+        crate::stderr_line(&format!(
             "kiln: the images changed the release, so its signature was removed; sign it again with `kiln sign --key SECRET {}`",
             req.dist.display()
-        );
+        ));
     }
     staging.write(&Output::Bytes {
         file: provenance::STATEMENT_FILE.into(),
@@ -262,9 +266,61 @@ fn restate_provenance(req: &ImageRequest, staging: &Staging, sums: &[(String, St
     Ok(())
 }
 
+/// Before `--sign-key` signs a restated provenance, the dist must pass `kiln verify-release`
+/// as it is: signed, with the key's own public half; unsigned, every digest, the manifest and
+/// every archive. A tampered dist or one with stray files is refused, never re-signed.
+fn verify_before_signing(dist: &Path, key: &crate::sign::SecretKey) -> Result<()> {
+    let public = key.public();
+    let signed = fs::symlink_metadata(dist.join(provenance::ENVELOPE_FILE)).is_ok();
+    let report = crate::verify_release::verify(dist, signed.then_some(&public))?;
+    if let Some(first) = report.problems.first() {
+        bail!(
+            "{}: refusing to sign: the dist does not verify ({first}{}); see `kiln verify-release {}`",
+            dist.display(),
+            match report.problems.len() {
+                1 => String::new(),
+                n => format!(", and {} more problem(s)", n - 1),
+            },
+            dist.display()
+        );
+    }
+    Ok(())
+}
+
+/// Refuses a `--from` that is not a dist kiln wrote (see [`crate::export::check_destination`]):
+/// its files are re-staged and the old directory replaced, so anything in it that kiln did not
+/// write would be lost.
+pub fn check_dist(dist: &Path) -> Result<()> {
+    match export::check_destination(dist, &[])? {
+        Existing::Dist(_) => Ok(()),
+        Existing::Absent => bail!("{}: no such directory; run kiln build first", dist.display()),
+        Existing::Empty => bail!(
+            "{}: an empty directory, not a dist; run kiln build first",
+            dist.display()
+        ),
+    }
+}
+
+/// The file names `SHA256SUMS` of `dist` lists, sorted.
+fn listed_files(dist: &Path) -> Result<Vec<String>> {
+    let path = dist.join("SHA256SUMS");
+    let text = fs::read_to_string(&path).with_context(|| path.display().to_string())?;
+    let mut names: Vec<String> = checksum::parse_sha256sums(&text)
+        .map_err(|e| anyhow!("{}: {e}", path.display()))?
+        .into_iter()
+        .map(|(n, _)| n)
+        .collect();
+    names.sort();
+    Ok(names)
+}
+
 /// Makes the images and publishes `dist/` again with them; returns the new manifest and the
 /// layout (for `--push`).
 pub fn run(req: &ImageRequest, interrupt: &Interrupt) -> Result<(Manifest, Layout)> {
+    check_dist(&req.dist)?;
+    if let Some(key) = &req.sign_key {
+        verify_before_signing(&req.dist, key)?;
+    }
     let mut manifest = read_manifest(&req.dist)?;
     let layout = layout(req, &manifest)?;
     let stem = stem(&manifest);
@@ -273,24 +329,13 @@ pub fn run(req: &ImageRequest, interrupt: &Interrupt) -> Result<(Manifest, Layou
     let epoch = u64::try_from(manifest.source_date_epoch).unwrap_or(0);
     let staging = Staging::new(&req.dist, epoch, interrupt.clone())?;
     let mut sums = Vec::new();
-    let mut names: Vec<String> = fs::read_dir(&req.dist)
-        .with_context(|| req.dist.display().to_string())?
-        .map(|e| e.map(|e| e.file_name().to_string_lossy().into_owned()))
-        .collect::<std::io::Result<_>>()?;
-    names.sort();
-    for name in names {
-        if name == "manifest.json"
-            || name == "SHA256SUMS"
-            || name == provenance::STATEMENT_FILE
-            || name == provenance::ENVELOPE_FILE
-            || is_image_file(&name)
-        {
+    // The release files are those its SHA256SUMS lists (check_dist made sure nothing else is
+    // there); the manifest, the provenance and the images are made anew.
+    for name in listed_files(&req.dist)? {
+        if name == "manifest.json" || is_image_file(&name) {
             continue;
         }
         let path = req.dist.join(&name);
-        if !fs::symlink_metadata(&path)?.is_file() {
-            continue;
-        }
         let bytes = fs::read(&path).with_context(|| path.display().to_string())?;
         let (sha, _) = staging.write(&Output::Bytes {
             file: name.clone(),

@@ -6,16 +6,21 @@
 //! result, [`Facts`], is what `kiln inspect --json` prints; [`crate::policy`] turns facts into
 //! findings for a target.
 //!
+//! goblin is lenient where the kernel is strict, and the kernel decides what runs. So the
+//! loader-facing facts (the interpreter, whether the program headers can be loaded at all, the
+//! `DT_NEEDED`/`RPATH`/`RUNPATH` strings) are read from the raw bytes the way Linux's
+//! `binfmt_elf` and the dynamic loader read them (see `loader_view`): the *first* `PT_INTERP`,
+//! whatever its bytes; problems the kernel would refuse are [`LoadProblem`]s.
+//!
 //! How each fact is decided is documented on its field and in `docs/inspect.md`.
 
-use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
 
 use goblin::elf::Elf;
 use goblin::elf::dynamic::{DF_1_NOW, DF_1_PIE, DF_BIND_NOW, DT_BIND_NOW, DT_FLAGS, DT_FLAGS_1};
 use goblin::elf::header::{ET_CORE, ET_DYN, ET_EXEC, ET_NONE, ET_REL};
-use goblin::elf::program_header::{PF_X, PT_DYNAMIC, PT_GNU_RELRO, PT_GNU_STACK};
+use goblin::elf::program_header::{PF_X, PT_DYNAMIC, PT_GNU_RELRO, PT_GNU_STACK, PT_INTERP, PT_LOAD};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
@@ -72,10 +77,21 @@ pub enum Relro {
     None,
 }
 
+/// Something that stops Linux from loading the program as the file says, or makes its loader
+/// view ambiguous. `code` is one of the finding codes in [`crate::policy::CODES`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LoadProblem {
+    /// `multiple-interpreters`, `bad-interpreter`, `no-interpreter` or `unloadable`.
+    pub code: &'static str,
+    /// One line for humans.
+    pub message: String,
+}
+
 /// Everything `kiln inspect` reports about one file. Field order is the JSON key order.
 #[derive(Debug, Clone, Serialize)]
 pub struct Facts {
-    /// The path as given.
+    /// The path as given (`path`, plus `path_bytes` in hex when it is not plain UTF-8).
+    #[serde(flatten, serialize_with = "crate::report::path_fields::path")]
     pub path: PathBuf,
     /// Container format from the magic bytes; `None` when the file could not be read.
     pub format: Option<Format>,
@@ -87,9 +103,18 @@ pub struct Facts {
     pub machine: Option<String>,
     /// `e_type`: exec, dyn, rel, core, none, or `other-<number>`.
     pub elf_type: Option<String>,
-    /// `PT_INTERP` contents.
+    /// The first `PT_INTERP`'s path as the kernel opens it (its bytes up to the first NUL),
+    /// escaped for humans: invalid UTF-8 and control bytes as `\xNN`.
     pub interpreter: Option<String>,
-    /// `DT_NEEDED` entries in order.
+    /// The exact bytes of `interpreter`, lower-case hex; present only when `interpreter` had to
+    /// escape something.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub interpreter_bytes: Option<String>,
+    /// Why the kernel would refuse to load this program (or could load it in more than one way);
+    /// present only when there is something to say.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub load_problems: Vec<LoadProblem>,
+    /// `DT_NEEDED` entries in order (escaped like `interpreter`).
     pub needed: Option<Vec<String>>,
     /// `DT_RPATH`, split on `:`.
     pub rpath: Option<Vec<String>>,
@@ -105,7 +130,8 @@ pub struct Facts {
     pub pie: Option<bool>,
     /// RELRO level.
     pub relro: Option<Relro>,
-    /// Non-executable stack: `PT_GNU_STACK` without `PF_X` (a missing `PT_GNU_STACK` counts as
+    /// Non-executable stack: the last `PT_GNU_STACK` (the one the kernel obeys) without `PF_X`
+    /// (a missing `PT_GNU_STACK` counts as
     /// non-executable only on aarch64, whose kernel never implies an executable stack).
     pub nx: Option<bool>,
     /// Stack protector: a `__stack_chk_fail`/`__stack_chk_guard` symbol in `.dynsym` or `.symtab`.
@@ -152,6 +178,8 @@ impl Facts {
             machine: None,
             elf_type: None,
             interpreter: None,
+            interpreter_bytes: None,
+            load_problems: Vec::new(),
             needed: None,
             rpath: None,
             runpath: None,
@@ -191,7 +219,7 @@ pub fn inspect(path: &Path) -> Inspection {
 /// Inspects bytes already in memory (an archive member, a fuzzer's input) exactly as
 /// [`inspect`] inspects a file's mapped bytes; `path` is only recorded in the facts.
 pub fn inspect_bytes(path: &Path, bytes: &[u8]) -> Inspection {
-    finish(Facts::empty(path), |facts| bytes_into(bytes, |_, _| {}, facts))
+    finish(Facts::empty(path), |facts| bytes_into(bytes, |_, _| true, facts))
 }
 
 fn finish(mut facts: Facts, run: impl FnOnce(&mut Facts) -> Result<(), InspectError>) -> Inspection {
@@ -206,29 +234,87 @@ fn finish(mut facts: Facts, run: impl FnOnce(&mut Facts) -> Result<(), InspectEr
 }
 
 fn inspect_into(path: &Path, facts: &mut Facts) -> Result<(), InspectError> {
-    let file = File::open(path).map_err(|e| InspectError::Io(io_message(&e)))?;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    // O_NONBLOCK: opening a FIFO (or a device) must not wait for a writer; the file type is
+    // checked on the open descriptor before a single byte is read. O_NOCTTY: a terminal never
+    // becomes kiln's controlling terminal.
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)
+        .map_err(|e| InspectError::Io(io_message(&e)))?;
     let meta = file.metadata().map_err(|e| InspectError::Io(io_message(&e)))?;
-    if meta.is_dir() {
+    let kind = meta.file_type();
+    if kind.is_dir() {
         return Err(InspectError::Io("is a directory".into()));
     }
-    if !meta.is_file() {
-        return Err(InspectError::Io("not a regular file".into()));
+    if !kind.is_file() {
+        use std::os::unix::fs::FileTypeExt as _;
+        let what = if kind.is_fifo() {
+            "a FIFO"
+        } else if kind.is_socket() {
+            "a socket"
+        } else if kind.is_char_device() {
+            "a character device"
+        } else if kind.is_block_device() {
+            "a block device"
+        } else {
+            "a special file"
+        };
+        return Err(InspectError::Io(format!("not a regular file ({what})")));
     }
-    let map = crate::mapped::Mapped::open(&file, meta.len()).map_err(|e| InspectError::Io(io_message(&e)))?;
-    bytes_into(map.bytes(), |start, end| map.release(start, end), facts)
+    let len = meta.len();
+    let map = crate::mapped::Mapped::open(&file, len).map_err(|e| InspectError::Io(io_message(&e)))?;
+    pause_for_tests();
+    let result = bytes_into(
+        map.bytes(),
+        |start, end| {
+            map.release(start, end);
+            !map.changed()
+        },
+        facts,
+    );
+    let now = file.metadata().map(|m| m.len()).ok();
+    if map.changed() || now != Some(len) {
+        // Whatever was read is not the file: report nothing but why.
+        *facts = Facts::empty(path);
+        // A fault without a size change is the disk failing under the map (EIO).
+        let why = if now == Some(len) {
+            "input/output error while reading the mapped file"
+        } else {
+            CHANGED
+        };
+        return Err(InspectError::Io(why.into()));
+    }
+    result
+}
+
+/// The I/O error of a file that shrank or grew while kiln read it.
+pub const CHANGED: &str = "changed size while being read";
+
+/// A testing knob: `KILN_INSPECT_PAUSE_MS` sleeps after a file is mapped and before it is read,
+/// so tests can change the file under kiln. Unset in normal use.
+fn pause_for_tests() {
+    if let Some(ms) = std::env::var("KILN_INSPECT_PAUSE_MS")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+    {
+        std::thread::sleep(std::time::Duration::from_millis(ms));
+    }
 }
 
 /// Everything after reading: size, format, digest, store references and the ELF facts.
-/// `release(start, end)` is told when the sequential pass is done with a range of `bytes`.
+/// `release(start, end)` is told when the sequential pass is done with a range of `bytes`; it
+/// returns `false` to stop the pass (the bytes can no longer be trusted).
 fn bytes_into(
     bytes: &[u8],
-    release: impl FnMut(usize, usize),
+    release: impl FnMut(usize, usize) -> bool,
     facts: &mut Facts,
 ) -> Result<(), InspectError> {
     facts.size = Some(bytes.len() as u64);
     facts.format = Some(sniff(bytes));
 
-    let (sha, refs) = hash_and_scan(bytes, release);
+    let (sha, refs, glibc_strings) = hash_and_scan(bytes, release);
     facts.sha256 = Some(sha);
     facts.store_references = refs;
 
@@ -240,7 +326,7 @@ fn bytes_into(
         _ if bytes.starts_with(b"#!") => return Err(InspectError::NotElf("script")),
         _ => return Err(InspectError::NotElf("unknown format")),
     }
-    elf_facts(bytes, facts)
+    elf_facts(bytes, glibc_strings, facts)
 }
 
 fn io_message(e: &io::Error) -> String {
@@ -275,22 +361,37 @@ pub fn sniff(bytes: &[u8]) -> Format {
 /// How many bytes one pass step covers before its pages are released.
 const CHUNK: usize = 8 << 20;
 
-/// One sequential pass: SHA-256 and store-reference scan, telling `release` about each chunk
-/// once it is done with it.
-fn hash_and_scan(bytes: &[u8], mut release: impl FnMut(usize, usize)) -> (String, Vec<String>) {
+/// The strings glibc links into every static binary (see [`detect_libc`]).
+const GLIBC_STRINGS: [&[u8]; 2] = [b"GLIBC_PRIVATE", b"glibc.malloc."];
+
+/// One sequential pass: SHA-256, store-reference scan and the search for [`GLIBC_STRINGS`],
+/// telling `release` about each chunk once it is done with it (and stopping when it says so).
+/// Nothing else reads the whole file, so its pages are resident one chunk at a time.
+fn hash_and_scan(bytes: &[u8], mut release: impl FnMut(usize, usize) -> bool) -> (String, Vec<String>, bool) {
     let mut hasher = Sha256::new();
     let mut scanner = StoreRefScanner::new();
+    let mut glibc_strings = false;
     let mut start = 0;
     while start < bytes.len() {
         let end = (start + CHUNK).min(bytes.len());
         hasher.update(&bytes[start..end]);
         scanner.scan(bytes, start, end);
+        if !glibc_strings {
+            // Matches starting in this chunk, so the window reaches a little past its end.
+            let longest = GLIBC_STRINGS.iter().map(|m| m.len()).max().unwrap_or(1);
+            let window = &bytes[start..(end + longest - 1).min(bytes.len())];
+            glibc_strings = GLIBC_STRINGS
+                .iter()
+                .any(|m| memchr::memmem::find(window, m).is_some());
+        }
         // The window may have peeked past `end` for a reference that straddles it; those pages
         // are released when the next window finishes.
-        release(start, end);
+        if !release(start, end) {
+            break;
+        }
         start = end;
     }
-    (hex(&hasher.finalize()), scanner.finish())
+    (hex(&hasher.finalize()), scanner.finish(), glibc_strings)
 }
 
 /// Lower-case hex of a byte string.
@@ -303,7 +404,7 @@ pub fn hex(bytes: &[u8]) -> String {
     s
 }
 
-fn elf_facts(bytes: &[u8], facts: &mut Facts) -> Result<(), InspectError> {
+fn elf_facts(bytes: &[u8], glibc_strings: bool, facts: &mut Facts) -> Result<(), InspectError> {
     let elf = parse_elf(bytes)?;
     // Set only once the whole file parses: a file that cannot be inspected reports no ELF facts.
     if bytes.len() >= 6 {
@@ -323,17 +424,27 @@ fn elf_facts(bytes: &[u8], facts: &mut Facts) -> Result<(), InspectError> {
     facts.elf_type = Some(type_name(h.e_type));
 
     let has_phdr = |t: u32| elf.program_headers.iter().any(|p| p.p_type == t);
-    let interpreter = elf.interpreter.map(str::to_owned);
-    let needed: Vec<String> = elf.libraries.iter().map(|s| (*s).to_owned()).collect();
-    let split = |v: &[&str]| -> Vec<String> {
+    let is_program = h.e_type == ET_EXEC || h.e_type == ET_DYN;
+    let view = loader_view(bytes, is_program);
+    let (interpreter, interpreter_bytes) = match &view.interpreter {
+        Some(raw) => {
+            let (shown, _) = crate::report::escape_bytes(raw);
+            (Some(shown), crate::report::bytes_unless_exact(raw))
+        }
+        None => (None, None),
+    };
+    let strings = dynamic_strings(&elf, bytes);
+    let needed = strings.needed;
+    let split = |v: &[String]| -> Vec<String> {
         v.iter()
             .flat_map(|s| s.split(':'))
             .filter(|s| !s.is_empty())
             .map(str::to_owned)
             .collect()
     };
-    let is_program = h.e_type == ET_EXEC || h.e_type == ET_DYN;
-    let dynamic = interpreter.is_some() || !needed.is_empty();
+    let dynamic = view.has_interp || !needed.is_empty();
+    let mut load_problems = view.problems;
+    load_problems.extend(strings.problems);
 
     facts.linkage = if !is_program {
         None
@@ -345,7 +456,7 @@ fn elf_facts(bytes: &[u8], facts: &mut Facts) -> Result<(), InspectError> {
         Some(Linkage::Static)
     };
 
-    hardening_facts(&elf, facts);
+    hardening_facts(&elf, view.has_interp, facts);
 
     facts.stripped = Some(
         !elf.section_headers
@@ -365,21 +476,305 @@ fn elf_facts(bytes: &[u8], facts: &mut Facts) -> Result<(), InspectError> {
             .iter()
             .any(|s| elf.shdr_strtab.get_at(s.sh_name) == Some(".go.buildinfo")),
         static_program: is_program && !dynamic,
-        bytes,
+        glibc_strings,
     });
 
+    // The kernel runs no loader without PT_INTERP, so nothing would load the libraries or
+    // resolve the versioned symbols: an executable (not a shared library) that needs them
+    // cannot run.
+    let executable = h.e_type == ET_EXEC
+        || (h.e_type == ET_DYN && facts.pie == Some(true) && elf.soname.is_none() && elf.entry != 0);
+    if executable && !view.has_interp && (!needed.is_empty() || !glibc_versions.is_empty()) {
+        let what = if needed.is_empty() {
+            "GLIBC_ symbol versions".to_owned()
+        } else {
+            needed.join(", ")
+        };
+        load_problems.push(LoadProblem {
+            code: "no-interpreter",
+            message: format!(
+                "needs {what} but has no PT_INTERP: the kernel starts it without a dynamic loader"
+            ),
+        });
+    }
+
     facts.interpreter = interpreter;
+    facts.interpreter_bytes = interpreter_bytes;
+    facts.load_problems = load_problems;
     facts.needed = Some(needed);
-    facts.rpath = Some(split(&elf.rpaths));
-    facts.runpath = Some(split(&elf.runpaths));
+    facts.rpath = Some(split(&strings.rpath));
+    facts.runpath = Some(split(&strings.runpath));
     Ok(())
 }
 
+/// The longest interpreter path the kernel accepts (`PATH_MAX`, its NUL included).
+const INTERP_MAX: u64 = 4096;
+
+/// The smallest page size Linux uses: segment offsets and addresses must agree modulo it.
+const MIN_PAGE: u64 = 4096;
+
+/// What Linux's ELF loader makes of a file's program headers.
+#[derive(Debug, Default)]
+struct LoaderView {
+    /// The first `PT_INTERP`'s bytes up to its first NUL, as the kernel opens it.
+    interpreter: Option<Vec<u8>>,
+    /// There is a `PT_INTERP` header, readable or not.
+    has_interp: bool,
+    problems: Vec<LoadProblem>,
+}
+
+/// One program header, widened to 64 bits (fields named as in the ELF specification).
+#[allow(clippy::struct_field_names)]
+#[derive(Debug, Clone, Copy)]
+struct Phdr {
+    p_type: u32,
+    p_offset: u64,
+    p_vaddr: u64,
+    p_filesz: u64,
+    p_memsz: u64,
+}
+
+/// Reads the ELF identification's class and byte order and returns a reader of unsigned
+/// fields at an offset (`None` past the end).
+fn field_reader(bytes: &[u8]) -> Option<(bool, impl Fn(usize, usize) -> Option<u64> + '_)> {
+    let is_64 = match bytes.get(4)? {
+        1 => false,
+        2 => true,
+        _ => return None,
+    };
+    let big = match bytes.get(5)? {
+        1 => false,
+        2 => true,
+        _ => return None,
+    };
+    let read = move |at: usize, len: usize| -> Option<u64> {
+        let b = bytes.get(at..at.checked_add(len)?)?;
+        let mut v = 0u64;
+        if big {
+            for &x in b {
+                v = (v << 8) | u64::from(x);
+            }
+        } else {
+            for &x in b.iter().rev() {
+                v = (v << 8) | u64::from(x);
+            }
+        }
+        Some(v)
+    };
+    Some((is_64, read))
+}
+
+/// The program headers as `binfmt_elf` reads them; `Err` says why it would refuse the table.
+fn program_headers(bytes: &[u8]) -> Result<Vec<Phdr>, String> {
+    let Some((is_64, read)) = field_reader(bytes) else {
+        return Err("the ELF identification has an unknown class or byte order".into());
+    };
+    let bad = || "the ELF header is cut off".to_owned();
+    let (phoff, phentsize, phnum, entsize) = if is_64 {
+        (
+            read(32, 8).ok_or_else(bad)?,
+            read(54, 2).ok_or_else(bad)?,
+            read(56, 2).ok_or_else(bad)?,
+            56,
+        )
+    } else {
+        (
+            read(28, 4).ok_or_else(bad)?,
+            read(42, 2).ok_or_else(bad)?,
+            read(44, 2).ok_or_else(bad)?,
+            32,
+        )
+    };
+    if phnum == 0 {
+        return Err("no program headers (e_phnum is 0): the kernel refuses to execute it".into());
+    }
+    if phentsize != entsize {
+        return Err(format!(
+            "e_phentsize is {phentsize}, not {entsize}: the kernel refuses to execute it"
+        ));
+    }
+    if phnum * entsize > 65536 {
+        return Err(format!("{phnum} program headers, more than the kernel reads"));
+    }
+    let end = phoff.checked_add(phnum * entsize);
+    if end.is_none_or(|e| e > bytes.len() as u64) {
+        return Err(format!(
+            "the program header table (offset {phoff}, {phnum} entries) lies past the end of the file"
+        ));
+    }
+    let mut out = Vec::new();
+    for i in 0..phnum {
+        // In bounds: checked against the file length above.
+        let at = usize::try_from(phoff + i * entsize).map_err(|_| bad())?;
+        let f = |off: usize, len: usize| read(at + off, len).unwrap_or(0);
+        out.push(if is_64 {
+            Phdr {
+                p_type: u32::try_from(f(0, 4)).unwrap_or(u32::MAX),
+                p_offset: f(8, 8),
+                p_vaddr: f(16, 8),
+                p_filesz: f(32, 8),
+                p_memsz: f(40, 8),
+            }
+        } else {
+            Phdr {
+                p_type: u32::try_from(f(0, 4)).unwrap_or(u32::MAX),
+                p_offset: f(4, 4),
+                p_vaddr: f(8, 4),
+                p_filesz: f(16, 4),
+                p_memsz: f(20, 4),
+            }
+        });
+    }
+    Ok(out)
+}
+
+/// The bytes `offset..offset+len` of the file, if they all exist.
+fn file_range(bytes: &[u8], offset: u64, len: u64) -> Option<&[u8]> {
+    let start = usize::try_from(offset).ok()?;
+    let end = start.checked_add(usize::try_from(len).ok()?)?;
+    bytes.get(start..end)
+}
+
+/// The kernel's view of a program: `binfmt_elf` reads the program header table (refusing an
+/// empty or oversized one), takes the *first* `PT_INTERP` (2 to `PATH_MAX` bytes at
+/// `p_offset`, which must end in a NUL; the path is the bytes before the first NUL) and maps
+/// every `PT_LOAD` (whose file part must lie inside the file, no larger than its memory part,
+/// at an offset congruent to its address modulo the page size). Relocatable objects and core
+/// files (`is_program` false) are not looked at.
+fn loader_view(bytes: &[u8], is_program: bool) -> LoaderView {
+    let mut view = LoaderView::default();
+    if !is_program {
+        return view;
+    }
+    let unloadable = |message: String| LoadProblem {
+        code: "unloadable",
+        message,
+    };
+    let phdrs = match program_headers(bytes) {
+        Ok(p) => p,
+        Err(message) => {
+            view.problems.push(unloadable(message));
+            return view;
+        }
+    };
+    let interps: Vec<&Phdr> = phdrs.iter().filter(|p| p.p_type == PT_INTERP).collect();
+    if let Some(first) = interps.first() {
+        view.has_interp = true;
+        let bad = |message: String| LoadProblem {
+            code: "bad-interpreter",
+            message,
+        };
+        match file_range(bytes, first.p_offset, first.p_filesz) {
+            _ if first.p_filesz < 2 || first.p_filesz > INTERP_MAX => view.problems.push(bad(format!(
+                "PT_INTERP is {} bytes; the kernel accepts 2 to {INTERP_MAX}",
+                first.p_filesz
+            ))),
+            None => view.problems.push(bad(format!(
+                "PT_INTERP (offset {}, {} bytes) lies past the end of the file",
+                first.p_offset, first.p_filesz
+            ))),
+            Some(raw) => {
+                let path = raw.split(|&b| b == 0).next().unwrap_or_default();
+                view.interpreter = Some(path.to_vec());
+                if raw.last() != Some(&0) {
+                    view.interpreter = Some(raw.to_vec());
+                    view.problems.push(bad(
+                        "PT_INTERP does not end in a NUL byte: the kernel refuses to execute it".into(),
+                    ));
+                }
+            }
+        }
+    }
+    if interps.len() > 1 {
+        view.problems.push(LoadProblem {
+            code: "multiple-interpreters",
+            message: format!(
+                "{} PT_INTERP headers; the kernel uses only the first, other tools may read another",
+                interps.len()
+            ),
+        });
+    }
+    let loads: Vec<(usize, &Phdr)> = phdrs
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| p.p_type == PT_LOAD)
+        .collect();
+    if loads.is_empty() {
+        view.problems.push(unloadable(
+            "no PT_LOAD segment: the kernel maps nothing to run".into(),
+        ));
+    }
+    for (i, p) in loads {
+        let problem = if p.p_filesz > p.p_memsz {
+            Some("its file size is larger than its memory size".to_owned())
+        } else if p.p_vaddr.checked_add(p.p_memsz).is_none() {
+            Some("its address range overflows".to_owned())
+        } else if p.p_filesz > 0 && file_range(bytes, p.p_offset, p.p_filesz).is_none() {
+            Some(format!(
+                "its file part (offset {}, {} bytes) lies past the end of the file",
+                p.p_offset, p.p_filesz
+            ))
+        } else if p.p_filesz > 0 && p.p_offset.wrapping_sub(p.p_vaddr) % MIN_PAGE != 0 {
+            Some("its offset and address differ modulo the page size".to_owned())
+        } else {
+            None
+        };
+        if let Some(why) = problem {
+            view.problems.push(unloadable(format!(
+                "PT_LOAD (program header {i}) cannot be mapped: {why}"
+            )));
+        }
+    }
+    view
+}
+
+/// `DT_NEEDED`, `DT_RPATH` and `DT_RUNPATH` read from the dynamic string table's raw bytes, the
+/// way the dynamic loader reads them: every entry counts, whatever its bytes.
+#[derive(Debug, Default)]
+struct DynamicStrings {
+    needed: Vec<String>,
+    rpath: Vec<String>,
+    runpath: Vec<String>,
+    problems: Vec<LoadProblem>,
+}
+
+fn dynamic_strings(elf: &Elf<'_>, bytes: &[u8]) -> DynamicStrings {
+    use goblin::elf::dynamic::{DT_NEEDED, DT_RPATH, DT_RUNPATH};
+    let mut out = DynamicStrings::default();
+    let Some(d) = &elf.dynamic else { return out };
+    let table = bytes
+        .get(d.info.strtab..)
+        .map(|t| &t[..d.info.strsz.min(t.len())])
+        .unwrap_or_default();
+    for entry in &d.dyns {
+        let (list, name) = match entry.d_tag {
+            DT_NEEDED => (&mut out.needed, "DT_NEEDED"),
+            DT_RPATH => (&mut out.rpath, "DT_RPATH"),
+            DT_RUNPATH => (&mut out.runpath, "DT_RUNPATH"),
+            _ => continue,
+        };
+        let string = usize::try_from(entry.d_val)
+            .ok()
+            .and_then(|at| table.get(at..))
+            .and_then(|rest| rest.iter().position(|&b| b == 0).map(|n| &rest[..n]));
+        match string {
+            Some(s) => list.push(crate::report::escape_bytes(s).0),
+            None => out.problems.push(LoadProblem {
+                code: "unloadable",
+                message: format!(
+                    "a {name} entry (string offset {}) points outside the dynamic string table",
+                    entry.d_val
+                ),
+            }),
+        }
+    }
+    out
+}
+
 /// PIE, RELRO, NX and canary: the checksec-style properties.
-fn hardening_facts(elf: &Elf<'_>, facts: &mut Facts) {
+fn hardening_facts(elf: &Elf<'_>, has_interp: bool, facts: &mut Facts) {
     let h = &elf.header;
     let has_phdr = |t: u32| elf.program_headers.iter().any(|p| p.p_type == t);
-    let has_interp = elf.interpreter.is_some();
     let (flags, flags_1, bind_now_tag) = match &elf.dynamic {
         Some(d) => (
             tag_value(d, DT_FLAGS),
@@ -404,7 +799,13 @@ fn hardening_facts(elf: &Elf<'_>, facts: &mut Facts) {
     });
 
     facts.nx = Some(
-        match elf.program_headers.iter().find(|p| p.p_type == PT_GNU_STACK) {
+        // binfmt_elf walks every program header and the last PT_GNU_STACK sets the stack.
+        match elf
+            .program_headers
+            .iter()
+            .rev()
+            .find(|p| p.p_type == PT_GNU_STACK)
+        {
             Some(p) => p.p_flags & PF_X == 0,
             None => h.e_machine == goblin::elf::header::EM_AARCH64,
         },
@@ -557,7 +958,8 @@ struct LibcEvidence<'a> {
     gnu_abi_note: bool,
     go_binary: bool,
     static_program: bool,
-    bytes: &'a [u8],
+    /// One of [`GLIBC_STRINGS`] is somewhere in the file.
+    glibc_strings: bool,
 }
 
 /// Decides the C library from evidence, strongest first:
@@ -594,9 +996,7 @@ fn detect_libc(ev: &LibcEvidence<'_>) -> Option<crate::target::Libc> {
         return Some(Libc::Gnu);
     }
     if ev.static_program {
-        if memchr::memmem::find(ev.bytes, b"GLIBC_PRIVATE").is_some()
-            || memchr::memmem::find(ev.bytes, b"glibc.malloc.").is_some()
-        {
+        if ev.glibc_strings {
             return Some(Libc::Gnu);
         }
         if ev.go_binary {
@@ -641,7 +1041,7 @@ mod tests {
             gnu_abi_note: false,
             go_binary: false,
             static_program: false,
-            bytes: b"",
+            glibc_strings: false,
         };
         assert_eq!(
             detect_libc(&LibcEvidence {
@@ -668,7 +1068,7 @@ mod tests {
         assert_eq!(
             detect_libc(&LibcEvidence {
                 static_program: true,
-                bytes: b"..GLIBC_PRIVATE..",
+                glibc_strings: true,
                 ..base
             }),
             Some(Libc::Gnu)
@@ -701,6 +1101,104 @@ mod tests {
                 "{i}"
             );
         }
+    }
+
+    /// `(p_type, p_offset, p_vaddr, p_filesz, p_memsz)` of one program header.
+    type TinyPhdr = (u32, u64, u64, u64, u64);
+
+    /// A minimal ELF of `class` (32/64) and byte order with the given program headers
+    /// (`(type, offset, vaddr, filesz, memsz)`) and `tail` appended after them.
+    fn tiny_elf(is_64: bool, big: bool, phdrs: &[TinyPhdr], tail: &[u8]) -> Vec<u8> {
+        let put = |v: &mut Vec<u8>, x: u64, n: usize| {
+            let b = x.to_le_bytes();
+            if big {
+                v.extend(b[..n].iter().rev());
+            } else {
+                v.extend(&b[..n]);
+            }
+        };
+        let (ehsize, phentsize) = if is_64 { (64u64, 56u64) } else { (52, 32) };
+        let mut v = b"\x7fELF".to_vec();
+        v.extend([if is_64 { 2 } else { 1 }, if big { 2 } else { 1 }, 1]);
+        v.resize(16, 0);
+        put(&mut v, 2, 2); // e_type ET_EXEC
+        put(&mut v, 62, 2); // e_machine
+        put(&mut v, 1, 4); // e_version
+        let word = if is_64 { 8 } else { 4 };
+        put(&mut v, 0x40_0000, word); // e_entry
+        put(&mut v, ehsize, word); // e_phoff
+        put(&mut v, 0, word); // e_shoff
+        put(&mut v, 0, 4); // e_flags
+        put(&mut v, ehsize, 2);
+        put(&mut v, phentsize, 2);
+        put(&mut v, phdrs.len() as u64, 2);
+        put(&mut v, 0, 6); // e_shentsize, e_shnum, e_shstrndx
+        for &(kind, offset, vaddr, filesz, memsz) in phdrs {
+            if is_64 {
+                put(&mut v, u64::from(kind), 4);
+                put(&mut v, 5, 4);
+                for x in [offset, vaddr, vaddr, filesz, memsz, 0x1000] {
+                    put(&mut v, x, 8);
+                }
+            } else {
+                put(&mut v, u64::from(kind), 4);
+                for x in [offset, vaddr, vaddr, filesz, memsz, 5, 0x1000] {
+                    put(&mut v, x, 4);
+                }
+            }
+        }
+        v.extend(tail);
+        v
+    }
+
+    fn codes(view: &LoaderView) -> Vec<&'static str> {
+        view.problems.iter().map(|p| p.code).collect()
+    }
+
+    #[test]
+    fn loader_view_takes_the_first_interpreter_in_every_class_and_byte_order() {
+        for (is_64, big) in [(true, false), (true, true), (false, false), (false, true)] {
+            let tail_at: u64 = if is_64 { 64 + 3 * 56 } else { 52 + 3 * 32 };
+            let tail = b"/lib/ld-\xff.so\0/other\0";
+            let at = tail_at;
+            let bytes = tiny_elf(
+                is_64,
+                big,
+                &[
+                    (PT_LOAD, 0, 0x40_0000, at + 20, at + 20),
+                    (PT_INTERP, at, 0, 13, 13),
+                    (PT_INTERP, at + 13, 0, 7, 7),
+                ],
+                tail,
+            );
+            let view = loader_view(&bytes, true);
+            assert_eq!(
+                view.interpreter.as_deref(),
+                Some(&b"/lib/ld-\xff.so"[..]),
+                "{is_64} {big}"
+            );
+            assert_eq!(codes(&view), ["multiple-interpreters"], "{is_64} {big}");
+        }
+    }
+
+    #[test]
+    fn loader_view_refuses_what_the_kernel_refuses() {
+        let load = (PT_LOAD, 0, 0x40_0000, 0x100, 0x100);
+        let cases: [(&[TinyPhdr], &str); 6] = [
+            (&[], "unloadable"),
+            (&[load, (PT_INTERP, 200, 0, 4, 4)], "bad-interpreter"),
+            (&[load, (PT_INTERP, 1 << 40, 0, 4, 4)], "bad-interpreter"),
+            (&[load, (PT_INTERP, 200, 0, 1, 1)], "bad-interpreter"),
+            (&[(PT_LOAD, 1 << 30, 0x40_0000, 0x100, 0x100)], "unloadable"),
+            (&[(PT_LOAD, 0x10, 0x40_0000, 0x100, 0x100)], "unloadable"),
+        ];
+        for (i, (phdrs, code)) in cases.iter().enumerate() {
+            let bytes = tiny_elf(true, false, phdrs, &[b'x'; 0x100]);
+            let view = loader_view(&bytes, true);
+            assert_eq!(codes(&view), [*code], "case {i}: {:?}", view.problems);
+        }
+        // Not a program: not looked at.
+        assert!(codes(&loader_view(&tiny_elf(true, false, &[], &[]), false)).is_empty());
     }
 
     #[test]

@@ -83,10 +83,20 @@ pub fn main_entry<I: IntoIterator<Item = OsString>>(args: I) -> ExitCode {
         Ok(Outcome::Interrupted(code)) => ExitCode::from(code),
         Err(e) if is_broken_pipe(&e) => ExitCode::from(EXIT_OK),
         Err(e) => {
-            eprintln!("kiln: error: {}", one_line(&e));
+            stderr_line(&format!("kiln: error: {}", one_line(&e)));
             ExitCode::from(EXIT_USAGE)
         }
     }
+}
+
+/// Writes one line to stderr, ignoring failure: a closed or full stderr (`2>/dev/full`) must
+/// not turn an error report into a panic, and the exit code still says what happened.
+pub(crate) fn stderr_line(line: &str) {
+    use std::io::Write;
+    let mut err = std::io::stderr().lock();
+    let _ = err.write_all(line.as_bytes());
+    let _ = err.write_all(b"\n");
+    let _ = err.flush();
 }
 
 /// The error and its causes on one line, leaving out a cause whose text the message already

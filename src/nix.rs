@@ -324,7 +324,7 @@ impl Nix {
 
     fn trace(&self, line: &str) {
         if self.verbose {
-            eprintln!("kiln: + {line}");
+            crate::stderr_line(&format!("kiln: + {line}"));
         }
     }
 

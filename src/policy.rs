@@ -79,6 +79,22 @@ pub const CODES: &[(&str, &str)] = &[
         "e_machine differs from the target's architecture",
     ),
     ("not-executable", "an object or core file, not a program"),
+    (
+        "unloadable",
+        "the kernel would refuse to load it: no or impossible program headers or segments",
+    ),
+    (
+        "bad-interpreter",
+        "the first PT_INTERP is unreadable, of impossible size or not NUL-terminated",
+    ),
+    (
+        "multiple-interpreters",
+        "more than one PT_INTERP (the kernel uses the first)",
+    ),
+    (
+        "no-interpreter",
+        "an executable that needs shared libraries or glibc versions but has no PT_INTERP",
+    ),
     ("not-static", "a musl target's binary is dynamically linked"),
     ("wrong-libc", "linked against another C library than the target's"),
     (
@@ -151,6 +167,7 @@ impl Findings {
 
 fn check_facts(f: &Facts, t: &Target, opts: &Options, out: &mut Findings) {
     check_identity(f, t, out);
+    check_loadable(f, out);
     check_linkage(f, t, opts, out);
     check_leaks(f, out);
     check_glibc(f, t, opts, out);
@@ -188,6 +205,18 @@ fn check_identity(f: &Facts, t: &Target, out: &mut Findings) {
         && ty != "dyn"
     {
         out.error("not-executable", format!("ELF type {ty} is not a program"));
+    }
+}
+
+/// The kernel's view: what it would refuse to run is an error, never "ok".
+fn check_loadable(f: &Facts, out: &mut Findings) {
+    for p in &f.load_problems {
+        let code = CODES
+            .iter()
+            .map(|(c, _)| *c)
+            .find(|c| *c == p.code)
+            .unwrap_or("unloadable");
+        out.error(code, p.message.clone());
     }
 }
 

@@ -99,7 +99,10 @@ impl Progress {
                     }
                 }
             }
-            None => eprintln!("kiln: {}: {text}", self.names.get(i).map_or("?", String::as_str)),
+            None => crate::stderr_line(&format!(
+                "kiln: {}: {text}",
+                self.names.get(i).map_or("?", String::as_str)
+            )),
         }
     }
 
@@ -116,7 +119,7 @@ impl Progress {
             Some((multi, _)) => {
                 let _ = multi.println(line);
             }
-            None => eprintln!("{line}"),
+            None => crate::stderr_line(line),
         }
     }
 

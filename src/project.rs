@@ -76,7 +76,7 @@ pub struct ProjectError {
 /// Reads `dir/Cargo.toml`; `Ok(None)` when there is none.
 pub fn load(dir: &Path) -> Result<Option<ProjectConfig>, ProjectError> {
     let path = dir.join("Cargo.toml");
-    let text = match std::fs::read_to_string(&path) {
+    let text = match read_regular(&path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => {
@@ -111,6 +111,26 @@ pub fn load(dir: &Path) -> Result<Option<ProjectConfig>, ProjectError> {
             .and_then(|c| c.as_str().map(str::to_owned)),
         glibc_max: kiln.and_then(|k| k.glibc_max),
     }))
+}
+
+/// The text of a regular file. Opened without blocking and checked before it is read, so a FIFO
+/// or device is an error instead of a wait.
+fn read_regular(path: &Path) -> std::io::Result<String> {
+    use std::io::Read as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)?;
+    if !file.metadata()?.is_file() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "not a regular file",
+        ));
+    }
+    let mut text = String::new();
+    file.read_to_string(&mut text)?;
+    Ok(text)
 }
 
 /// The local directory a flake reference points at, when it is one (`.`, `./x`, `/abs`,

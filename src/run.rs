@@ -82,6 +82,11 @@ fn targets(a: &TargetsArgs, style: Style) -> Result<Outcome> {
 fn inspect(a: &InspectArgs, style: Style) -> Result<Outcome> {
     let results: Vec<elf::Inspection> = a.files.iter().map(|p| elf::inspect(p)).collect();
     let any_error = results.iter().any(|r| r.error.is_some());
+    for r in &results {
+        if let Some(elf::InspectError::Io(msg)) = &r.error {
+            eprintln!("kiln: {}: {msg}", report::show_path(&r.facts.path));
+        }
+    }
     if a.json {
         let facts: Vec<&elf::Facts> = results.iter().map(|r| &r.facts).collect();
         print_json(&facts)?;
@@ -111,13 +116,16 @@ fn verify(a: &VerifyArgs, style: Style) -> Result<Outcome> {
                     findings,
                     error: None,
                 },
-                Err(e) => Verdict {
-                    path: path.clone(),
-                    target: target.triple.clone(),
-                    ok: false,
-                    findings: Vec::new(),
-                    error: Some(format!("cannot read: {e}")),
-                },
+                Err(e) => {
+                    eprintln!("kiln: {}: {e}", report::show_path(path));
+                    Verdict {
+                        path: path.clone(),
+                        target: target.triple.clone(),
+                        ok: false,
+                        findings: Vec::new(),
+                        error: Some(format!("cannot read: {e}")),
+                    }
+                }
             }
         })
         .collect();
@@ -180,6 +188,23 @@ fn target_names(explicit: &[String], project: &project::ProjectConfig) -> Vec<St
     }
 }
 
+/// The `[package.metadata.kiln]` keys that `kiln init`'s command line gives a value.
+fn explicit_keys(c: &CiInitArgs, full: Option<&crate::cli::InitArgs>) -> Vec<&'static str> {
+    let Some(f) = full else {
+        return Vec::new();
+    };
+    [
+        ("targets", !f.target.is_empty()),
+        ("archive", f.archive.is_some()),
+        ("image", f.image.is_some()),
+        ("cache", c.cache.is_some()),
+        ("glibc-max", f.glibc_max.is_some()),
+    ]
+    .into_iter()
+    .filter_map(|(key, given)| given.then_some(key))
+    .collect()
+}
+
 fn init_cmd(c: &CiInitArgs, full: Option<&crate::cli::InitArgs>) -> Result<Outcome> {
     let project = project::load(&c.dir)?.unwrap_or_default();
     let cache_kind = c
@@ -216,6 +241,7 @@ fn init_cmd(c: &CiInitArgs, full: Option<&crate::cli::InitArgs>) -> Result<Outco
         cache: cache_kind,
         cache_name: c.cache_name.clone(),
         glibc_max,
+        explicit: explicit_keys(c, full),
         force: c.force,
         ci_only: full.is_none(),
     };
@@ -234,18 +260,21 @@ fn cache_cmd(c: &CacheCommand) -> Result<Outcome> {
         CacheCommand::Status(a) => &a.what,
         CacheCommand::Pull(a) => &a.what,
     };
-    let names = if what.from_dist.is_some() {
-        what.target.clone()
+    let (names, packages) = if what.from_dist.is_some() {
+        (what.target.clone(), what.package.clone())
     } else {
-        let names = target_names(&what.target, &load_project(&what.flake)?);
+        // The units `kiln build` of this flake builds: the same targets and packages.
+        let project = load_project(&what.flake)?;
+        let names = target_names(&what.target, &project);
         if names.is_empty() {
             anyhow::bail!("no targets: [package.metadata.kiln] targets is empty");
         }
-        names
+        (names, packages_of(&what.package, &project)?)
     };
     let req = cache::CacheRequest {
         flake: what.flake.clone(),
         targets: target::lookup_many(&names)?,
+        packages,
         system: what.system.clone(),
         verbose: what.verbose,
         from_dist: what.from_dist.clone(),
@@ -261,11 +290,11 @@ fn cache_cmd(c: &CacheCommand) -> Result<Outcome> {
         let text: String = entries.iter().map(|e| e.line() + "\n").collect();
         print(&text)?;
         for e in entries.iter().filter(|e| e.error.is_some()) {
-            eprintln!(
+            crate::stderr_line(&format!(
                 "kiln: {}: {}",
                 e.store_path,
                 e.error.as_deref().unwrap_or_default()
-            );
+            ));
         }
     }
     Ok(
@@ -290,10 +319,10 @@ fn lock_out(
     match crate::lock::OutLock::acquire(out, wait, interrupt) {
         Ok(lock) => Ok(Ok(lock)),
         Err(crate::lock::LockError::Interrupted(_)) => {
-            eprintln!(
+            crate::stderr_line(&format!(
                 "kiln: interrupted while waiting for the lock on {}",
                 out.display()
-            );
+            ));
             Ok(Err(Outcome::Interrupted(interrupt.exit_code())))
         }
         Err(e) => Err(e.into()),
@@ -301,17 +330,23 @@ fn lock_out(
 }
 
 /// `--package`, else `[package.metadata.kiln] packages`: checked, without repeats.
-fn build_packages(a: &BuildArgs, project: &project::ProjectConfig) -> Result<Vec<String>> {
-    let asked: Vec<String> = if a.package.is_empty() {
+fn packages_of(explicit: &[String], project: &project::ProjectConfig) -> Result<Vec<String>> {
+    let asked: Vec<String> = if explicit.is_empty() {
         project.packages.clone().unwrap_or_default()
     } else {
-        a.package.clone()
+        explicit.to_vec()
     };
     let mut seen = std::collections::BTreeSet::new();
     let packages: Vec<String> = asked.into_iter().filter(|p| seen.insert(p.clone())).collect();
     for p in &packages {
         build::check_package_name(p).map_err(|e| anyhow::anyhow!("--package: {e}"))?;
     }
+    Ok(packages)
+}
+
+/// The packages of a build; `--image` takes one at most.
+fn build_packages(a: &BuildArgs, project: &project::ProjectConfig) -> Result<Vec<String>> {
+    let packages = packages_of(&a.package, project)?;
     if a.image && packages.len() > 1 {
         anyhow::bail!(
             "--image packages one program; with {} packages run `kiln image` on a dist of one",
@@ -322,6 +357,19 @@ fn build_packages(a: &BuildArgs, project: &project::ProjectConfig) -> Result<Vec
 }
 
 fn build(a: &BuildArgs, style: Style) -> Result<Outcome> {
+    // First of all: a Ctrl-C from now on is an interrupt (130/143), whatever it hits.
+    let interrupt = Interrupt::install().context("installing signal handlers")?;
+    match build_with(a, style, &interrupt) {
+        Err(_) | Ok(Outcome::Error) if interrupt.is_set() => {
+            // What failed (nix, most likely) got the same signal from the terminal.
+            crate::stderr_line(&format!("kiln: interrupted; {} left as it was", a.out.display()));
+            Ok(Outcome::Interrupted(interrupt.exit_code()))
+        }
+        other => other,
+    }
+}
+
+fn build_with(a: &BuildArgs, style: Style, interrupt: &Interrupt) -> Result<Outcome> {
     let project = load_project(&a.flake)?;
     let target_names: Vec<String> = if !a.target.is_empty() {
         a.target.clone()
@@ -380,15 +428,19 @@ fn build(a: &BuildArgs, style: Style) -> Result<Outcome> {
         nix_args,
         sign_key: secret_key(a.sign_key.as_deref())?,
     };
-    let interrupt = Interrupt::install().context("installing signal handlers")?;
+    // Refused before anything is built or locked: nothing of the user's is touched.
+    crate::export::check_destination(
+        &a.out,
+        &project::local_dir(&a.flake).into_iter().collect::<Vec<_>>(),
+    )?;
     // Held until this function returns: the build, the export and any --image step.
-    let _lock = match lock_out(&a.out, a.wait_lock, &interrupt)? {
+    let _lock = match lock_out(&a.out, a.wait_lock, interrupt)? {
         Ok(lock) => lock,
         Err(outcome) => return Ok(outcome),
     };
-    match build::run(&req, &interrupt, a.json)? {
+    match build::run(&req, interrupt, a.json)? {
         BuildEnd::Interrupted(code) => {
-            eprintln!("kiln: interrupted; {} left as it was", a.out.display());
+            crate::stderr_line(&format!("kiln: interrupted; {} left as it was", a.out.display()));
             Ok(Outcome::Interrupted(code))
         }
         BuildEnd::Done(mut report) => {
@@ -401,7 +453,7 @@ fn build(a: &BuildArgs, style: Style) -> Result<Outcome> {
                     base: a.image_content.base.clone(),
                     sign_key: req.sign_key.clone(),
                 };
-                let (manifest, _) = dist_image::run(&req, &interrupt)?;
+                let (manifest, _) = dist_image::run(&req, interrupt)?;
                 report.manifest = Some(manifest);
             }
             if a.json {
@@ -459,7 +511,8 @@ fn image(a: &ImageArgs) -> Result<Outcome> {
         sign_key: secret_key(a.sign_key.as_deref())?,
     };
     let interrupt = Interrupt::install().context("installing signal handlers")?;
-    // Held until the image files are published (and pushed): one writer per dist/.
+    // Held until the image files are published (and pushed): one writer per dist/. Then
+    // dist_image::run refuses a directory that is not a dist kiln wrote, before it reads it.
     let _lock = match lock_out(&a.from, a.wait_lock, &interrupt)? {
         Ok(lock) => lock,
         Err(outcome) => return Ok(outcome),
@@ -494,8 +547,8 @@ fn keygen(a: &KeygenArgs) -> Result<Outcome> {
     let key = crate::sign::load_public(&public)?;
     print(&format!(
         "wrote {} (secret, mode 0600) and {} (public)\nkey id {}\n",
-        secret.display(),
-        public.display(),
+        report::show_path(&secret),
+        report::show_path(&public),
         crate::sign::key_id(&key)
     ))?;
     Ok(Outcome::Ok)

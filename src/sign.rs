@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, anyhow, bail};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
-use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
+use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 use serde::{Deserialize, Serialize};
 
 use crate::checksum;
@@ -131,7 +131,13 @@ pub fn parse_public(text: &str) -> Result<VerifyingKey> {
         .ok_or_else(|| anyhow!("not an ed25519 SubjectPublicKeyInfo public key"))?;
     let mut bytes = [0u8; 32];
     bytes.copy_from_slice(raw);
-    VerifyingKey::from_bytes(&bytes).map_err(|e| anyhow!("not a valid ed25519 public key: {e}"))
+    let key = VerifyingKey::from_bytes(&bytes).map_err(|e| anyhow!("not a valid ed25519 public key: {e}"))?;
+    // A small-order point (the identity among them) lets a forged signature verify for any
+    // message; no key pair made by a real key generator has one.
+    if key.is_weak() {
+        bail!("a weak (small-order) ed25519 public key, refused: any signature would verify with it");
+    }
+    Ok(key)
 }
 
 /// Reads a secret key file.
@@ -159,11 +165,13 @@ pub fn generate() -> Result<SigningKey> {
 /// paths.
 pub fn keygen(prefix: &Path) -> Result<(PathBuf, PathBuf)> {
     let key = generate()?;
-    let name = prefix.as_os_str().to_string_lossy();
-    let (secret, public) = (
-        PathBuf::from(format!("{name}.key")),
-        PathBuf::from(format!("{name}.pub")),
-    );
+    // The prefix is bytes: append the suffixes to the OsStr, never to a lossy copy of it.
+    let with = |suffix: &str| {
+        let mut name = prefix.as_os_str().to_os_string();
+        name.push(suffix);
+        PathBuf::from(name)
+    };
+    let (secret, public) = (with(".key"), with(".pub"));
     for p in [&secret, &public] {
         if std::fs::symlink_metadata(p).is_ok() {
             bail!("{} exists; not overwriting a key", p.display());
@@ -220,8 +228,9 @@ pub enum EnvelopeError {
     BadSignature(String),
 }
 
-/// Verifies `env` with `key`: some signature must verify over the PAE of the decoded payload.
-/// Returns the payload.
+/// Verifies `env` with `key`: some signature must verify over the PAE of the decoded payload,
+/// by ed25519-dalek's strict verification (weak keys, and signatures with a small-order `R`
+/// or a non-canonical encoding, are refused). Returns the payload.
 pub fn verify_envelope(env: &Envelope, key: &VerifyingKey) -> Result<Vec<u8>, EnvelopeError> {
     let payload = B64.decode(&env.payload).map_err(|_| EnvelopeError::Payload)?;
     if env.payload_type != PAYLOAD_TYPE {
@@ -235,7 +244,7 @@ pub fn verify_envelope(env: &Envelope, key: &VerifyingKey) -> Result<Vec<u8>, En
         B64.decode(&s.sig)
             .ok()
             .and_then(|b| Signature::from_slice(&b).ok())
-            .is_some_and(|sig| key.verify(&message, &sig).is_ok())
+            .is_some_and(|sig| key.verify_strict(&message, &sig).is_ok())
     });
     if ok {
         Ok(payload)
@@ -262,6 +271,11 @@ impl SecretKey {
     /// Wraps a signing key.
     pub fn new(key: SigningKey) -> SecretKey {
         SecretKey(key)
+    }
+
+    /// Its public half.
+    pub fn public(&self) -> VerifyingKey {
+        self.0.verifying_key()
     }
 
     /// The key id of its public half.
@@ -392,5 +406,31 @@ mod tests {
             verify_envelope(&unsigned, &key.verifying_key()),
             Err(EnvelopeError::Unsigned)
         );
+    }
+
+    #[test]
+    fn issue13_weak_keys_are_refused_and_signatures_verify_strictly() {
+        // The identity point: with (R = identity, s = 0) the lax equation holds for any message.
+        let mut point = [0u8; 32];
+        point[0] = 1;
+        let mut der = SPKI_PREFIX.to_vec();
+        der.extend_from_slice(&point);
+        let err = parse_public(&pem("PUBLIC KEY", &der)).unwrap_err().to_string();
+        assert!(err.contains("weak (small-order)"), "{err}");
+        let weak = VerifyingKey::from_bytes(&point).unwrap();
+        let mut sig = [0u8; 64];
+        sig[0] = 1;
+        let env = Envelope {
+            payload_type: PAYLOAD_TYPE.into(),
+            payload: B64.encode(b"{\"any\":1}"),
+            signatures: vec![EnvelopeSignature {
+                keyid: String::new(),
+                sig: B64.encode(sig),
+            }],
+        };
+        assert!(matches!(
+            verify_envelope(&env, &weak),
+            Err(EnvelopeError::BadSignature(_))
+        ));
     }
 }

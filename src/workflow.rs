@@ -9,6 +9,10 @@
 //!
 //! Third-party actions are pinned by tag here, not by commit SHA: kiln cannot look SHAs up, and
 //! a made-up SHA would be worse than a tag. The text says so next to each `uses:` line.
+//!
+//! Values from the command line reach YAML and shell only after [`check_cache_name`] accepted
+//! them (the cache service's own naming rules), and are quoted all the same: [`yaml_str`] gives
+//! a YAML scalar that reads back as exactly that string, [`sh_quote`] a single-quoted shell word.
 
 use std::fmt::Write as _;
 use std::str::FromStr;
@@ -53,6 +57,96 @@ impl CacheKind {
     }
 }
 
+/// Why `name` is not a cache name `kind` accepts, or `Ok` when it is one. The rules are the
+/// services' own, strictly:
+/// - cachix: a DNS label (the cache is `NAME.cachix.org`): 1 to 63 lowercase letters, digits and
+///   dashes, starting and ending with a letter or digit;
+/// - attic: 1 to 50 ASCII letters, digits, `-`, `_` and `+`, starting with a letter or digit;
+/// - S3: a bucket name: 3 to 63 lowercase letters, digits, dots and dashes, starting and ending
+///   with a letter or digit, no `..`, `.-` or `-.`, not an IPv4 address, none of the reserved
+///   prefixes (`xn--`, `sthree-`, `amzn-s3-demo-`) and suffixes (`-s3alias`, `--ol-s3`, `.mrap`,
+///   `--x-s3`, `--table-s3`).
+///
+/// `none` uses no name and accepts any.
+pub fn check_cache_name(kind: CacheKind, name: &str) -> Result<(), String> {
+    let alnum_ends =
+        |s: &str, ok: fn(char) -> bool| s.chars().next().is_some_and(ok) && s.chars().last().is_some_and(ok);
+    let lower_alnum = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit();
+    match kind {
+        CacheKind::None => Ok(()),
+        CacheKind::Cachix => {
+            if (1..=63).contains(&name.len())
+                && name.chars().all(|c| lower_alnum(c) || c == '-')
+                && alnum_ends(name, lower_alnum)
+            {
+                Ok(())
+            } else {
+                Err(
+                    "a cachix cache name is 1 to 63 lowercase letters, digits and dashes, \
+                     starting and ending with a letter or digit"
+                        .into(),
+                )
+            }
+        }
+        CacheKind::Attic => {
+            if (1..=50).contains(&name.len())
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_+".contains(c))
+                && name.starts_with(|c: char| c.is_ascii_alphanumeric())
+            {
+                Ok(())
+            } else {
+                Err(
+                    "an attic cache name is 1 to 50 ASCII letters, digits, '-', '_' and '+', \
+                     starting with a letter or digit"
+                        .into(),
+                )
+            }
+        }
+        CacheKind::S3 => {
+            let rule = "an S3 bucket name is 3 to 63 lowercase letters, digits, dots and dashes, \
+                        starting and ending with a letter or digit";
+            if !(3..=63).contains(&name.len())
+                || !name.chars().all(|c| lower_alnum(c) || ".-".contains(c))
+                || !alnum_ends(name, lower_alnum)
+            {
+                return Err(rule.into());
+            }
+            if ["..", ".-", "-."].iter().any(|p| name.contains(p)) {
+                return Err("an S3 bucket name has no '..', '.-' or '-.'".into());
+            }
+            if name.parse::<std::net::Ipv4Addr>().is_ok() {
+                return Err("an S3 bucket name is not an IP address".into());
+            }
+            if let Some(p) = ["xn--", "sthree-", "amzn-s3-demo-"]
+                .iter()
+                .find(|p| name.starts_with(**p))
+            {
+                return Err(format!(
+                    "an S3 bucket name does not start with the reserved '{p}'"
+                ));
+            }
+            if let Some(s) = ["-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3"]
+                .iter()
+                .find(|s| name.ends_with(**s))
+            {
+                return Err(format!("an S3 bucket name does not end with the reserved '{s}'"));
+            }
+            Ok(())
+        }
+    }
+}
+
+/// The cache name `kind` gets by default for a crate called `crate_name`: cachix and S3 take
+/// lowercase names with dashes, so `My_Tool` becomes `my-tool`; attic takes the name as it is.
+pub fn default_cache_name(kind: CacheKind, crate_name: &str) -> String {
+    match kind {
+        CacheKind::Cachix | CacheKind::S3 => crate_name.to_ascii_lowercase().replace('_', "-"),
+        CacheKind::None | CacheKind::Attic => crate_name.to_owned(),
+    }
+}
+
 /// What the workflow is made from.
 #[derive(Debug, Clone)]
 pub struct WorkflowSpec {
@@ -60,7 +154,7 @@ pub struct WorkflowSpec {
     pub kiln_flake: String,
     /// The cache.
     pub cache: CacheKind,
-    /// Cache name (cachix cache, attic cache) or S3 bucket.
+    /// Cache name (cachix cache, attic cache) or S3 bucket, accepted by [`check_cache_name`].
     pub cache_name: String,
 }
 
@@ -106,7 +200,8 @@ pub fn render(spec: &WorkflowSpec) -> String {
                  ATTIC_TOKEN: ${{{{ secrets.ATTIC_TOKEN }}}}\n        run: |\n          \
                  nix profile install nixpkgs#attic-client\n          \
                  attic login ci \"$ATTIC_ENDPOINT\" \"$ATTIC_TOKEN\"\n          \
-                 attic use ci:{name}\n"
+                 attic use {cache}\n",
+                cache = sh_quote(&format!("ci:{name}"))
             );
         }
     }
@@ -114,10 +209,11 @@ pub fn render(spec: &WorkflowSpec) -> String {
         (
             " --cache \"$KILN_CACHE\" --cache-key \"$KILN_CACHE_PUBLIC_KEY\"",
             format!(
-                "        env:\n          KILN_CACHE: s3://{name}\n          \
+                "        env:\n          KILN_CACHE: {uri}\n          \
                  KILN_CACHE_PUBLIC_KEY: ${{{{ vars.KILN_CACHE_PUBLIC_KEY }}}}\n          \
                  AWS_ACCESS_KEY_ID: ${{{{ secrets.AWS_ACCESS_KEY_ID }}}}\n          \
-                 AWS_SECRET_ACCESS_KEY: ${{{{ secrets.AWS_SECRET_ACCESS_KEY }}}}\n"
+                 AWS_SECRET_ACCESS_KEY: ${{{{ secrets.AWS_SECRET_ACCESS_KEY }}}}\n",
+                uri = yaml_str(&format!("s3://{name}"))
             ),
         )
     } else {
@@ -133,7 +229,9 @@ pub fn render(spec: &WorkflowSpec) -> String {
             let _ = write!(
                 y,
                 "      - name: push to attic\n        if: github.event_name != 'pull_request'\n        \
-                 run: jq -r '.artifacts[].store_path' dist/manifest.json | xargs attic push ci:{name}\n"
+                 run: |\n          \
+                 jq -r '.artifacts[].store_path' dist/manifest.json | xargs attic push {cache}\n",
+                cache = sh_quote(&format!("ci:{name}"))
             );
         }
         CacheKind::S3 => {
@@ -163,18 +261,61 @@ pub fn render(spec: &WorkflowSpec) -> String {
     y
 }
 
-/// A YAML plain scalar when safe, else a single-quoted one.
-fn yaml_str(s: &str) -> String {
-    if !s.is_empty()
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_./:".contains(c))
-        && !s.starts_with(['-', ':', '.'])
-        || s == "."
-    {
-        s.to_owned()
-    } else {
-        format!("'{}'", s.replace('\'', "''"))
+/// `s` as a YAML scalar that reads back as exactly the string `s`: plain when it starts with a
+/// letter, holds only letters, digits and `-_./:`, and is no word YAML reads as a boolean or
+/// null (or is `.`); otherwise double-quoted, with everything but printable ASCII escaped, so
+/// no line break or quote of `s` can end the scalar.
+pub fn yaml_str(s: &str) -> String {
+    const WORDS: [&str; 11] = [
+        "true", "false", "yes", "no", "on", "off", "null", "y", "n", "nan", "inf",
+    ];
+    let plain = s == "."
+        || (s.starts_with(|c: char| c.is_ascii_alphabetic())
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_./:".contains(c))
+            && !WORDS.iter().any(|w| s.eq_ignore_ascii_case(w)));
+    if plain {
+        return s.to_owned();
     }
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            ' '..='~' => out.push(c),
+            c if u32::from(c) <= 0xffff => {
+                let _ = write!(out, "\\u{:04x}", u32::from(c));
+            }
+            c => {
+                let _ = write!(out, "\\U{:08x}", u32::from(c));
+            }
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// `s` as one word of the workflow's `run:` scripts (bash): single-quoted, each `'` written as
+/// `'\\''`, and a control character or Unicode line separator (a line break above all, which
+/// would end the YAML block the script sits in) as bash `$'\\xNN'` word parts, so the result is
+/// always one line.
+pub fn sh_quote(s: &str) -> String {
+    let mut out = String::from("'");
+    for c in s.chars() {
+        match c {
+            '\'' => out.push_str("'\\''"),
+            c if c.is_control() || c == '\u{2028}' || c == '\u{2029}' => {
+                out.push('\'');
+                for b in c.to_string().bytes() {
+                    let _ = write!(out, "$'\\x{b:02x}'");
+                }
+                out.push('\'');
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('\'');
+    out
 }
 
 #[cfg(test)]
@@ -194,7 +335,57 @@ mod tests {
         assert!(y.contains("cachix/cachix-action@v15") && y.contains("name: mycache"));
         assert!(y.contains("subject-checksums: dist/SHA256SUMS"));
         assert!(y.contains("KILN: github:o/kiln"));
-        assert_eq!(yaml_str("a b"), "'a b'");
+        assert_eq!(yaml_str("a b"), "\"a b\"");
         assert_eq!(yaml_str("."), ".");
+        assert_eq!(yaml_str("s3://team"), "s3://team");
+        assert_eq!(yaml_str("no"), "\"no\"");
+        assert_eq!(yaml_str("1.0"), "\"1.0\"");
+        assert_eq!(yaml_str("a\n- run: x"), "\"a\\u000a- run: x\"");
+        assert_eq!(yaml_str("é\"\\"), "\"\\u00e9\\\"\\\\\"");
+        assert_eq!(sh_quote("ci:a'b"), "'ci:a'\\''b'");
+        assert_eq!(sh_quote("a\nb"), "'a'$'\\x0a''b'");
+    }
+
+    #[test]
+    fn cache_names_follow_each_services_rules() {
+        for (kind, good, bad) in [
+            (
+                CacheKind::Cachix,
+                &["a", "my-cache", "0x1"][..],
+                &["", "My", "a_b", "-a", "a-", "a.b", "a b"][..],
+            ),
+            (
+                CacheKind::Attic,
+                &["a", "Team_1", "ns+cache"],
+                &["", "_a", "a.b", "a$b", "a\nb"],
+            ),
+            (
+                CacheKind::S3,
+                &["abc", "my.bucket-1", "a1b"],
+                &[
+                    "ab",
+                    "ABC",
+                    "a..b",
+                    "a.-b",
+                    "-ab",
+                    "ab-",
+                    "192.168.0.1",
+                    "xn--ab",
+                    "ab-s3alias",
+                    "a_b",
+                ],
+            ),
+        ] {
+            for n in good {
+                assert_eq!(check_cache_name(kind, n), Ok(()), "{n}");
+            }
+            for n in bad {
+                assert!(check_cache_name(kind, n).is_err(), "{kind:?} {n:?}");
+            }
+        }
+        assert!(check_cache_name(CacheKind::Cachix, &"a".repeat(64)).is_err());
+        assert!(check_cache_name(CacheKind::Attic, &"a".repeat(51)).is_err());
+        assert_eq!(default_cache_name(CacheKind::Cachix, "My_Tool"), "my-tool");
+        assert_eq!(default_cache_name(CacheKind::Attic, "My_Tool"), "My_Tool");
     }
 }

@@ -1,10 +1,14 @@
-# flake.nix: release builds of this crate for four Linux targets, with kiln.
+# flake.nix: release builds of this crate for Linux targets, with kiln.
 #
-#   nix build .#x86_64-musl     (also x86_64-gnu, aarch64-gnu, aarch64-musl)
+#   nix build .#x86_64-musl     (and each target in Cargo.toml's [package.metadata.kiln])
 #   nix build                   (the native build, for this machine)
-#   nix flake check             (builds all four and runs `kiln verify` on each)
+#   nix flake check             (builds every target and runs `kiln verify` on each)
+#
+# The Rust version is this crate's rust-toolchain.toml, used as it is (kiln
+# adds the std of each target it builds); the targets are the `targets` list
+# of [package.metadata.kiln] in Cargo.toml (all four when it has none).
 {
-  description = "A Rust crate released for four Linux targets with kiln";
+  description = "A Rust crate released for Linux targets with kiln";
 
   inputs = {
     nixpkgs.url = "github:NixOS/nixpkgs/nixos-26.05";
@@ -25,15 +29,32 @@
       inherit (nixpkgs) lib;
       forEachSystem = lib.genAttrs kiln.lib.targets.buildSystems;
 
-      # Only the files cargo needs: editing this flake or the README does
-      # not rebuild anything.
+      cargoToml = builtins.fromTOML (builtins.readFile ./Cargo.toml);
+      targets = cargoToml.package.metadata.kiln.targets or kiln.lib.targets.attrNames;
+      toolchainFile = ./rust-toolchain.toml;
+
+      # Everything cargo may read: Cargo.toml, Cargo.lock, src/, build.rs,
+      # C sources, benches/, .cargo/config.toml, include_str! data. Only this
+      # flake and its lock file are left out, so editing them rebuilds nothing
+      # (a flake already leaves out files git does not track).
+      # To widen it, remove a path from the list below; to narrow it (fewer
+      # rebuilds when docs change), use crane's cleaning and add what else
+      # cargo reads, e.g.:
+      #   fileset = lib.fileset.unions [
+      #     (kiln.lib.mkKilnLib pkgs).craneLib.fileset.commonCargoSources ./.
+      #     ./csrc ./data
+      #   ];
       src = lib.fileset.toSource {
         root = ./.;
-        fileset = lib.fileset.unions [
-          ./Cargo.toml
-          ./Cargo.lock
-          ./src
-        ];
+        fileset = lib.fileset.difference ./. (
+          lib.fileset.unions (
+            map lib.fileset.maybeMissing [
+              ./flake.nix
+              ./flake.lock
+              ./target
+            ]
+          )
+        );
       };
     in
     {
@@ -41,9 +62,9 @@
         system:
         kiln.lib.mkCrossPackages {
           pkgs = nixpkgs.legacyPackages.${system};
-          inherit src;
-          # Pick targets by triple or name, e.g. [ "x86_64-musl" "aarch64-musl" ].
-          # targets = [ "x86_64-musl" ];
+          inherit src targets toolchainFile;
+          # C libraries from each target's own package set, e.g.:
+          # buildInputs = p: [ p.openssl ];
         }
       );
 

@@ -71,12 +71,17 @@ fn issue5_builds_all_targets_in_one_invocation_and_exports() {
     let dist = fx.dir().join("dist");
     let mut want: Vec<String> = TRIPLES.iter().map(|t| archive_name(t)).collect();
     want.extend([
+        ".kiln-dist".into(),
         "SHA256SUMS".into(),
         "manifest.json".into(),
         "provenance.intoto.json".into(),
     ]);
     want.sort();
     assert_eq!(listing(&dist), want);
+    assert_eq!(
+        fs::read_to_string(dist.join(".kiln-dist")).unwrap(),
+        "kiln-dist v1\n"
+    );
     sh(&dist, "sha256sum -c SHA256SUMS").expect_code(0);
 
     let manifest: serde_json::Value =
@@ -163,7 +168,7 @@ fn issue5_two_runs_give_byte_identical_dist() {
     .expect_code(0);
     let (one, two) = (fx.dir().join("one"), fx.dir().join("two"));
     assert_eq!(listing(&one), listing(&two));
-    assert_eq!(listing(&one).len(), 5);
+    assert_eq!(listing(&one).len(), 6);
     // The provenance records times and an invocation id (issue 6); everything else is identical.
     for f in listing(&one)
         .into_iter()
@@ -334,7 +339,7 @@ fn issue5_keep_going_exports_the_others() {
     );
     let dist = fx.dir().join("dist");
     let files = listing(&dist);
-    assert_eq!(files.len(), 6, "{files:?}");
+    assert_eq!(files.len(), 7, "{files:?}");
     assert!(!files.contains(&archive_name("aarch64-unknown-linux-gnu")));
     sh(&dist, "sha256sum -c SHA256SUMS").expect_code(0);
 }
@@ -431,8 +436,8 @@ fn issue5_missing_attribute_flake_target_and_nix() {
 fn interrupt_export(signal: &str, code: i32) {
     let fx = Fixture::new("ok");
     Run::of(fx.build(&["--target", "x86_64-musl"])).expect_code(0);
+    // The old dist is a one-target release; the interrupted run would write two.
     let dist = fx.dir().join("dist");
-    fs::write(dist.join("marker"), "old release").unwrap();
     let before: Vec<(String, Vec<u8>)> = listing(&dist)
         .into_iter()
         .map(|f| (f.clone(), fs::read(dist.join(&f)).unwrap()))
@@ -530,6 +535,7 @@ fn issue5_cargo_metadata_sets_defaults() {
     assert_eq!(
         files,
         [
+            ".kiln-dist",
             "SHA256SUMS",
             "demo-0.9.0-aarch64-unknown-linux-musl.zip",
             "manifest.json",
@@ -623,6 +629,7 @@ fn issue9_packages_build_each_program_for_each_target() {
     assert_eq!(
         listing(&dist),
         [
+            ".kiln-dist",
             "SHA256SUMS",
             "extra-1.2.3-aarch64-unknown-linux-musl.tar.gz",
             "extra-1.2.3-x86_64-unknown-linux-musl.tar.gz",
@@ -869,6 +876,287 @@ fn issue5_doctor() {
     .expect_code(0);
     assert!(
         r.stdout.lines().any(|l| l.starts_with("warn sandbox ")),
+        "{}",
+        r.stdout
+    );
+}
+
+/// Every path under `dir` (recursively, not following symlinks) with its bytes ("<dir>" or
+/// "-> target" for directories and symlinks).
+fn tree(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    fn walk(root: &Path, rel: &Path, out: &mut Vec<(String, Vec<u8>)>) {
+        let mut names: Vec<_> = fs::read_dir(root.join(rel))
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        names.sort();
+        for n in names {
+            let r = rel.join(&n);
+            let p = root.join(&r);
+            let m = fs::symlink_metadata(&p).unwrap();
+            let key = r.display().to_string();
+            if m.file_type().is_symlink() {
+                let t = fs::read_link(&p).unwrap();
+                out.push((key, format!("-> {}", t.display()).into_bytes()));
+            } else if m.is_dir() {
+                out.push((key, b"<dir>".to_vec()));
+                walk(root, &r, out);
+            } else {
+                out.push((key, fs::read(&p).unwrap()));
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(dir, Path::new(""), &mut out);
+    out
+}
+
+/// `kiln build --out OUT` is refused (exit 2) before anything is built: one line naming
+/// `named`, and nothing in the fixture's directory changed.
+#[track_caller]
+fn assert_out_refused(fx: &Fixture, cmd: &mut Command, named: &str) -> String {
+    let before = tree(fx.dir());
+    let r = Run::of(cmd).expect_code(2);
+    let lines: Vec<&str> = r.stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "one line, and nothing built:\n{}", r.stderr);
+    assert!(lines[0].starts_with("kiln: error: "), "{}", r.stderr);
+    assert!(
+        lines[0].contains(named),
+        "the error does not name {named}: {}",
+        r.stderr
+    );
+    assert_eq!(tree(fx.dir()), before, "something was touched:\n{}", r.stderr);
+    lines[0].to_owned()
+}
+
+// issue 13 item 1: `--out` is never a directory kiln did not write: a home-like directory, the
+// flake's own directory (with .git/), its parents, a directory with a planted marker and a
+// foreign file, a symlink (even to a real dist), a file, $HOME itself. Each is refused before
+// anything is built, with one line naming it, and nothing is touched.
+#[test]
+fn issue13_out_refuses_what_kiln_did_not_write() {
+    let fx = Fixture::new("ok");
+    let d = fx.dir();
+    fs::create_dir_all(d.join("home/.ssh")).unwrap();
+    fs::write(d.join("home/.ssh/id_ed25519"), "secret key").unwrap();
+    fs::create_dir_all(d.join("f/.git")).unwrap();
+    fs::write(d.join("f/.git/HEAD"), "ref: refs/heads/main\n").unwrap();
+    // A marker and a manifest planted in a foreign directory do not make it a dist.
+    let planted = d.join("planted");
+    fs::create_dir(&planted).unwrap();
+    fs::write(planted.join(".kiln-dist"), "kiln-dist v1\n").unwrap();
+    fs::write(planted.join("manifest.json"), "{}\n").unwrap();
+    fs::write(
+        planted.join("SHA256SUMS"),
+        "0000000000000000000000000000000000000000000000000000000000000000 *manifest.json\n",
+    )
+    .unwrap();
+    fs::write(planted.join("thesis.tex"), "three years of work").unwrap();
+    fs::write(d.join("afile"), "not a directory").unwrap();
+    // A real dist, and a symlink to it.
+    Run::of(fx.build(&["--target", "x86_64-musl", "--out", "real"])).expect_code(0);
+    std::os::unix::fs::symlink("real", d.join("link")).unwrap();
+
+    let line = assert_out_refused(&fx, &mut fx.build(&["--out", "home"]), "home");
+    assert!(line.contains(".ssh"), "names what kiln did not write: {line}");
+    assert_out_refused(&fx, &mut fx.build(&["--out", "f"]), "f");
+    let line = assert_out_refused(&fx, &mut fx.build(&["--out", "planted"]), "planted");
+    assert!(line.contains("thesis.tex"), "{line}");
+    let line = assert_out_refused(&fx, &mut fx.build(&["--out", "link"]), "link");
+    assert!(line.contains("symlink"), "{line}");
+    assert_out_refused(&fx, &mut fx.build(&["--out", "link/"]), "link");
+    assert_out_refused(&fx, &mut fx.build(&["--out", "afile"]), "afile");
+    assert_out_refused(&fx, &mut fx.build(&["--out", "."]), ".");
+    assert_out_refused(&fx, &mut fx.build(&["--out", ".."]), "..");
+    assert_out_refused(&fx, &mut fx.build(&["--out", "f/.."]), "f/..");
+    let abs = d.display().to_string();
+    assert_out_refused(&fx, &mut fx.build(&["--out", &abs]), &abs);
+    let inside = d.join("f").display().to_string();
+    assert_out_refused(&fx, &mut fx.build(&["--out", &inside]), &inside);
+    // $HOME itself, even empty.
+    fs::create_dir(d.join("emptyhome")).unwrap();
+    let home = d.join("emptyhome").display().to_string();
+    assert_out_refused(&fx, fx.build(&["--out", &home]).env("HOME", &home), &home);
+    assert!(d.join("home/.ssh/id_ed25519").exists());
+}
+
+// issue 13 item 1: what kiln may replace it does: an empty directory, and a dist it wrote
+// earlier (replaced whole). Leftovers of a killed run (a staging and an old directory carrying
+// the marker) are removed and do not block; a look-alike without the marker is left alone.
+#[test]
+fn issue13_out_replaces_empty_dirs_and_its_own_dists() {
+    let fx = Fixture::new("ok");
+    let d = fx.dir();
+    let out = d.join("out");
+    fs::create_dir(&out).unwrap();
+    Run::of(fx.build(&["--target", "x86_64-musl", "--out", "out"])).expect_code(0);
+    assert!(out.join(archive_name("x86_64-unknown-linux-musl")).is_file());
+    let first = listing(&out);
+
+    // A killed run's leftovers, with pids that are not running.
+    let stale = d.join(".out.kiln-staging-4194301");
+    fs::create_dir(&stale).unwrap();
+    fs::write(stale.join(".kiln-dist"), "kiln-dist v1\n").unwrap();
+    fs::write(stale.join("half-written.tar.gz"), "partial").unwrap();
+    let old = d.join(".out.kiln-old-4194302");
+    crate::nixenv::copy_dir(&out, &old);
+    let foreign = d.join(".out.kiln-old-4194303");
+    fs::create_dir(&foreign).unwrap();
+    fs::write(foreign.join("keep.txt"), "not kiln's").unwrap();
+
+    let r = Run::of(fx.build(&["--target", "aarch64-musl", "--out", "out"])).expect_code(0);
+    let second = listing(&out);
+    assert_ne!(first, second, "the old dist was replaced");
+    assert!(out.join(archive_name("aarch64-unknown-linux-musl")).is_file());
+    assert!(!out.join(archive_name("x86_64-unknown-linux-musl")).exists());
+    sh(&out, "sha256sum -c SHA256SUMS").expect_code(0);
+    assert!(!stale.exists(), "stale staging dir left");
+    assert!(!old.exists(), "stale old dist left");
+    assert_eq!(fs::read(foreign.join("keep.txt")).unwrap(), b"not kiln's");
+    assert!(
+        r.stderr.contains(".out.kiln-old-4194303"),
+        "says what it left alone:\n{}",
+        r.stderr
+    );
+    assert_eq!(
+        staging_dirs(d),
+        [".out.kiln-old-4194303"],
+        "nothing else left beside out/"
+    );
+}
+
+// issue 13 item 1: the destination is checked again right before the swap: a file that
+// appears in the old dist during the build stops the export (exit 2) and is kept.
+#[test]
+fn issue13_out_is_checked_again_before_the_swap() {
+    let fx = Fixture::new("ok");
+    Run::of(fx.build(&["--target", "x86_64-musl"])).expect_code(0);
+    let dist = fx.dir().join("dist");
+    let mut child = fx
+        .build(&["--target", "x86_64-musl,aarch64-musl"])
+        .env("KILN_EXPORT_PAUSE_MS", "1000")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while !staging_dirs(fx.dir())
+        .iter()
+        .any(|n| n.contains(".kiln-staging-"))
+    {
+        assert!(start.elapsed() < Duration::from_secs(120), "export never started");
+        assert!(child.try_wait().unwrap().is_none(), "kiln ended before exporting");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    fs::write(dist.join("added-meanwhile.txt"), "mine").unwrap();
+    let before = tree(&dist);
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("added-meanwhile.txt"), "{stderr}");
+    assert_eq!(tree(&dist), before, "old dist changed");
+    assert!(staging_dirs(fx.dir()).is_empty(), "{:?}", staging_dirs(fx.dir()));
+}
+
+// issue 13 item 1: `kiln image --from DIR` re-stages the dist and replaces it; a subdirectory
+// kiln did not write makes it refuse (exit 2, naming it) and is kept, never deleted.
+#[test]
+fn issue13_image_from_keeps_foreign_subdirectories() {
+    let fx = Fixture::new("ok");
+    Run::of(fx.build(&["--target", "x86_64-musl"])).expect_code(0);
+    let dist = fx.dir().join("dist");
+    fs::create_dir(dist.join("mine")).unwrap();
+    fs::write(dist.join("mine/notes.txt"), "my notes").unwrap();
+    let before = tree(&dist);
+    let r = Run::of(kiln(fx.dir()).args(["image", "--from", "dist"])).expect_code(2);
+    assert!(r.stderr.contains("mine"), "{}", r.stderr);
+    assert_eq!(tree(&dist), before, "dist changed");
+    // Without it, the same dist takes its image.
+    fs::remove_dir_all(dist.join("mine")).unwrap();
+    Run::of(kiln(fx.dir()).args(["image", "--from", "dist"])).expect_code(0);
+    assert!(dist.join("fixture-1.2.3.oci.tar").is_file());
+    assert!(staging_dirs(fx.dir()).is_empty(), "{:?}", staging_dirs(fx.dir()));
+}
+
+// issue 13 item 8: a binary printing far more than a pipe holds (2.5 MiB on stdout and on
+// stderr) passes its smoke run at once: kiln reads both streams while it runs, instead of
+// leaving the binary blocked on a full pipe until the 60 s kill.
+#[test]
+fn issue13_smoke_run_of_a_loud_binary_does_not_block() {
+    let flake = r#"{ outputs = { self }: {
+  packages.x86_64-linux = import ./nix/hermetic.nix {
+    name = "loud"; version = "1.0.0"; src = ./main.c; targets = [ "x86_64-musl" ];
+  };
+}; }
+"#;
+    let main_c = r#"#include <stdio.h>
+int main(void)
+{
+    printf("%s %s (%s)\n", KILN_NAME, KILN_VERSION, KILN_TARGET);
+    for (int i = 0; i < 40000; i++) {
+        fputs("0123456789abcdef0123456789abcdef0123456789abcdef012345678901234\n", stdout);
+        fputs("fedcba9876543210fedcba9876543210fedcba9876543210fedcba987654321\n", stderr);
+    }
+    fputs("the end\n", stderr);
+    return 0;
+}
+"#;
+    let fx = Fixture::inline(flake, &[("main.c", main_c)]);
+    // Built first, so the timing below is the smoke run's.
+    Run::of(fx.build(&["--target", "x86_64-musl", "--out", "plain"])).expect_code(0);
+    let start = Instant::now();
+    let r = Run::of(fx.build(&["--target", "x86_64-musl", "--smoke", "--version", "--json"])).expect_code(0);
+    let took = start.elapsed();
+    eprintln!("kiln build --smoke of a binary printing 2.5 MiB on stdout and stderr: {took:?}");
+    assert!(took < Duration::from_secs(30), "took {took:?}");
+    let j = r.json();
+    let smoke = &j["manifest"]["artifacts"][0]["binaries"][0]["smoke"];
+    assert_eq!(smoke["exit_code"], 0, "{smoke}");
+    assert_eq!(
+        smoke["first_line"], "loud 1.0.0 (x86_64-unknown-linux-musl)",
+        "{smoke}"
+    );
+}
+
+// issue 13 item 15: without a Cargo.toml, a flake whose derivations are named `<name>-<attr>`
+// (as kiln's Nix library names them) gets one release name for every target, `<name>`, not
+// the first target's derivation name in every archive.
+#[test]
+fn issue13_release_name_is_one_for_all_targets() {
+    let flake = r#"{ outputs = { self }: let
+  one = attr: (import ./nix/hermetic.nix {
+    name = "app-${attr}"; version = "1.0.0"; src = ./main.c; targets = [ attr ];
+  }).${attr};
+in { packages.x86_64-linux = { x86_64-musl = one "x86_64-musl"; aarch64-musl = one "aarch64-musl"; }; }; }
+"#;
+    let main_c = fs::read_to_string(crate::nixenv::repo().join("tests/fixtures/flakes/ok/main.c")).unwrap();
+    let fx = Fixture::inline(flake, &[("main.c", &main_c)]);
+    Run::of(fx.build(&["--target", "x86_64-musl,aarch64-musl"])).expect_code(0);
+    let dist = fx.dir().join("dist");
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&fs::read(dist.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(manifest["name"], "app", "{manifest}");
+    let files: Vec<&str> = manifest["artifacts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["file"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        files,
+        [
+            "app-1.0.0-x86_64-unknown-linux-musl.tar.gz",
+            "app-1.0.0-aarch64-unknown-linux-musl.tar.gz"
+        ]
+    );
+    for f in files {
+        assert!(dist.join(f).is_file(), "{f}");
+    }
+    let r = sh(&dist, "tar -tzf app-1.0.0-aarch64-unknown-linux-musl.tar.gz").expect_code(0);
+    assert!(
+        r.stdout
+            .lines()
+            .all(|l| l.starts_with("app-1.0.0-aarch64-unknown-linux-musl/")),
         "{}",
         r.stdout
     );

@@ -1,7 +1,8 @@
 //! `kiln cache` against real stores (issue 8): a `file://` binary cache written by
 //! `kiln cache push`, and a second local store (a chroot store in a temp dir) that pulls from it
 //! trusting one public key. The right key substitutes; a wrong key, a tampered narinfo and a
-//! tampered NAR are refused with one line naming the store path.
+//! tampered NAR are refused with one line naming the store path. The commands act on the
+//! units `kiln build` builds, packages included (issue 13).
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -315,4 +316,75 @@ fn issue8_build_substitutes_from_the_cache_into_an_empty_store() {
         &s.uri,
     ]));
     assert_ne!(run.code, 0, "{}", run.stderr);
+}
+
+// issue 13 item 14: the cache commands act on the units `kiln build` builds: with
+// `[package.metadata.kiln] packages` (or `--package`) of a multi-program flake, the store
+// paths of packages.<system>.<package>-<attr>, not of the targets' own attributes.
+#[test]
+fn issue13_cache_uses_the_packages_build_uses() {
+    let fx = Fixture::new("many");
+    fs::write(
+        fx.dir().join("f/Cargo.toml"),
+        "[package]\nname = \"many\"\nversion = \"1.2.3\"\n\n[package.metadata.kiln]\n\
+         targets = [\"x86_64-musl\"]\npackages = [\"extra\"]\n",
+    )
+    .unwrap();
+    Run::of(fx.build(&[])).expect_code(0);
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&fs::read(fx.dir().join("dist/manifest.json")).unwrap()).unwrap();
+    let arts = manifest["artifacts"].as_array().unwrap();
+    assert_eq!(arts.len(), 1, "{manifest}");
+    assert_eq!(arts[0]["attr"], "extra-x86_64-musl");
+    let built = arts[0]["store_path"].as_str().unwrap().to_owned();
+    let uri = format!("file://{}?compression=none", fx.dir().join("cache").display());
+    let flake = fx.flake_ref();
+    let cache = |args: &[&str]| {
+        let mut c = kiln(fx.dir());
+        c.arg("cache").args(args).args(["--flake", &flake]);
+        c
+    };
+
+    // The project's packages, as kiln build used them.
+    let r = Run::of(cache(&["status", "--from", &uri, "--json"])).expect_code(1);
+    let j = r.json();
+    assert_eq!(j.as_array().unwrap().len(), 1, "{j}");
+    assert_eq!(j[0]["store_path"], built.as_str(), "{j}");
+    assert_eq!(j[0]["attr"], "extra-x86_64-musl", "{j}");
+    assert_eq!(j[0]["package"], "extra", "{j}");
+    Run::of(cache(&["push", "--to", &uri])).expect_code(0);
+    let r = Run::of(cache(&["status", "--from", &uri, "--json"])).expect_code(0);
+    assert_eq!(r.json()[0]["status"], "present");
+
+    // --package overrides them, for every target, as for kiln build.
+    let r = Run::of(cache(&[
+        "status",
+        "--from",
+        &uri,
+        "--json",
+        "--package",
+        "fixture,extra",
+    ]))
+    .expect_code(1);
+    let j = r.json();
+    let attrs: Vec<&str> = j
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["attr"].as_str().unwrap())
+        .collect();
+    assert_eq!(attrs, ["fixture-x86_64-musl", "extra-x86_64-musl"], "{j}");
+    assert_eq!(j[1]["status"], "present", "{j}");
+    assert_eq!(j[0]["status"], "missing", "{j}");
+
+    // From the dist, --package picks among its artifacts.
+    let dist_args = ["status", "--from", &uri, "--from-dist", "dist", "--json"];
+    let mut c = kiln(fx.dir());
+    c.arg("cache").args(dist_args).args(["--package", "extra"]);
+    let r = Run::of(c).expect_code(0);
+    assert_eq!(r.json()[0]["store_path"], built.as_str());
+    let mut c = kiln(fx.dir());
+    c.arg("cache").args(dist_args).args(["--package", "fixture"]);
+    let r = Run::of(c).expect_code(2);
+    assert!(r.stderr.contains("no artifacts"), "{}", r.stderr);
 }

@@ -1,7 +1,8 @@
 //! Faults during `kiln build` (issue 9): signals while nix builds, a full disk while exporting,
 //! two runs into one `--out`, a store path that disappears before export, and hostile input
-//! (symlinked binaries, flake references with shell syntax). Each leaves the old `dist/` as it
-//! was and nothing behind.
+//! (symlinked binaries, flake references with shell syntax), a signal at the very start and
+//! an unwritable stderr or stdout (issue 13). Each failure leaves the old `dist/` as it was and
+//! nothing behind, with its exit code (never a panic).
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -56,11 +57,18 @@ fn contents(dir: &Path) -> Vec<(String, Vec<u8>)> {
         .collect()
 }
 
-/// An old `dist/` to be kept: one marker file.
+/// An old `dist/` to be kept: a minimal one as kiln writes it (its marker, and SHA256SUMS
+/// listing every file), so kiln would replace it were it not interrupted.
 fn old_dist(dir: &Path) -> Vec<(String, Vec<u8>)> {
     let dist = dir.join("dist");
     fs::create_dir_all(&dist).unwrap();
-    fs::write(dist.join("marker"), "old release").unwrap();
+    fs::write(dist.join(".kiln-dist"), "kiln-dist v1\n").unwrap();
+    fs::write(dist.join("manifest.json"), "{\"old\": \"release\"}\n").unwrap();
+    fs::write(
+        dist.join("SHA256SUMS"),
+        "0000000000000000000000000000000000000000000000000000000000000000 *manifest.json\n",
+    )
+    .unwrap();
     contents(&dist)
 }
 
@@ -275,7 +283,7 @@ fn issue9_full_disk_during_export() {
     let out = mnt.join("dist");
     let out_arg = out.to_str().unwrap().to_owned();
     Run::of(fx.build(&["--target", "x86_64-musl", "--out", &out_arg])).expect_code(0);
-    fs::write(out.join("marker"), "old release").unwrap();
+    // The old dist is a one-target release; the new run would write four.
     let before = contents(&out);
     // Leave 16 KiB: room for the lock file and a start, not for four archives.
     let filler = mnt.join("filler");
@@ -486,4 +494,105 @@ fn issue9_hostile_flake_ref_is_one_argument() {
         );
     }
     assert_eq!(listing(tmp.path()), Vec::<String>::new(), "left behind");
+}
+
+/// A directory with a `nix` that is the real one, except that `nix --version` first sleeps
+/// `secs`: a window in which a Ctrl-C reaches kiln and its first nix together.
+fn slow_version_nix(dir: &Path, secs: u32) -> String {
+    let real = Run::of(
+        Command::new("sh")
+            .args(["-c", "command -v nix"])
+            .env("PATH", crate::nixenv::path_env()),
+    )
+    .expect_code(0)
+    .stdout
+    .trim()
+    .to_owned();
+    let bin = dir.join("slow-nix-bin");
+    fs::create_dir_all(&bin).unwrap();
+    let script = bin.join("nix");
+    fs::write(
+        &script,
+        format!("#!/bin/sh\ncase \"$1\" in --version) /bin/sleep {secs};; esac\nexec '{real}' \"$@\"\n"),
+    )
+    .unwrap();
+    fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    format!("{}:{}", bin.display(), crate::nixenv::path_env())
+}
+
+// issue 13 item 9: a Ctrl-C at the very start of `kiln build` (the terminal signals kiln and the
+// `nix --version` it just started, as one process group) is an interrupt, 130 (143 for
+// SIGTERM), not "nix --version failed" with exit 2; the old dist/ stays as it was.
+#[test]
+fn issue13_signal_at_the_start_of_build_is_an_interrupt() {
+    use std::os::unix::process::CommandExt;
+    let fx = Fixture::new("ok");
+    let before = old_dist(fx.dir());
+    let path = slow_version_nix(fx.dir(), 3);
+    for (signal, code) in [("-INT", 130), ("-TERM", 143)] {
+        let mut child = fx
+            .build(&["--target", "x86_64-musl"])
+            .env("PATH", &path)
+            .process_group(0)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Wait until the (slowed) `nix --version` runs, then signal the whole group.
+        let start = Instant::now();
+        while !processes_with("nix --version")
+            .iter()
+            .any(|(_, c)| c.contains("slow-nix-bin"))
+        {
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "nix --version never ran"
+            );
+            assert!(child.try_wait().unwrap().is_none(), "kiln ended early");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let group = format!("-{}", child.id());
+        Run::of(Command::new("kill").args([signal, "--", &group])).expect_code(0);
+        let (got, stderr, _) = wait_for(child, Duration::from_secs(30));
+        assert_eq!(got, code, "{signal}: {stderr}");
+        assert!(stderr.contains("interrupted"), "{stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+        assert_dist_kept(fx.dir(), &before);
+    }
+}
+
+// issue 13 item 9: an unwritable stderr or stdout (a full device) never panics (exit 101):
+// errors keep exit 2, a good build keeps 0 with its progress lines lost, and a summary that
+// cannot be written is an environment error (2).
+#[test]
+fn issue13_unwritable_stderr_or_stdout_does_not_panic() {
+    let fx = Fixture::new("ok");
+    let full = || fs::OpenOptions::new().write(true).open("/dev/full").unwrap();
+    let status = |cmd: &mut Command| cmd.status().unwrap().code();
+    assert_eq!(
+        status(fx.build(&["--target", "sparc-musl"]).stderr(full())),
+        Some(2),
+        "a usage error with stderr on /dev/full"
+    );
+    assert_eq!(
+        status(
+            fx.build(&["--target", "x86_64-musl"])
+                .stdout(Stdio::null())
+                .stderr(full())
+        ),
+        Some(0),
+        "a good build with stderr on /dev/full"
+    );
+    assert!(fx.dir().join("dist/manifest.json").is_file());
+    assert_eq!(
+        status(
+            fx.build(&["--target", "x86_64-musl"])
+                .stdout(full())
+                .stderr(full())
+        ),
+        Some(2),
+        "a good build with stdout and stderr on /dev/full"
+    );
+    let r = Run::of(fx.build(&["--target", "x86_64-musl"]).stdout(full())).expect_code(2);
+    assert!(r.stderr.contains("No space left on device"), "{}", r.stderr);
 }

@@ -443,6 +443,10 @@ fn issue7_gnu_targets_on_a_base_layout_run() {
     )
     .expect_code(0);
     Run::of(kiln(dir).args(["image", "--target", "x86_64-gnu,aarch64-gnu", "--base", "base"])).expect_code(0);
+    // issue 13: the image is cross-checked against manifest.json, the base's layers by digest
+    // and kiln's layer against the gnu binaries.
+    let r = Run::of(kiln(dir).args(["verify-release", "dist"])).expect_code(0);
+    assert!(r.stdout.contains("ok "), "{}", r.stdout);
     let check = Run::of(
         Command::new("python3")
             .arg(repo().join("tests/oci/check_layout.py"))

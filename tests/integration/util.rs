@@ -353,6 +353,79 @@ where
     run
 }
 
+/// [`kiln`] for arguments that are bytes, not text (non-UTF-8 paths): they reach kiln exactly
+/// as given; `Run::args` shows them lossily.
+#[track_caller]
+pub(crate) fn kiln_os(args: &[&OsStr]) -> Run {
+    let output = Command::new(KILN)
+        .args(args)
+        .env("NO_COLOR", "1")
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {KILN}: {e}"));
+    let run = Run {
+        args: args.iter().map(|a| a.to_string_lossy().into_owned()).collect(),
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    };
+    assert!(
+        output.status.code().is_some(),
+        "kiln was killed by a signal ({})\n{run}",
+        output.status
+    );
+    assert!(!run.stderr.contains("panicked"), "kiln panicked\n{run}");
+    run
+}
+
+/// Lower-case hex of `bytes` (how kiln's JSON carries `*_bytes`).
+#[must_use]
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    bytes.iter().fold(String::new(), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
+}
+
+/// Runs `command` (already set up) to its end, killing it and failing the test if it takes
+/// longer than `limit`. Returns its exit status, stdout and stderr.
+#[track_caller]
+pub(crate) fn run_with_timeout(
+    mut command: Command,
+    limit: std::time::Duration,
+) -> (std::process::ExitStatus, String, String) {
+    use std::io::Read as _;
+    use std::process::Stdio;
+    let mut child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {command:?}: {e}"));
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            break status;
+        }
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{command:?} still running after {limit:?}: killed");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    let mut out = String::new();
+    let mut err = String::new();
+    if let Some(mut s) = child.stdout.take() {
+        let _ = s.read_to_string(&mut out);
+    }
+    if let Some(mut s) = child.stderr.take() {
+        let _ = s.read_to_string(&mut err);
+    }
+    (status, out, err)
+}
+
 /// `kiln inspect --json FILES...`, asserting the exit code; one object per file.
 #[track_caller]
 #[must_use]

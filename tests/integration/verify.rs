@@ -685,3 +685,195 @@ fn issue3_verify_human_output() {
         }
     }
 }
+
+// --- issue 13: the kernel's view of ELF files -------------------------------
+
+/// What Linux does when asked to execute `path` (an x86_64 fixture, run natively):
+/// `Ok(stdout)` when it ran to a clean exit, `Err(why)` when exec failed or the process died.
+fn kernel_runs(path: &str) -> Result<String, String> {
+    use std::os::unix::process::ExitStatusExt as _;
+    match std::process::Command::new(path).output() {
+        Err(e) => Err(format!("exec failed: {e} (os error {:?})", e.raw_os_error())),
+        Ok(out) if out.status.success() => Ok(String::from_utf8_lossy(&out.stdout).into_owned()),
+        Ok(out) => Err(format!(
+            "ran and failed: exit {:?}, signal {:?}",
+            out.status.code(),
+            out.status.signal()
+        )),
+    }
+}
+
+/// The single inspect object of one fixture, with exit 0.
+fn inspect1(name: &str) -> Value {
+    crate::util::inspect_json(&[fx(name)], 0).remove(0)
+}
+
+// issue 13 item 2: with two PT_INTERP headers the kernel uses the first; kiln
+// reports the first and fails the file with multiple-interpreters.
+#[test]
+fn issue13_two_interpreters_first_one_counts() {
+    let obj = inspect1("two-interp");
+    assert_eq!(obj["interpreter"], "/lib64/ld-linux-x86-64.so.2", "{obj:#}");
+    let verdict = verify1("two-interp", "x86_64-gnu", &[], 1);
+    errors_are(&verdict, &["multiple-interpreters"]);
+    // The kernel's view: it runs the binary with the first loader.
+    let ran = kernel_runs(&fx("two-interp")).expect("the kernel runs two-interp with its first PT_INTERP");
+    assert!(ran.contains(crate::util::HELLO), "{ran}");
+}
+
+// issue 13 item 2: a non-UTF-8 interpreter is still the interpreter: shown
+// escaped, exact in interpreter_bytes, and a musl static-pie carrying it is
+// dynamic (not-static), not "ok".
+#[test]
+fn issue13_non_utf8_interpreter_is_seen() {
+    let obj = inspect1("interp-nonutf8");
+    assert_eq!(obj["interpreter"], "/lib/ld-\\xff.so", "{obj:#}");
+    assert_eq!(obj["interpreter_bytes"], "2f6c69622f6c642dff2e736f", "{obj:#}");
+    assert_eq!(obj["linkage"], "dynamic", "{obj:#}");
+    let verdict = verify1("interp-nonutf8", "x86_64-musl", &[], 1);
+    fires(&verdict, "not-static", "error");
+    let human = kiln(["verify", fx("interp-nonutf8").as_str(), "--target", "x86_64-musl"]).code(1);
+    assert!(human.stdout.contains("/lib/ld-\\xff.so"), "{human}");
+    let text = kiln(["inspect", fx("interp-nonutf8").as_str()]).code(0);
+    assert!(text.stdout.contains("/lib/ld-\\xff.so"), "{text}");
+    // The kernel's view: it looks for that loader (ENOENT) instead of running the
+    // program as the static-pie it was before the header was added.
+    match kernel_runs(&fx("interp-nonutf8")) {
+        Err(why) => assert!(why.contains("os error Some(2)"), "{why}"),
+        Ok(out) => panic!("the kernel ran interp-nonutf8 as a static program: {out}"),
+    }
+    assert!(kernel_runs(&fx("x86_64-musl-static-pie")).is_ok());
+}
+
+// issue 13 item 2: binaries the kernel refuses (or starts only to crash) are
+// errors with their own codes, never "ok".
+#[test]
+fn issue13_unloadable_binaries_are_errors() {
+    for (name, target, code) in [
+        ("interp-no-nul", "x86_64-gnu", "bad-interpreter"),
+        ("gnu-no-interp", "x86_64-gnu", "no-interpreter"),
+        ("no-phdrs", "x86_64-musl", "unloadable"),
+        ("load-past-eof", "x86_64-musl", "unloadable"),
+    ] {
+        let verdict = verify1(name, target, &[], 1);
+        fires(&verdict, code, "error");
+        assert_eq!(verdict["ok"], false, "{name}");
+        let facts = inspect1(name);
+        let problems = facts["load_problems"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{name}: no load_problems\n{facts:#}"));
+        assert!(problems.iter().any(|p| p["code"] == code), "{name}\n{facts:#}");
+        // The kernel agrees: exec fails, or the process dies.
+        if let Ok(out) = kernel_runs(&fx(name)) {
+            panic!("{name}: the kernel ran it cleanly: {out}");
+        }
+    }
+    // No good fixture has a load problem.
+    let good: Vec<String> = crate::util::GOOD_ELF_FIXTURES.iter().map(|n| fx(n)).collect();
+    for (name, obj) in crate::util::GOOD_ELF_FIXTURES
+        .iter()
+        .zip(crate::util::inspect_json(&good, 0))
+    {
+        assert!(obj.get("load_problems").is_none(), "{name}\n{obj:#}");
+    }
+    // The fixtures they were made from are fine, for kiln and for the kernel.
+    for (name, target) in [
+        ("x86_64-gnu-2.17", "x86_64-gnu"),
+        ("x86_64-musl-static", "x86_64-musl"),
+    ] {
+        let verdict = verify1(name, target, &[], 0);
+        assert!(inspect1(name).get("load_problems").is_none(), "{name}");
+        assert!(kernel_runs(&fx(name)).is_ok(), "{name}");
+        let _ = verdict;
+    }
+}
+
+// issue 13 item 10: non-UTF-8 paths: `verify --json` and `verify-release
+// --json` print JSON (escaped path plus exact hex bytes) instead of nothing and
+// exit 2; `keygen --out` writes exactly PREFIX.key and PREFIX.pub.
+#[test]
+fn issue13_non_utf8_paths_in_verify_json_and_keygen() {
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt as _;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bin = dir.path().join(OsStr::from_bytes(b"hello-\xff"));
+    std::fs::copy(fx("x86_64-musl-static-pie"), &bin).expect("copy");
+    let hex = crate::util::hex;
+
+    let run = crate::util::kiln_os(&[
+        OsStr::new("verify"),
+        OsStr::new("--json"),
+        bin.as_os_str(),
+        OsStr::new("--target"),
+        OsStr::new("x86_64-musl"),
+    ])
+    .code(0);
+    let obj = run.json_array(1).remove(0);
+    assert_eq!(obj["path_bytes"], hex(bin.as_os_str().as_bytes()), "{run}");
+    assert!(str_field(&obj, "path").ends_with("hello-\\xff"), "{run}");
+
+    let release = dir.path().join(OsStr::from_bytes(b"dist-\xfe"));
+    std::fs::create_dir(&release).expect("mkdir");
+    let run = crate::util::kiln_os(&[
+        OsStr::new("verify-release"),
+        OsStr::new("--json"),
+        release.as_os_str(),
+    ]);
+    let obj = run.json();
+    assert_eq!(obj["dir_bytes"], hex(release.as_os_str().as_bytes()), "{run}");
+    assert_eq!(obj["ok"], false, "{run}");
+    let _ = run.code(1);
+
+    let prefix = dir.path().join(OsStr::from_bytes(b"key-\xfd"));
+    let _ = crate::util::kiln_os(&[OsStr::new("keygen"), OsStr::new("--out"), prefix.as_os_str()]).code(0);
+    for suffix in [&b".key"[..], b".pub"] {
+        let mut name = prefix.as_os_str().as_bytes().to_vec();
+        name.extend_from_slice(suffix);
+        let path = std::path::PathBuf::from(OsStr::from_bytes(&name));
+        assert!(path.is_file(), "keygen did not write {}", path.display());
+    }
+    let lossy = dir.path().join("key-\u{fffd}.key");
+    assert!(!lossy.exists(), "keygen wrote a lossy name");
+}
+
+/// The permissions (`rw-p`, `rwxp`) of the `[stack]` mapping of `path` (an x86_64 fixture that
+/// writes to stdout), read from /proc while the program is blocked writing to a full pipe.
+fn kernel_stack_perms(path: &str) -> String {
+    use std::io::{Read as _, Write as _};
+    let (mut reader, mut writer) = std::io::pipe().expect("pipe");
+    // A pipe holds 64 KiB: fill it so the program's first write blocks.
+    writer.write_all(&vec![b'.'; 65536]).expect("fill the pipe");
+    let child = std::process::Command::new(path)
+        .stdout(writer.try_clone().expect("clone the pipe"))
+        .spawn()
+        .expect("spawn");
+    drop(writer);
+    let maps = format!("/proc/{}/maps", child.id());
+    let started = std::time::Instant::now();
+    let perms = loop {
+        let text = std::fs::read_to_string(&maps).unwrap_or_default();
+        if let Some(line) = text.lines().find(|l| l.ends_with("[stack]")) {
+            break line.split_whitespace().nth(1).unwrap_or_default().to_owned();
+        }
+        assert!(started.elapsed().as_secs() < 20, "no [stack] in {maps}");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    };
+    let mut sink = Vec::new();
+    let _ = reader.read_to_end(&mut sink);
+    let mut child = child;
+    let _ = child.wait();
+    perms
+}
+
+// issue 13 item 2 (same class): with two PT_GNU_STACK headers the kernel obeys
+// the last; kiln read the first and called an executable stack non-executable.
+#[test]
+fn issue13_last_gnu_stack_counts_like_the_kernel() {
+    let obj = inspect1("two-gnu-stack");
+    assert_eq!(obj["nx"], false, "{obj:#}");
+    let verdict = verify1("two-gnu-stack", "x86_64-musl", &[], 0);
+    fires(&verdict, "exec-stack", "warning");
+    assert_eq!(kernel_stack_perms(&fx("two-gnu-stack")), "rwxp");
+    assert_eq!(kernel_stack_perms(&fx("x86_64-musl-static")), "rw-p");
+    assert_eq!(inspect1("x86_64-musl-static")["nx"], true);
+}

@@ -227,4 +227,25 @@ in
     expr = lockText == pretty "" lock + "\n";
     expected = true;
   }
+  {
+    name = "nix/upstream.json pins the trees the tests evaluate at flake.lock's revs and NAR hashes";
+    expr =
+      let
+        trees = (fromJSON (readFile ../../nix/upstream.json)).trees;
+        pin = n: {
+          inherit (trees.${n}) owner repo rev narHash;
+        };
+        locked = n: {
+          inherit (nodes.${n}.locked) owner repo rev narHash;
+        };
+      in
+      map (n: pin n == locked n) [
+        "crane"
+        "rust-overlay"
+      ];
+    expected = [
+      true
+      true
+    ];
+  }
 ]

@@ -3,23 +3,42 @@
 # Owns: that flake.nix exposes what the issue promises (packages per build
 # system with the four targets and default, checks, devShells, apps with a
 # description, overlays, formatter, lib, templates) and that the template's
-# flake uses kiln.lib. The outputs function is called with the fake inputs
-# of tests/nix/fake/, so nothing is fetched or built.
+# flake uses kiln.lib, the crate's rust-toolchain.toml and its targets. The
+# outputs function is called with the inputs of tests/nix/stub/inputs.nix
+# (the real lib, crane and rust-overlay; a strict stand-in for nixpkgs'
+# package set), so nothing is fetched or built.
+{ upstream }:
 let
-  fake = import ./fake/inputs.nix;
-  lib = import ./fake/lib.nix;
+  stub = import ./stub/inputs.nix { inherit upstream; };
+  inherit (stub) lib;
 
-  outputs = (import ../../flake.nix).outputs (fake // { self = outputs; });
+  outputs = (import ../../flake.nix).outputs {
+    inherit (stub) nixpkgs crane rust-overlay;
+    self = outputs;
+  };
   systems = [
     "x86_64-linux"
     "aarch64-linux"
+    "aarch64-darwin"
+    "x86_64-darwin"
   ];
+  stubPkgs = stub.pkgsFor { system = "x86_64-linux"; };
   perSystem = f: map f systems;
 
   templateDir = outputs.templates.default.path;
   templateOutputs = (import (templateDir + "/flake.nix")).outputs {
     self = templateOutputs;
-    inherit (fake) nixpkgs;
+    inherit (stub) nixpkgs;
+    kiln = outputs;
+  };
+
+  # A crate that chose two targets and has its own toolchain file (what
+  # `kiln init` leaves in a crate), with the template's flake.nix (a copy,
+  # checked below to be the template's byte for byte).
+  chosenDir = ./fixtures/chosen-crate;
+  chosenOutputs = (import (chosenDir + "/flake.nix")).outputs {
+    self = chosenOutputs;
+    inherit (stub) nixpkgs;
     kiln = outputs;
   };
   templateInputs = (import (templateDir + "/flake.nix")).inputs;
@@ -42,44 +61,43 @@ in
   {
     name = "packages: the four targets, default and the musl images on each build system";
     expr = perSystem (s: builtins.attrNames outputs.packages.${s});
-    expected = [
-      [
-        "aarch64-gnu"
-        "aarch64-musl"
-        "default"
-        "image-aarch64-musl"
-        "image-x86_64-musl"
-        "x86_64-gnu"
-        "x86_64-musl"
-      ]
-      [
-        "aarch64-gnu"
-        "aarch64-musl"
-        "default"
-        "image-aarch64-musl"
-        "image-x86_64-musl"
-        "x86_64-gnu"
-        "x86_64-musl"
-      ]
-    ];
+    expected = map (_: [
+      "aarch64-gnu"
+      "aarch64-musl"
+      "default"
+      "image-aarch64-musl"
+      "image-x86_64-musl"
+      "x86_64-gnu"
+      "x86_64-musl"
+    ]) systems;
   }
   {
     name = "packages: every output is a derivation";
     expr = perSystem (s: builtins.all (p: p.type or null == "derivation") (builtins.attrValues outputs.packages.${s}));
-    expected = [
-      true
-      true
-    ];
+    expected = map (_: true) systems;
   }
   {
     name = "packages: each cross package is built on the system that exposes it";
     expr = perSystem (
-      s: (outputs.packages.${s}.aarch64-gnu.craneArgs.HOST_CC == "/fake/cc/bin/cc") && (outputs.packages.${s}.aarch64-gnu.craneArgs ? CARGO_TARGET_APPLIES_TO_HOST == (s == "aarch64-linux"))
+      s: (outputs.packages.${s}.aarch64-gnu.drvAttrs.HOST_CC == "/fake/${if lib.hasSuffix "darwin" s then "clang" else "gcc"}-wrapper/bin/cc") && (outputs.packages.${s}.aarch64-gnu.drvAttrs ? CARGO_TARGET_APPLIES_TO_HOST == (s == "aarch64-linux"))
     );
-    expected = [
-      true
-      true
-    ];
+    expected = map (_: true) systems;
+  }
+  {
+    name = "issue14_flake_check_instantiates: every package, check, shell and app of the flake instantiates on each build system";
+    expr = perSystem (
+      s:
+      builtins.all builtins.isString (
+        map (d: d.drvPath) (
+          builtins.attrValues outputs.packages.${s}
+          ++ builtins.attrValues outputs.checks.${s}
+          ++ builtins.attrValues outputs.devShells.${s}
+          ++ [ outputs.formatter.${s} ]
+        )
+        ++ [ outputs.apps.${s}.default.program ]
+      )
+    );
+    expected = map (_: true) systems;
   }
   {
     name = "checks on each build system";
@@ -99,7 +117,7 @@ in
     expr = outputs.apps.x86_64-linux.default;
     expected = {
       type = "app";
-      program = "/fake/kiln-package/bin/kiln";
+      program = "/fake/kiln-0.1.0/bin/kiln";
       meta.description = "kiln: build, verify and export release binaries of a Rust crate";
     };
   }
@@ -109,22 +127,16 @@ in
       outputs.devShells.${s}.default.name
       outputs.formatter.${s}.name
     ]);
-    expected = [
-      [
-        "shell"
-        "nixfmt"
-      ]
-      [
-        "shell"
-        "nixfmt"
-      ]
-    ];
+    expected = map (_: [
+      "nix-shell"
+      "nixfmt-1.0.1"
+    ]) systems;
   }
   {
     name = "overlays.default is final: prev: and adds kiln";
     expr =
       let
-        pkgs = import ./fake/pkgs.nix { };
+        pkgs = stubPkgs.extend outputs.overlays.default;
       in
       {
         args = builtins.functionArgs outputs.overlays.default == { };
@@ -163,7 +175,7 @@ in
     name = "lib.mkImage makes the image of a user's musl package";
     expr =
       let
-        pkgs = import ./fake/pkgs.nix { };
+        pkgs = stubPkgs;
         set = outputs.lib.mkCrossPackages {
           inherit pkgs;
           src = templateDir;
@@ -178,7 +190,7 @@ in
   {
     name = "lib.mkCrossPackages gives a user crate the same attribute set";
     expr = builtins.attrNames (outputs.lib.mkCrossPackages {
-      pkgs = import ./fake/pkgs.nix { };
+      pkgs = stubPkgs;
       src = templateDir;
     });
     expected = [
@@ -201,11 +213,13 @@ in
         "Cargo.toml"
         "Cargo.lock"
         "src/main.rs"
+        "rust-toolchain.toml"
       ];
     };
     expected = {
       described = true;
       files = [
+        true
         true
         true
         true
@@ -233,7 +247,7 @@ in
     expr = perSystem (s: {
       packages = builtins.attrNames templateOutputs.packages.${s};
       checks = builtins.attrNames templateOutputs.checks.${s};
-      musl = templateOutputs.packages.${s}.x86_64-musl.craneArgs.pname;
+      musl = templateOutputs.packages.${s}.x86_64-musl.drvAttrs.pname;
     });
     expected = map (_: {
       packages = [
@@ -279,6 +293,67 @@ in
         }
       ];
     };
+  }
+  {
+    name = "issue14_generated_flake_targets: the generated flake builds the targets of [package.metadata.kiln]";
+    expr = perSystem (s: builtins.attrNames chosenOutputs.packages.${s});
+    expected = map (_: [
+      "aarch64-musl"
+      "default"
+      "image-aarch64-musl"
+      "image-x86_64-musl"
+      "x86_64-musl"
+    ]) systems;
+  }
+  {
+    name = "issue14_generated_flake_toolchain: the generated flake uses the crate's rust-toolchain.toml, with the chosen targets' std";
+    expr = map (s: {
+      toolchain = chosenOutputs.packages.${s}.x86_64-musl.drvAttrs.nativeBuildInputs;
+    }.toolchain != [ ]) systems;
+    expected = map (_: true) systems;
+  }
+  {
+    name = "issue14_generated_flake_toolchain: the toolchain is the crate's release (1.88.0), not kiln's (1.95.0)";
+    expr = lib.unique (
+      map (d: d.name) (
+        builtins.filter (d: lib.hasPrefix "rust-" (d.name or "")) (
+          chosenOutputs.packages.x86_64-linux.x86_64-musl.drvAttrs.nativeBuildInputs
+          ++ chosenOutputs.packages.aarch64-darwin.aarch64-musl.drvAttrs.nativeBuildInputs
+        )
+      )
+    );
+    expected = [ "rust-default-1.88.0" ];
+  }
+  {
+    name = "issue14_generated_flake_source: the generated flake's source keeps C sources and the toolchain file, not the flake";
+    expr =
+      let
+        src = chosenOutputs.packages.x86_64-linux.x86_64-musl.drvAttrs.src;
+        prefix = toString chosenDir + "/";
+      in
+      map (p: lib.removePrefix prefix (toString p)) (lib.fileset.toList (lib.fileset.fromSource src));
+    expected = [
+      "Cargo.lock"
+      "Cargo.toml"
+      "csrc/answer.c"
+      "rust-toolchain.toml"
+      "src/main.rs"
+    ];
+  }
+  {
+    name = "issue14_generated_flake_instantiates: every package and check of the generated flake instantiates";
+    expr = perSystem (
+      s:
+      builtins.all builtins.isString (
+        map (d: d.drvPath) (builtins.attrValues chosenOutputs.packages.${s} ++ builtins.attrValues chosenOutputs.checks.${s})
+      )
+    );
+    expected = map (_: true) systems;
+  }
+  {
+    name = "the fixture crate's flake.nix is the template's";
+    expr = builtins.readFile (chosenDir + "/flake.nix") == builtins.readFile (templateDir + "/flake.nix");
+    expected = true;
   }
   {
     name = "flake.nix description is set";

@@ -9,8 +9,15 @@
 # The result is the string "<passed> <failed>". Every failing case is
 # reported on stderr (builtins.trace) with its expected and actual value.
 #
-#   nix-instantiate --eval --strict tests/nix/harness.nix --argstr file "$PWD/tests/nix/targets.test.nix"
-{ file }:
+# A test file may instead be a function `{ upstream }: [ cases ]`; it gets the
+# directory of the real upstream trees (tests/nix/stub/inputs.nix).
+#
+#   nix-instantiate --eval --strict tests/nix/harness.nix --argstr file "$PWD/tests/nix/targets.test.nix" \
+#     --argstr upstream "$KILN_CACHE_DIR/upstream"
+{
+  file,
+  upstream ? "",
+}:
 let
   inherit (builtins)
     attrNames
@@ -24,7 +31,12 @@ let
     typeOf
     ;
 
-  cases = import (/. + file);
+  imported = import (/. + file);
+  cases =
+    if builtins.isFunction imported then
+      imported { upstream = /. + upstream; }
+    else
+      imported;
 
   # A readable rendering of any value, functions included.
   show =

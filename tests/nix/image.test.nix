@@ -1,16 +1,18 @@
 # tests/nix/image.test.nix: nix/image.nix, the dockerTools image of a musl package.
 #
 # Owns: cases for the arguments image.nix gives streamLayeredImage (the
-# stand-in in tests/nix/fake/pkgs.nix records them): platform, user,
+# strict stand-in in tests/nix/stub/pkgs.nix takes exactly the real
+# streamLayeredImage's arguments and records them): platform, user,
 # entrypoint, labels, `created` from sourceDateEpoch, the layer script, the
 # optional CA bundle and zoneinfo, and the refusal of gnu packages. Nothing
 # is built.
+{ upstream }:
 let
-  fake = import ./fake/inputs.nix;
-  lib = import ./fake/lib.nix;
+  stub = import ./stub/inputs.nix { inherit upstream; };
+  inherit (stub) lib;
   k = import ../../nix {
-    pkgs = import ./fake/pkgs.nix { system = "x86_64-linux"; };
-    inherit (fake) crane rust-overlay;
+    pkgs = stub.pkgsFor { system = "x86_64-linux"; };
+    inherit (stub) crane rust-overlay;
   };
   set = k.mkCrossPackages {
     src = ../../templates/default;
@@ -112,7 +114,7 @@ in
     expr = map (s: lib.hasInfix s x86.extraCommands) [
       "nonroot:x:65532:65532:nonroot:/home/nonroot:/sbin/nologin"
       "nonroot:x:65532:"
-      "for f in /fake/hello-kiln-x86_64-musl-package/bin/*; do cp \"$f\" usr/local/bin/; done"
+      "for f in /fake/hello-kiln-x86_64-musl-0.1.0/bin/*; do cp \"$f\" usr/local/bin/; done"
       "etc/ssl/certs"
       "zoneinfo"
     ];

@@ -10,8 +10,13 @@
 # It prints "N passed, M failed" last (N and M count cases) and exits
 # non-zero if any case failed.
 #
-# Needs nix-instantiate on PATH (any Nix from 2.8 on). Evaluation is pure:
-# it reads files, fetches nothing and writes nothing to the Nix store.
+# The tests evaluate nixpkgs' REAL lib, the REAL crane and rust-overlay
+# (tests/nix/stub/inputs.nix), from the trees scripts/setup unpacks into
+# $KILN_UPSTREAM_DIR (default $KILN_CACHE_DIR/upstream). The current lib needs
+# builtins.readFileType, which Nix 2.8 lacks: they run with the Nix 2.26 that
+# scripts/setup installs ($KILN_CACHE_DIR/nix-2.26; KILN_TEST_NIX_INSTANTIATE
+# overrides it). Evaluation fetches nothing; where it needs a store (a
+# lib.fileset source), it uses that Nix's own chroot store.
 #
 #   bash tests/nix/run.sh
 set -euo pipefail
@@ -20,25 +25,33 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/../.." && pwd)
 cd "$root"
 
-if ! command -v nix-instantiate >/dev/null 2>&1; then
-  echo "tests/nix/run.sh: nix-instantiate is not on PATH." >&2
-  echo "  Install Nix first (Debian/Ubuntu: apt-get install nix-bin), then run: bash tests/nix/run.sh" >&2
+cache=${KILN_CACHE_DIR:-$HOME/.cache/kiln}
+upstream=${KILN_UPSTREAM_DIR:-$cache/upstream}
+instantiate=${KILN_TEST_NIX_INSTANTIATE:-$cache/nix-2.26/bin/nix-instantiate}
+if [[ ! -x $instantiate ]]; then
+  echo "tests/nix/run.sh: $instantiate is missing: run scripts/setup (it installs Nix 2.26)" >&2
   exit 2
 fi
+for tree in nixpkgs-lib crane rust-overlay; do
+  if [[ ! -d $upstream/$tree ]]; then
+    echo "tests/nix/run.sh: $upstream/$tree is missing: run scripts/setup" >&2
+    exit 2
+  fi
+done
+export KILN_TEST_UPSTREAM=$upstream
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 printf '{"flakes":[],"version":2}\n' >"$work/registry.json"
 
 # A self-contained configuration: no daemon, no substituter, no global flake
-# registry download, and a dummy store so evaluation never needs /nix.
+# registry download. The store is the 2.26 wrapper's own.
 export NIX_CONFIG="experimental-features = nix-command flakes
 build-users-group =
 substituters =
 sandbox = true
 sandbox-fallback = false
-flake-registry = $work/registry.json
-store = dummy://"
+flake-registry = $work/registry.json"
 
 total_passed=0
 total_failed=0
@@ -50,7 +63,7 @@ run_file() {
   local file=$1 out
   passed=0
   failed=0
-  if ! out=$(nix-instantiate --eval --strict "$here/harness.nix" --argstr file "$file" 2>"$work/stderr"); then
+  if ! out=$("$instantiate" --eval --strict "$here/harness.nix" --argstr file "$file" --argstr upstream "$upstream" 2>"$work/stderr"); then
     echo "  could not evaluate ${file#"$root"/}:" >&2
     failed=1
     return
@@ -97,7 +110,7 @@ done
 passed=0
 failed=0
 while IFS= read -r -d '' file; do
-  if nix-instantiate --parse "$file" >/dev/null 2>"$work/stderr"; then
+  if "$instantiate" --parse "$file" >/dev/null 2>"$work/stderr"; then
     passed=$((passed + 1))
   else
     failed=$((failed + 1))

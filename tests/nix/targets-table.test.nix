@@ -35,6 +35,8 @@ in
       buildSystems = [
         "x86_64-linux"
         "aarch64-linux"
+        "aarch64-darwin"
+        "x86_64-darwin"
       ];
     };
   }

@@ -127,6 +127,8 @@ in
     expected = [
       "x86_64-unknown-linux-gnu"
       "aarch64-unknown-linux-gnu"
+      "aarch64-apple-darwin"
+      "x86_64-apple-darwin"
     ];
   }
   {
@@ -135,8 +137,9 @@ in
     expectThrow = true;
   }
   {
-    # rows: build systems (x86_64-linux, aarch64-linux); columns: the four targets.
-    name = "needsCross for every build system and target";
+    # rows: build systems (x86_64-linux, aarch64-linux, aarch64-darwin,
+    # x86_64-darwin); columns: the four targets. macOS builds every Linux target cross.
+    name = "issue14_darwin_build_systems: needsCross for every build system and target";
     expr = crossMatrix;
     expected = [
       [
@@ -151,12 +154,34 @@ in
         false
         false
       ]
+      [
+        true
+        true
+        true
+        true
+      ]
+      [
+        true
+        true
+        true
+        true
+      ]
     ];
   }
   {
     name = "needsCross on an unsupported build system throws";
-    expr = targets.needsCross "x86_64-darwin" "x86_64-gnu";
+    expr = targets.needsCross "riscv64-linux" "x86_64-gnu";
     expectThrow = true;
+  }
+  {
+    name = "issue14_darwin_build_systems: qemu-user emulation on Linux build systems only";
+    expr = map targets.canEmulate targets.buildSystems;
+    expected = [
+      true
+      true
+      false
+      false
+    ];
   }
   {
     name = "sharesHostTriple only for the host's own gnu triple";
@@ -164,16 +189,18 @@ in
     expected = [
       [ "x86_64-gnu" ]
       [ "aarch64-gnu" ]
+      [ ]
+      [ ]
     ];
   }
   {
-    name = "linker names: zig wrapper for gnu, nixpkgs cross cc for musl";
+    name = "issue14_musl_links_through_zig: linker names are the zig wrappers for gnu and musl";
     expr = map targets.linkerName targets.attrNames;
     expected = [
       "kiln-zigcc-x86_64-gnu"
-      "x86_64-unknown-linux-musl-cc"
+      "kiln-zigcc-x86_64-musl"
       "kiln-zigcc-aarch64-gnu"
-      "aarch64-unknown-linux-musl-cc"
+      "kiln-zigcc-aarch64-musl"
     ];
   }
   {
@@ -187,8 +214,8 @@ in
     expected = [
       "kiln-zigcxx-aarch64-gnu"
       "kiln-zigar-aarch64-gnu"
-      "x86_64-unknown-linux-musl-c++"
-      "x86_64-unknown-linux-musl-ar"
+      "kiln-zigcxx-x86_64-musl"
+      "kiln-zigar-x86_64-musl"
     ];
   }
   {

@@ -1,7 +1,0 @@
-# tests/nix/fake/nixpkgs/default.nix: what `import nixpkgs { ... }` gives in tests.
-{
-  system,
-  overlays ? [ ],
-  ...
-}:
-import ../pkgs.nix { inherit system overlays; }
