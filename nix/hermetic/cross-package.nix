@@ -71,6 +71,9 @@ let
 in
 drv
 // {
+  # The two inputs a crate's own edit must not rebuild (tests/integration/hermetic.rs).
+  kilnVendor = vendor;
+  kilnSysroot = sysroots.${t.attr};
   kilnAttr = t.attr;
   target = t;
   meta = {
