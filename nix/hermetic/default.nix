@@ -5,6 +5,7 @@
 # (./cargo-env.nix). Work in progress: see docs/hermetic.md.
 #
 #   import ./nix/hermetic { }
+#   => { mkCrossPackages; mkCrossPackage; kilnPackages; kilnSource; sysroots; toolchain; ... }
 {
   system ? "x86_64-linux",
 }:
@@ -54,9 +55,19 @@ let
         value = mkCrossPackage (removeAttrs args [ "targets" ] // { target = t; });
       }) chosen
     );
+
+  # kiln itself, from the files nix/source.nix selects (./source.nix, builtins only).
+  kilnSource = import ./source.nix;
+  kilnPackages = mkCrossPackages {
+    src = kilnSource;
+    mainProgram = "kiln";
+    description = "kiln, deterministic and verified release builds of Rust for Linux";
+  };
 in
 {
   inherit
+    kilnSource
+    kilnPackages
     mkCrossPackage
     mkCrossPackages
     targets
