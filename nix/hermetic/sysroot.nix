@@ -3,7 +3,8 @@
 # Owns: `-Zbuild-std=std,panic_abort` of Debian's rust-src for a target, with std's own
 # dependencies from library/vendor, its panic locations remapped to /rustc/src; the rlibs laid out
 # as a sysroot (`lib/rustlib/<triple>/lib`) that every crate of that target reuses through
-# `--sysroot`, the way a prebuilt rust-std component is used. Builtins only, no nixpkgs.
+# `--sysroot`, the way a prebuilt rust-std component is used; with bitcode embedded, so crates
+# that use LTO link against it too. Builtins only, no nixpkgs.
 #
 # Type: { system, tools, toolchain, cargoEnv } -> target -> drv
 {
@@ -19,6 +20,9 @@ let
   env = cargoEnv {
     inherit target;
     vendor = "${toolchain.rustSrc}/library/vendor";
+    # Bitcode beside the object code, as in the official rust-std: a crate whose release
+    # profile asks for LTO (kiln's own does) needs it, and one without LTO ignores it.
+    extraRustflags = [ "-Cembed-bitcode=yes" ];
   };
 in
 derivation {
