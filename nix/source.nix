@@ -1,12 +1,10 @@
 # nix/source.nix: the source tree of kiln's own crate.
 #
-# Owns: which files of the repository the Rust build sees. Only these enter
-# the store, so editing docs, the flake or the Nix tests (tests/nix) does not
-# rebuild kiln. Everything `src/` reads at compile time must be in it:
-# nix/targets.json (src/target.rs embeds it), templates/ (src/init.rs embeds
-# templates/default/flake.nix), tests/fixtures/ (unit tests embed fixtures).
-# tests/nix/source-compiles.sh checks it: kiln must `cargo check` from exactly
-# these files.
+# Owns: the nixpkgs-lib form of the file list in ./source-files.nix (which
+# the hermetic provider reads too). Only these files enter the store, so
+# editing docs, the flake or the Nix tests (tests/nix) does not rebuild kiln.
+# tests/nix/source-compiles.sh checks that kiln must `cargo check` from
+# exactly these files.
 #
 #   import ./nix/source.nix { inherit lib; }   # lib: nixpkgs' lib
 #
@@ -15,28 +13,11 @@
 { lib }:
 let
   fs = lib.fileset;
+  files = import ./source-files.nix;
+  at = rel: ../. + "/${rel}";
 
-  cargoFiles = fs.unions (
-    [
-      ../Cargo.toml
-      ../Cargo.lock
-      ../src
-      ../nix/targets.json
-      ../templates
-    ]
-    ++ map fs.maybeMissing [
-      ../build.rs
-      ../tests
-      ../benches
-      ../examples
-      ../README.md
-      ../LICENSE
-      ../rustfmt.toml
-      ../clippy.toml
-      ../.cargo
-    ]
-  );
-  fileset = fs.difference cargoFiles (fs.maybeMissing ../tests/nix);
+  cargoFiles = fs.unions (map at files.required ++ map (rel: fs.maybeMissing (at rel)) files.optional);
+  fileset = fs.difference cargoFiles (fs.unions (map (rel: fs.maybeMissing (at rel)) files.excluded));
 in
 fs.toSource {
   root = ../.;

@@ -1,16 +1,32 @@
 {
-  description = "kiln example: a C hello for four Linux targets, built with the pinned zig and busybox (no nixpkgs)";
+  description = "kiln example: a Rust hello (a proc-macro, a C build script) for four Linux targets, built without nixpkgs";
 
-  # No inputs: the toolchain comes from the store paths that scripts/setup adds.
+  # No inputs: the toolchain is pinned in kiln's nix/ (Debian's Rust, zig, busybox); see
+  # docs/hermetic.md for where the fixed-output fetches download from.
   inputs = { };
 
   outputs =
     { self }:
     let
-      hello = import ../../nix/hermetic.nix {
-        name = "hello";
-        version = "0.1.0";
-        src = ./hello.c;
+      hermetic = import ../../nix/hermetic { };
+      # The crate: everything but the flake itself, its lock and build results (and nix/, where
+      # kiln's tests put a copy of the library next to a copy of this flake).
+      src = builtins.path {
+        name = "hello-source";
+        path = ./.;
+        filter =
+          path: _type:
+          !(builtins.elem (baseNameOf path) [
+            "flake.nix"
+            "flake.lock"
+            "target"
+            "result"
+            "nix"
+          ]);
+      };
+      hello = hermetic.mkCrossPackages {
+        inherit src;
+        description = "kiln's example greeting";
       };
     in
     {

@@ -6,6 +6,7 @@
 mod build;
 mod cache;
 mod faults;
+mod hermetic;
 mod image;
 mod init;
 mod inspect;

@@ -142,6 +142,25 @@ impl Fixture {
         r.expect_code(0);
     }
 
+    /// A copy of `examples/<name>` with the repo's `nix/` beside its flake.nix, which then
+    /// imports `./nix/` instead of `../../nix/`.
+    pub(crate) fn example(name: &str) -> Fixture {
+        require_tool("nix");
+        let tmp = tempfile::Builder::new().prefix("kiln-it-").tempdir().unwrap();
+        let f = tmp.path().join("f");
+        copy_dir(&repo().join("examples").join(name), &f);
+        let flake = f.join("flake.nix");
+        let text = std::fs::read_to_string(&flake).unwrap();
+        assert!(
+            text.contains("../../nix/"),
+            "{}: no ../../nix/ import",
+            flake.display()
+        );
+        std::fs::write(&flake, text.replace("../../nix/", "./nix/")).unwrap();
+        copy_dir(&repo().join("nix"), &f.join("nix"));
+        Fixture { tmp }
+    }
+
     /// The temp dir (kiln runs here).
     pub(crate) fn dir(&self) -> &Path {
         self.tmp.path()

@@ -8,6 +8,8 @@
 # else into a fresh directory, and runs `cargo check --locked --offline
 # --all-targets` there. A file that src/, tests/ or benches/ read at compile
 # time (include_str!, include_bytes!) but the source set leaves out fails it.
+# It also checks that nix/hermetic/source.nix (builtins only) selects the same
+# files.
 #
 #   bash tests/nix/source-compiles.sh
 #
@@ -46,6 +48,21 @@ export KILN_MODERN_NIX_STORE=dummy://
     in
     map (p: lib.removePrefix prefix (toString p)) (lib.fileset.toList src.fileset)' \
   >"$work/files.json" || die "evaluating nix/source.nix with the real lib failed"
+
+# The hermetic provider selects the same files with builtins.path (nix/hermetic/source.nix):
+# materialise its tree with the system Nix and compare the two lists.
+hermetic=$(NIX_CONFIG="build-users-group =" nix-instantiate --eval --read-write-mode \
+  -E "toString (import $root/nix/hermetic/source.nix)" | tr -d '"') ||
+  die "evaluating nix/hermetic/source.nix failed"
+(cd "$hermetic" && find . -type f | sed 's|^\./||' | LC_ALL=C sort) >"$work/hermetic.txt"
+python3 -c 'import json, sys; print("\n".join(sorted(json.load(open(sys.argv[1])))))' "$work/files.json" |
+  LC_ALL=C sort >"$work/fileset.txt"
+if ! diff -u "$work/fileset.txt" "$work/hermetic.txt" >"$work/source.diff"; then
+  sed 's/^/  /' "$work/source.diff" | head -40 >&2
+  echo "source-compiles: FAIL: nix/hermetic/source.nix and nix/source.nix select different files" >&2
+  exit 1
+fi
+echo "source-compiles: nix/hermetic/source.nix selects the same $(wc -l <"$work/hermetic.txt") files"
 
 tree=$work/tree
 mkdir -p "$tree"

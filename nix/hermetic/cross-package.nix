@@ -1,0 +1,83 @@
+# nix/hermetic/cross-package.nix: the release build of one crate for one target, without nixpkgs.
+#
+# Owns: the derivation that turns a cargo source tree with a Cargo.lock into a release binary for
+# a target: vendored crates (./crates.nix), the target's std sysroot (./sysroot.nix), the cargo
+# environment (./cargo-env.nix), and the same release rules as the nixpkgs provider: release
+# profile, `--locked --frozen`, stripped, SOURCE_DATE_EPOCH fixed, paths remapped, no store
+# reference in the output (`allowedReferences = [ ]`).
+#
+# Type: deps -> { src, target, pname ?, version ?, mainProgram ?, glibcFloor ?, ... } -> drv
+{
+  system,
+  tools,
+  toolchain,
+  crates,
+  cargoEnv,
+  sysroots,
+  targets,
+}:
+{
+  # Cargo source tree (a path) with Cargo.toml and Cargo.lock.
+  src,
+  # Triple, attribute name or targets.json record.
+  target,
+  pname ? (builtins.fromTOML (builtins.readFile (src + "/Cargo.toml"))).package.name,
+  version ? (builtins.fromTOML (builtins.readFile (src + "/Cargo.toml"))).package.version,
+  mainProgram ? pname,
+  description ? null,
+  # Extra cargo arguments (`--bin NAME`, `--features X`, ...); --locked and --frozen always apply.
+  cargoExtraArgs ? "",
+  glibcFloor ? null,
+  sourceDateEpoch ? 315532800,
+}:
+let
+  t = targets.lookup target;
+  vendor = crates.vendorDir {
+    lockFile = src + "/Cargo.lock";
+    name = "${pname}-${version}-vendor";
+  };
+  env = cargoEnv {
+    inherit target vendor glibcFloor;
+    sysroot = sysroots.${t.attr};
+  };
+  drv = derivation {
+    name = "${pname}-${t.attr}-${version}";
+    inherit system src version;
+    pname = "${pname}-${t.attr}";
+    builder = "${tools.busybox}/busybox";
+    args = [
+      "sh"
+      "-c"
+      ''
+        ${env.script}
+        export SOURCE_DATE_EPOCH=${toString sourceDateEpoch}
+        export CARGO_PROFILE_RELEASE_STRIP=symbols
+        $B cp -R "$src" "$NIX_BUILD_TOP/source"
+        $B chmod -R u+w "$NIX_BUILD_TOP/source"
+        cd "$NIX_BUILD_TOP/source"
+        echo "kiln: cargo build --release --locked --frozen --target ${t.triple} ${cargoExtraArgs}"
+        cargo build --release --locked --frozen --target ${t.triple} ${cargoExtraArgs}
+        $B mkdir -p "$out/bin"
+        for f in target/${t.triple}/release/*; do
+          if [ -f "$f" ] && [ -x "$f" ]; then $B cp "$f" "$out/bin/"; fi
+        done
+      ''
+    ];
+    # The cargo profile this derivation builds with (kiln records it in the manifest).
+    kilnCargoProfile = "release";
+    kilnTarget = t.triple;
+    allowedReferences = [ ];
+  };
+in
+drv
+// {
+  # The two inputs a crate's own edit must not rebuild (tests/integration/hermetic.rs).
+  kilnVendor = vendor;
+  kilnSysroot = sysroots.${t.attr};
+  kilnAttr = t.attr;
+  target = t;
+  meta = {
+    inherit mainProgram;
+    description = "${if description != null then description else pname} (${t.attr}: ${t.description})";
+  };
+}

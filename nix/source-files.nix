@@ -1,0 +1,32 @@
+# nix/source-files.nix: which files of the repository kiln's own crate is built from.
+#
+# Owns: the list, as data, builtins only, so both providers select the same tree:
+# nix/source.nix turns it into a `lib.fileset` (nixpkgs' lib), nix/hermetic/ into a
+# `builtins.path` filter. Everything `src/` reads at compile time must be in it:
+# nix/targets.json (src/target.rs embeds it), templates/ (src/init.rs embeds
+# templates/default/flake.nix), tests/fixtures/ (unit tests embed fixtures).
+# tests/nix/source-compiles.sh checks that kiln compiles from exactly these files.
+{
+  # Paths relative to the repository root that must exist.
+  required = [
+    "Cargo.toml"
+    "Cargo.lock"
+    "src"
+    "nix/targets.json"
+    "templates"
+  ];
+  # Paths taken when they exist.
+  optional = [
+    "build.rs"
+    "tests"
+    "benches"
+    "examples"
+    "README.md"
+    "LICENSE"
+    "rustfmt.toml"
+    "clippy.toml"
+    ".cargo"
+  ];
+  # Paths inside the above that are left out.
+  excluded = [ "tests/nix" ];
+}

@@ -1,0 +1,184 @@
+//! The hermetic Rust provider (`nix/hermetic/`, no nixpkgs) on kiln's example crate
+//! (`examples/hello`: a proc-macro dependency, serde_derive, and a build script compiling C
+//! through cc-rs and zig): built by `kiln build` inside the Nix sandbox for the four targets from
+//! pinned Debian packages and crates vendored from its Cargo.lock, verified, rebuilt bit for bit,
+//! smoke-run (aarch64 under qemu) and exported; plus what must fail and what must not rebuild.
+//!
+//! The fetchers of the toolchain and the crates read KILN_DEBIAN_MIRROR and KILN_CRATES_DL
+//! (exported by `scripts/nix-env`); a file already in the store is not fetched again.
+
+use std::fs;
+use std::path::Path;
+use std::process::Command;
+
+use crate::nixenv::{Fixture, Run, cache_dir, kiln, nix_config, path_env, require_tool, sh};
+
+const TRIPLES: [(&str, &str); 4] = [
+    ("x86_64-gnu", "x86_64-unknown-linux-gnu"),
+    ("x86_64-musl", "x86_64-unknown-linux-musl"),
+    ("aarch64-gnu", "aarch64-unknown-linux-gnu"),
+    ("aarch64-musl", "aarch64-unknown-linux-musl"),
+];
+
+fn require_fetch_env() {
+    for var in ["KILN_DEBIAN_MIRROR", "KILN_CRATES_DL"] {
+        assert!(
+            std::env::var_os(var).is_some_and(|v| !v.is_empty()),
+            "{var} is unset: run the tests through scripts/test (it sources scripts/nix-env)"
+        );
+    }
+}
+
+/// `nix <args>` in the fixture's flake directory with the tests' settings; `modern` picks the
+/// Nix 2.26 that scripts/setup installs.
+fn nix(fx: &Fixture, modern: bool, args: &[&str]) -> Run {
+    let path = if modern {
+        let bin = cache_dir().join("nix-2.26/bin");
+        assert!(
+            bin.join("nix").exists(),
+            "{} is missing: run scripts/setup",
+            bin.display()
+        );
+        format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default())
+    } else {
+        path_env()
+    };
+    Run::of(
+        Command::new("nix")
+            .args(args)
+            .current_dir(fx.dir().join("f"))
+            .env("NIX_CONFIG", nix_config())
+            .env("PATH", path),
+    )
+}
+
+fn eval(fx: &Fixture, modern: bool, expr: &str) -> String {
+    let installable = format!("{}#packages.x86_64-linux.{expr}", fx.flake_ref());
+    let run = nix(fx, modern, &["eval", "--raw", &installable]);
+    let run = run.expect_code(0);
+    run.stdout.trim().to_owned()
+}
+
+// issue 15: the example, four targets, one kiln build: verified, reproducible, smoke-run, exported.
+#[test]
+fn issue15_example_builds_for_four_targets_verified_reproducible_and_runs() {
+    require_tool("qemu-aarch64-static");
+    require_tool("sha256sum");
+    require_fetch_env();
+    let fx = Fixture::example("hello");
+    let run = Run::of(fx.build(&["--check-reproducible", "--smoke", "--version"])).expect_code(0);
+    let dist = fx.dir().join("dist");
+    sh(&dist, "sha256sum -c SHA256SUMS").expect_code(0);
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&fs::read(dist.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(manifest["name"], "hello", "{manifest}");
+    let artifacts = manifest["artifacts"].as_array().unwrap();
+    assert_eq!(artifacts.len(), 4, "{}", run.stdout);
+    for (attr, triple) in TRIPLES {
+        let a = artifacts
+            .iter()
+            .find(|a| a["target"] == triple)
+            .unwrap_or_else(|| panic!("no artifact for {attr}: {manifest}"));
+        let bin = &a["binaries"][0];
+        assert!(
+            !bin["findings"].to_string().contains("\"error\""),
+            "{attr}: no error finding (store-reference, glibc-too-new, ...): {bin}"
+        );
+        let want_linkage = if attr.ends_with("musl") {
+            "static"
+        } else {
+            "dynamic"
+        };
+        assert_eq!(bin["linkage"], want_linkage, "{attr}: {bin}");
+        assert_eq!(
+            bin["smoke"]["first_line"],
+            format!("hello 0.1.0 ({triple})"),
+            "{attr}: the smoke run printed the build script's TARGET: {bin}"
+        );
+    }
+    Run::of(kiln(fx.dir()).args(["verify-release", "dist"])).expect_code(0);
+}
+
+// issue 15: a Cargo.lock checksum that does not match the crate fails, naming the crate.
+#[test]
+fn issue15_wrong_lock_checksum_fails_naming_the_crate() {
+    require_fetch_env();
+    let fx = Fixture::example("hello");
+    let lock = fx.dir().join("f/Cargo.lock");
+    let text = fs::read_to_string(&lock).unwrap();
+    // itoa's checksum with its last hex digit changed.
+    let start = text.find("name = \"itoa\"").expect("the example locks itoa");
+    let at = start + text[start..].find("checksum = \"").unwrap() + "checksum = \"".len() + 63;
+    let old = &text[at..=at];
+    let new = if old == "0" { "1" } else { "0" };
+    fs::write(&lock, format!("{}{new}{}", &text[..at], &text[at + 1..])).unwrap();
+    let installable = format!("{}#packages.x86_64-linux.aarch64-musl", fx.flake_ref());
+    let run = nix(&fx, false, &["build", "--no-link", &installable]);
+    assert_ne!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("itoa-") && run.stderr.contains(".crate"),
+        "the error names the crate: {}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("hash mismatch"), "{}", run.stderr);
+}
+
+// issue 15: a git dependency is refused at evaluation with one line naming it.
+#[test]
+fn issue15_git_dependency_is_refused_naming_it() {
+    let fx = Fixture::example("hello");
+    let lock = fx.dir().join("f/Cargo.lock");
+    let mut text = fs::read_to_string(&lock).unwrap();
+    text.push_str(
+        "\n[[package]]\nname = \"from-git\"\nversion = \"0.1.0\"\n\
+         source = \"git+https://git.example.invalid/from-git.git#0123456789abcdef0123456789abcdef01234567\"\n",
+    );
+    fs::write(&lock, text).unwrap();
+    let installable = format!("{}#packages.x86_64-linux.x86_64-musl.drvPath", fx.flake_ref());
+    let run = nix(&fx, false, &["eval", "--raw", &installable]);
+    assert_ne!(run.code, 0, "{}", run.stdout);
+    let line = run
+        .stderr
+        .lines()
+        .find(|l| l.contains("from-git"))
+        .unwrap_or_else(|| panic!("the error names the dependency: {}", run.stderr));
+    assert!(line.contains("git dependency"), "{line}");
+}
+
+// issue 15: editing only the crate's own source changes the crate's derivation, not std's
+// sysroot or the vendored dependencies; and Nix 2.8 and 2.26 agree on every output path.
+#[test]
+fn issue15_a_source_edit_rebuilds_only_the_crate_and_nix_versions_agree() {
+    let fx = Fixture::example("hello");
+    let before: Vec<String> = [
+        "aarch64-musl.drvPath",
+        "aarch64-musl.kilnVendor.drvPath",
+        "aarch64-musl.kilnSysroot.drvPath",
+    ]
+    .iter()
+    .map(|e| eval(&fx, false, e))
+    .collect();
+    for (attr, _) in TRIPLES {
+        let expr = format!("{attr}.outPath");
+        assert_eq!(
+            eval(&fx, false, &expr),
+            eval(&fx, true, &expr),
+            "{attr}: 2.8 vs 2.26"
+        );
+    }
+    let main = fx.dir().join("f/src/main.rs");
+    let text = fs::read_to_string(&main).unwrap();
+    fs::write(&main, format!("{text}\n// an edit\n")).unwrap();
+    let after: Vec<String> = [
+        "aarch64-musl.drvPath",
+        "aarch64-musl.kilnVendor.drvPath",
+        "aarch64-musl.kilnSysroot.drvPath",
+    ]
+    .iter()
+    .map(|e| eval(&fx, false, e))
+    .collect();
+    assert_ne!(before[0], after[0], "the crate's derivation changes");
+    assert_eq!(before[1], after[1], "the vendored crates do not");
+    assert_eq!(before[2], after[2], "std's sysroot does not");
+    assert!(Path::new(&after[0]).exists());
+}
