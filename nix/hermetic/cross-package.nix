@@ -29,9 +29,14 @@
   cargoExtraArgs ? "",
   glibcFloor ? null,
   sourceDateEpoch ? 315532800,
+  # The cargo profile. Releases use "release"; anything else is for tests that must see kiln
+  # refuse it (a "dev" build is a debug build: issue 16).
+  profile ? "release",
 }:
 let
   t = targets.lookup target;
+  # cargo's output directory for the profile.
+  profileDir = if profile == "dev" then "debug" else profile;
   vendor = crates.vendorDir {
     lockFile = src + "/Cargo.lock";
     name = "${pname}-${version}-vendor";
@@ -55,16 +60,16 @@ let
         $B cp -R "$src" "$NIX_BUILD_TOP/source"
         $B chmod -R u+w "$NIX_BUILD_TOP/source"
         cd "$NIX_BUILD_TOP/source"
-        echo "kiln: cargo build --release --locked --frozen --target ${t.triple} ${cargoExtraArgs}"
-        cargo build --release --locked --frozen --target ${t.triple} ${cargoExtraArgs}
+        echo "kiln: cargo build --profile ${profile} --locked --frozen --target ${t.triple} ${cargoExtraArgs}"
+        cargo build --profile ${profile} --locked --frozen --target ${t.triple} ${cargoExtraArgs}
         $B mkdir -p "$out/bin"
-        for f in target/${t.triple}/release/*; do
+        for f in target/${t.triple}/${profileDir}/*; do
           if [ -f "$f" ] && [ -x "$f" ]; then $B cp "$f" "$out/bin/"; fi
         done
       ''
     ];
     # The cargo profile this derivation builds with (kiln records it in the manifest).
-    kilnCargoProfile = "release";
+    kilnCargoProfile = profile;
     kilnTarget = t.triple;
     allowedReferences = [ ];
   };

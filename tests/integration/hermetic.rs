@@ -84,6 +84,9 @@ fn issue15_example_builds_for_four_targets_verified_reproducible_and_runs() {
             !bin["findings"].to_string().contains("\"error\""),
             "{attr}: no error finding (store-reference, glibc-too-new, ...): {bin}"
         );
+        // issue 16: the derivation's cargo profile and the one the binary shows, both release.
+        assert_eq!(a["cargo_profile"], "release", "{attr}: {a}");
+        assert_eq!(bin["build_profile"], "release", "{attr}: {bin}");
         let want_linkage = if attr.ends_with("musl") {
             "static"
         } else {
@@ -181,4 +184,30 @@ fn issue15_a_source_edit_rebuilds_only_the_crate_and_nix_versions_agree() {
     assert_eq!(before[1], after[1], "the vendored crates do not");
     assert_eq!(before[2], after[2], "std's sysroot does not");
     assert!(Path::new(&after[0]).exists());
+}
+
+// issue 16 through the hermetic provider: a dev-profile (debug) build of the example, for a
+// foreign architecture and the host's, is a `debug-build` error, and kiln build fails it.
+#[test]
+fn issue16_hermetic_debug_builds_are_caught_on_other_targets() {
+    require_fetch_env();
+    let fx = Fixture::example("hello");
+    let flake = fx.dir().join("f/flake.nix");
+    let text = fs::read_to_string(&flake).unwrap();
+    assert!(text.contains("inherit src;"), "{text}");
+    fs::write(
+        &flake,
+        text.replace(
+            "inherit src;",
+            "inherit src; profile = \"dev\"; targets = [ \"aarch64-musl\" \"x86_64-gnu\" ];",
+        ),
+    )
+    .unwrap();
+    let run = Run::of(fx.build(&["-t", "aarch64-musl", "-t", "x86_64-gnu", "--keep-going"]));
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    let out = format!("{}{}", run.stdout, run.stderr);
+    assert!(
+        out.matches("debug-build").count() >= 2,
+        "both targets are refused as debug builds:\n{out}"
+    );
 }
