@@ -4,7 +4,8 @@
 # the store, so editing docs, the flake or the Nix tests (tests/nix) does not
 # rebuild kiln. Everything `src/` reads at compile time must be in it:
 # nix/targets.json (src/target.rs embeds it), templates/ (src/init.rs embeds
-# templates/default/flake.nix), tests/fixtures/ (unit tests embed fixtures).
+# templates/default/flake.nix), rust-toolchain.toml (src/init.rs embeds the
+# Rust version it pins), tests/fixtures/ (unit tests embed fixtures).
 # tests/nix/source-compiles.sh checks it: kiln must `cargo check` from exactly
 # these files.
 #
@@ -23,6 +24,7 @@ let
       ../src
       ../nix/targets.json
       ../templates
+      ../rust-toolchain.toml
     ]
     ++ map fs.maybeMissing [
       ../build.rs

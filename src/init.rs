@@ -4,7 +4,18 @@
 //! comment holding the SHA-256 of the rest of the file. On a later run a file whose marker
 //! matches its contents is kiln's unmodified output and may be replaced; a file without a marker,
 //! or whose contents no longer match, was written or edited by the user and is refused (exit 2,
-//! naming it) unless `--force`. Nothing is written when anything is refused.
+//! naming it) unless it is skipped (`--skip flake`) or forced (`--force flake.nix`; a bare
+//! `--force` names every file). Nothing is written when anything is refused, and nothing at all
+//! with `--dry-run`, which prints what would change as a unified diff instead.
+//!
+//! A later run keeps what the first one chose: the kiln URL is read back from the generated
+//! flake (else the workflow), the cache name from the workflow, the rest from Cargo.toml's kiln
+//! table; only what the command line repeats changes.
+//!
+//! The workflow triggers on the repository's default branch (git's `origin/HEAD`, else the
+//! current branch, else `main`) and runs kiln pinned by revision when the URL carries one
+//! (`--kiln-rev` adds it). The generated flake names the crate's binary (`[[bin]]`,
+//! `default-run`) as `mainProgram` when it is not the package name.
 //!
 //! The toolchain file is the crate's: an existing `rust-toolchain.toml` or legacy
 //! `rust-toolchain` is kept as it is (even with `--force`; it is not opened, and a link there is
@@ -51,14 +62,51 @@ const TOOLCHAIN_LEGACY: &str = "rust-toolchain";
 /// Where the workflow goes.
 pub const WORKFLOW_PATH: &str = ".github/workflows/kiln-release.yml";
 const MARKER: &str = "kiln:generated sha256=";
+/// The template's `mainProgram` line: the package name, replaced when the binary differs.
+const MAIN_PROGRAM_LINE: &str = "mainProgram = cargoToml.package.name;";
+/// kiln's own toolchain file: the Rust version a new `rust-toolchain.toml` pins.
+const KILN_TOOLCHAIN: &str = include_str!("../rust-toolchain.toml");
+
+/// The files `--skip` and `--force` name: each file's short name and its path.
+pub const FILE_NAMES: [(&str, &str); 4] = [
+    ("flake", "flake.nix"),
+    ("workflow", WORKFLOW_PATH),
+    ("cargo", "Cargo.toml"),
+    ("toolchain", TOOLCHAIN_TOML),
+];
+
+/// The path of the file `name` names (a short name of [`FILE_NAMES`], its path, or the file
+/// name of the path), or an error listing the names.
+pub fn file_named(name: &str) -> Result<&'static str> {
+    FILE_NAMES
+        .iter()
+        .find(|(short, path)| name == *short || name == *path || path.rsplit('/').next() == Some(name))
+        .map(|(_, path)| *path)
+        .with_context(|| {
+            let known: Vec<String> = FILE_NAMES.iter().map(|(s, p)| format!("{s} ({p})")).collect();
+            format!("unknown file '{name}' (known: {})", known.join(", "))
+        })
+}
+
+/// The Rust version kiln's own `rust-toolchain.toml` pins (its `channel`), which a new
+/// `rust-toolchain.toml` of a crate pins too.
+pub fn pinned_rust_version() -> String {
+    toml::from_str::<toml::Value>(KILN_TOOLCHAIN)
+        .ok()
+        .and_then(|v| v.get("toolchain")?.get("channel")?.as_str().map(str::to_owned))
+        .expect("kiln's rust-toolchain.toml has a [toolchain] channel")
+}
 
 /// Everything `kiln init` (or, with `ci_only`, `kiln ci init`) was asked for.
 #[derive(Debug, Clone)]
 pub struct InitRequest {
     /// The crate directory (holds Cargo.toml).
     pub dir: PathBuf,
-    /// The kiln flake reference for the flake input and the workflow.
-    pub kiln_url: String,
+    /// The kiln flake reference for the flake input and the workflow (default: the one the
+    /// existing flake or workflow has, else the template's placeholder).
+    pub kiln_url: Option<String>,
+    /// A 40-hex revision to pin the kiln URL to.
+    pub kiln_rev: Option<String>,
     /// Targets for Cargo.toml (and a new rust-toolchain.toml).
     pub targets: Vec<&'static Target>,
     /// Archive format for Cargo.toml.
@@ -74,10 +122,23 @@ pub struct InitRequest {
     /// The `[package.metadata.kiln]` keys given on the command line: set in an existing table
     /// even without `force`.
     pub explicit: Vec<&'static str>,
-    /// Overwrite edited files.
-    pub force: bool,
+    /// The files (paths of [`FILE_NAMES`]) to overwrite even when edited.
+    pub force: Vec<&'static str>,
+    /// The files (paths of [`FILE_NAMES`]) to leave alone, neither read nor written.
+    pub skip: Vec<&'static str>,
+    /// Plan only: write nothing, refuse nothing (the plan's diffs say what would change).
+    pub dry_run: bool,
     /// Only the workflow (`kiln ci init`).
     pub ci_only: bool,
+}
+
+impl InitRequest {
+    fn forced(&self, rel: &str) -> bool {
+        self.force.contains(&rel)
+    }
+    fn skipped(&self, rel: &str) -> bool {
+        self.skip.contains(&rel)
+    }
 }
 
 /// What happened to one file.
@@ -95,6 +156,8 @@ pub enum Action {
     Refused,
     /// It is the crate's own (a toolchain file); left alone, whatever `--force` says.
     Kept,
+    /// `--skip` named it; not read, not written.
+    Skipped,
 }
 
 impl Action {
@@ -107,6 +170,7 @@ impl Action {
             Action::Overwritten => "overwrote",
             Action::Refused => "refused",
             Action::Kept => "kept",
+            Action::Skipped => "skipped",
         }
     }
 }
@@ -119,6 +183,125 @@ pub struct Planned {
     /// What happens.
     pub action: Action,
     content: String,
+    /// What the file holds now (`None`: it does not exist, or is not read).
+    old: Option<String>,
+}
+
+impl Planned {
+    /// Whether the run writes this file (or, dry, would).
+    pub fn writes(&self) -> bool {
+        matches!(
+            self.action,
+            Action::Created | Action::Updated | Action::Overwritten
+        )
+    }
+
+    /// The change as a unified diff (`--- a/REL`, `+++ b/REL`, 3 lines of context; a new file
+    /// from `/dev/null`), empty when nothing changes. For a refused file, the change `--force`
+    /// would make.
+    pub fn diff(&self) -> String {
+        if !(self.writes() || self.action == Action::Refused) {
+            return String::new();
+        }
+        let from = if self.old.is_some() {
+            format!("a/{}", self.rel)
+        } else {
+            "/dev/null".to_owned()
+        };
+        crate::init::unified_diff(
+            self.old.as_deref().unwrap_or(""),
+            &self.content,
+            &from,
+            &format!("b/{}", self.rel),
+        )
+    }
+}
+
+/// The lines of `text`, each with its line break (the last may have none).
+fn lines_of(text: &str) -> Vec<&str> {
+    text.split_inclusive('\n').collect()
+}
+
+/// A unified diff from `old` to `new` (labels `from`, `to`), the way `diff -u` writes one: hunks
+/// of changed lines with 3 lines of context, `\ No newline at end of file` after a last line
+/// without one. Lines are matched by a longest common subsequence; past 4 million line pairs the
+/// whole file is one hunk.
+pub fn unified_diff(old: &str, new: &str, from: &str, to: &str) -> String {
+    if old == new {
+        return String::new();
+    }
+    let (a, b) = (lines_of(old), lines_of(new));
+    // ops: (kind, line) with kind ' ', '-', '+'.
+    let mut ops: Vec<(char, &str)> = Vec::new();
+    if a.len().saturating_mul(b.len()) > 4_000_000 {
+        ops.extend(a.iter().map(|l| ('-', *l)));
+        ops.extend(b.iter().map(|l| ('+', *l)));
+    } else {
+        let (n, m) = (a.len(), b.len());
+        let mut lcs = vec![0u32; (n + 1) * (m + 1)];
+        for i in (0..n).rev() {
+            for j in (0..m).rev() {
+                lcs[i * (m + 1) + j] = if a[i] == b[j] {
+                    lcs[(i + 1) * (m + 1) + j + 1] + 1
+                } else {
+                    lcs[(i + 1) * (m + 1) + j].max(lcs[i * (m + 1) + j + 1])
+                };
+            }
+        }
+        let (mut i, mut j) = (0, 0);
+        while i < n || j < m {
+            if i < n && j < m && a[i] == b[j] {
+                ops.push((' ', a[i]));
+                (i, j) = (i + 1, j + 1);
+            } else if j < m && (i == n || lcs[i * (m + 1) + j + 1] >= lcs[(i + 1) * (m + 1) + j]) {
+                ops.push(('+', b[j]));
+                j += 1;
+            } else {
+                ops.push(('-', a[i]));
+                i += 1;
+            }
+        }
+    }
+    const CONTEXT: usize = 3;
+    let mut out = format!("--- {from}\n+++ {to}\n");
+    let changed: Vec<usize> = (0..ops.len()).filter(|&k| ops[k].0 != ' ').collect();
+    let mut k = 0;
+    while k < changed.len() {
+        let start = changed[k].saturating_sub(CONTEXT);
+        let mut end = changed[k];
+        while k < changed.len() && changed[k] <= end + 2 * CONTEXT + 1 {
+            end = changed[k];
+            k += 1;
+        }
+        let end = (end + CONTEXT + 1).min(ops.len());
+        // Line numbers (1-based) where the hunk starts in each file.
+        let old_before = ops[..start].iter().filter(|o| o.0 != '+').count();
+        let new_before = ops[..start].iter().filter(|o| o.0 != '-').count();
+        let old_len = ops[start..end].iter().filter(|o| o.0 != '+').count();
+        let new_len = ops[start..end].iter().filter(|o| o.0 != '-').count();
+        let range = |before: usize, len: usize| {
+            let first = if len == 0 { before } else { before + 1 };
+            if len == 1 {
+                format!("{first}")
+            } else {
+                format!("{first},{len}")
+            }
+        };
+        let _ = writeln!(
+            out,
+            "@@ -{} +{} @@",
+            range(old_before, old_len),
+            range(new_before, new_len)
+        );
+        for (kind, line) in &ops[start..end] {
+            out.push(*kind);
+            out.push_str(line);
+            if !line.ends_with('\n') {
+                out.push_str("\n\\ No newline at end of file\n");
+            }
+        }
+    }
+    out
 }
 
 fn sha256_hex(text: &str) -> String {
@@ -130,10 +313,12 @@ fn sha256_hex(text: &str) -> String {
         })
 }
 
-/// `body` with the marker line kiln recognises its own files by.
+/// `body` with the marker line kiln recognises its own files by; it says what a later
+/// `kiln init` does with the file once it is edited.
 pub fn stamp(body: &str) -> String {
     format!(
-        "# {MARKER}{} (written by kiln init; edit freely, kiln will then leave this file alone)\n{body}",
+        "# {MARKER}{} (written by kiln init; edit freely: a later kiln init then stops before \
+         writing anything until you pass --skip or --force naming this file)\n{body}",
         sha256_hex(body)
     )
 }
@@ -356,10 +541,11 @@ fn remove_stale_temps(parent: &HeldDir, name: &str) {
 fn plan_owned(dir: &Path, rel: &str, body: &str, force: bool) -> Result<Planned> {
     let content = stamp(body);
     check_path(dir, rel)?;
-    let action = match read_regular(&dir.join(rel), false)? {
+    let old = read_regular(&dir.join(rel), false)?;
+    let action = match &old {
         None => Action::Created,
-        Some(old) if old == content => Action::Unchanged,
-        Some(old) if is_unmodified(&old) => Action::Updated,
+        Some(old) if *old == content => Action::Unchanged,
+        Some(old) if is_unmodified(old) => Action::Updated,
         Some(_) if force => Action::Overwritten,
         Some(_) => Action::Refused,
     };
@@ -367,7 +553,17 @@ fn plan_owned(dir: &Path, rel: &str, body: &str, force: bool) -> Result<Planned>
         rel: rel.to_owned(),
         action,
         content,
+        old,
     })
+}
+
+fn skipped(rel: &str) -> Planned {
+    Planned {
+        rel: rel.to_owned(),
+        action: Action::Skipped,
+        content: String::new(),
+        old: None,
+    }
 }
 
 fn toml_list(items: &[&str]) -> String {
@@ -583,10 +779,13 @@ pub fn cargo_toml_with_table(
     Ok((out, action))
 }
 
+/// A new `rust-toolchain.toml`: the Rust version kiln's flake pins (never a floating channel),
+/// with the std of the chosen targets.
 fn toolchain(req: &InitRequest) -> String {
     let triples: Vec<&str> = req.targets.iter().map(|t| t.triple.as_str()).collect();
     format!(
-        "[toolchain]\nchannel = \"stable\"\nprofile = \"minimal\"\ntargets = {}\n",
+        "[toolchain]\nchannel = {}\nprofile = \"minimal\"\ntargets = {}\n",
+        toml_str(&pinned_rust_version()),
         toml_list(&triples)
     )
 }
@@ -608,6 +807,7 @@ fn plan_toolchain(req: &InitRequest) -> Result<Planned> {
             rel: name.to_owned(),
             action: Action::Kept,
             content: String::new(),
+            old: None,
         });
     }
     check_path(&req.dir, TOOLCHAIN_TOML)?;
@@ -615,18 +815,24 @@ fn plan_toolchain(req: &InitRequest) -> Result<Planned> {
         rel: TOOLCHAIN_TOML.to_owned(),
         action: Action::Created,
         content: toolchain(req),
+        old: None,
     })
 }
 
-/// The flake template with the kiln input's URL and the crate's toolchain file `toolchain` (a
-/// name in the crate directory) filled in, in the `toolchainFile` line and in the comment that
-/// names the file.
-fn flake(kiln_url: &str, toolchain: &str) -> String {
+/// The flake template with the kiln input's URL, the crate's toolchain file `toolchain` (a
+/// name in the crate directory: in the `toolchainFile` line and in the comment that names the
+/// file) and, when it is not the package name, the binary `main_program` filled in.
+fn flake(kiln_url: &str, toolchain: &str, main_program: Option<&str>) -> String {
+    let main = main_program.map_or_else(
+        || MAIN_PROGRAM_LINE.to_owned(),
+        |m| format!("mainProgram = {};", nix_str(m)),
+    );
     FLAKE_TEMPLATE
         .replace(
             &format!("url = \"{PLACEHOLDER_URL}\";"),
-            &format!("url = {};", toml_str(kiln_url).replace("${", "\\${")),
+            &format!("url = {};", nix_str(kiln_url)),
         )
+        .replace(MAIN_PROGRAM_LINE, &main)
         .replace(TOOLCHAIN_LINE, &format!("toolchainFile = ./{toolchain};"))
         .replace(
             &format!("this crate's {TOOLCHAIN_TOML},"),
@@ -634,9 +840,222 @@ fn flake(kiln_url: &str, toolchain: &str) -> String {
         )
 }
 
+/// `s` as a Nix string literal.
+fn nix_str(s: &str) -> String {
+    toml_str(s).replace("${", "\\${")
+}
+
+/// The string of a Nix string literal as [`nix_str`] writes it (`None` for any other form).
+fn nix_unstr(lit: &str) -> Option<String> {
+    let inner = lit.strip_prefix('"')?.strip_suffix('"')?;
+    let mut out = String::new();
+    let mut chars = inner.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => out.push(chars.next()?),
+            '"' => return None,
+            c => out.push(c),
+        }
+    }
+    Some(out)
+}
+
 fn crate_name(cargo_toml: &str) -> Option<String> {
     let v: toml::Value = toml::from_str(cargo_toml).ok()?;
     v.get("package")?.get("name")?.as_str().map(str::to_owned)
+}
+
+/// The binary `cargo run` starts, when it is not the package `name`: `package.default-run`,
+/// else the one `[[bin]]` when there is no binary named after the package (cargo makes one of
+/// `src/main.rs` unless a `[[bin]]` has that path or `autobins = false`).
+fn main_program(dir: &Path, cargo_toml: &str, name: &str) -> Option<String> {
+    let v: toml::Value = toml::from_str(cargo_toml).ok()?;
+    let package = v.get("package")?;
+    if let Some(run) = package.get("default-run").and_then(|r| r.as_str()) {
+        return (run != name).then(|| run.to_owned());
+    }
+    let bins: Vec<(&str, Option<&str>)> = v
+        .get("bin")
+        .and_then(|b| b.as_array())
+        .map(|a| {
+            a.iter()
+                .filter_map(|b| Some((b.get("name")?.as_str()?, b.get("path").and_then(|p| p.as_str()))))
+                .collect()
+        })
+        .unwrap_or_default();
+    if bins.is_empty() || bins.iter().any(|(n, _)| *n == name) {
+        return None;
+    }
+    let autobins = package.get("autobins").and_then(|a| a.as_bool()) != Some(false);
+    let main_rs_taken = bins
+        .iter()
+        .any(|(_, p)| p.is_some_and(|p| p.trim_start_matches("./") == "src/main.rs"));
+    if autobins && !main_rs_taken && dir.join("src/main.rs").is_file() {
+        return None;
+    }
+    Some(bins[0].0.to_owned())
+}
+
+/// The kiln URL an earlier `kiln init` wrote: the kiln input's `url` of the generated flake,
+/// else the workflow's `KILN:`; `None` when neither has one (or it is the placeholder).
+fn previous_kiln_url(flake: Option<&str>, workflow: Option<&str>) -> Option<String> {
+    let from_flake = flake.and_then(|f| {
+        let mut in_kiln = false;
+        for line in f.lines().map(str::trim) {
+            if line == "kiln = {" {
+                in_kiln = true;
+            } else if in_kiln && let Some(lit) = line.strip_prefix("url = ") {
+                return nix_unstr(lit.strip_suffix(';')?);
+            } else if line == "};" {
+                in_kiln = false;
+            }
+        }
+        None
+    });
+    let from_workflow = || {
+        workflow?
+            .lines()
+            .find_map(|l| l.strip_prefix("  KILN: "))
+            .and_then(yaml_unstr)
+    };
+    from_flake
+        .or_else(from_workflow)
+        .filter(|u| u != PLACEHOLDER_URL && check_kiln_url(u).is_ok())
+}
+
+/// The string of a YAML scalar as [`workflow::yaml_str`] writes it (plain, or double-quoted with
+/// `\"`, `\\` and `\uXXXX` escapes).
+fn yaml_unstr(s: &str) -> Option<String> {
+    let Some(inner) = s.strip_prefix('"') else {
+        return (!s.is_empty()).then(|| s.to_owned());
+    };
+    let inner = inner.strip_suffix('"')?;
+    let mut out = String::new();
+    let mut chars = inner.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next()? {
+            'u' => {
+                let hex: String = chars.by_ref().take(4).collect();
+                out.push(char::from_u32(u32::from_str_radix(&hex, 16).ok()?)?);
+            }
+            'U' => {
+                let hex: String = chars.by_ref().take(8).collect();
+                out.push(char::from_u32(u32::from_str_radix(&hex, 16).ok()?)?);
+            }
+            c => out.push(c),
+        }
+    }
+    Some(out)
+}
+
+/// The cache name an earlier workflow for a cache of `kind` used, if it is for that kind.
+fn previous_cache_name(workflow: &str, kind: CacheKind) -> Option<String> {
+    let lines: Vec<&str> = workflow.lines().map(str::trim).collect();
+    let name = match kind {
+        CacheKind::None => return None,
+        CacheKind::Cachix => {
+            let at = lines
+                .iter()
+                .position(|l| l.starts_with("- uses: cachix/cachix-action@"))?;
+            lines[at..]
+                .iter()
+                .find_map(|l| l.strip_prefix("name: "))
+                .and_then(yaml_unstr)?
+        }
+        CacheKind::Attic => lines
+            .iter()
+            .find_map(|l| l.strip_prefix("attic use 'ci:"))
+            .and_then(|r| r.strip_suffix('\''))
+            .filter(|n| !n.contains('\''))?
+            .to_owned(),
+        CacheKind::S3 => lines
+            .iter()
+            .find_map(|l| l.strip_prefix("KILN_CACHE: "))
+            .and_then(yaml_unstr)?
+            .strip_prefix("s3://")?
+            .to_owned(),
+    };
+    workflow::check_cache_name(kind, &name).is_ok().then_some(name)
+}
+
+/// `url` pinned to the 40-hex revision `rev`: `github:`/`gitlab:`/`sourcehut:` references get
+/// it as their third path part, others a `rev=` query parameter. A URL that already names a
+/// revision is an error unless it is this one.
+pub fn pin_rev(url: &str, rev: &str) -> Result<String> {
+    if rev.len() != 40 || !rev.bytes().all(|b| b.is_ascii_hexdigit()) {
+        bail!("--kiln-rev {rev:?}: not a 40-hex git revision");
+    }
+    if let Some(have) = url_rev(url) {
+        if have.eq_ignore_ascii_case(rev) {
+            return Ok(url.to_owned());
+        }
+        bail!("--kiln-rev {rev}: --kiln-url {url:?} already names revision {have}");
+    }
+    let (base, query) = url.split_once('?').map_or((url, None), |(b, q)| (b, Some(q)));
+    let forge = ["github:", "gitlab:", "sourcehut:"]
+        .iter()
+        .any(|p| base.starts_with(p));
+    if forge && base.split('/').count() == 2 {
+        return Ok(match query {
+            Some(q) => format!("{base}/{rev}?{q}"),
+            None => format!("{base}/{rev}"),
+        });
+    }
+    if forge {
+        bail!("--kiln-rev {rev}: --kiln-url {url:?} already names a branch or tag");
+    }
+    Ok(match query {
+        Some(q) => format!("{base}?{q}&rev={rev}"),
+        None => format!("{base}?rev={rev}"),
+    })
+}
+
+/// The 40-hex revision a flake reference names (`?rev=` or a forge reference's third part).
+pub fn url_rev(url: &str) -> Option<&str> {
+    let is_rev = |s: &str| s.len() == 40 && s.bytes().all(|b| b.is_ascii_hexdigit());
+    let (base, query) = url.split_once('?').map_or((url, ""), |(b, q)| (b, q));
+    if let Some(r) = query
+        .split('&')
+        .find_map(|kv| kv.strip_prefix("rev="))
+        .filter(|r| is_rev(r))
+    {
+        return Some(r);
+    }
+    let forge = ["github:", "gitlab:", "sourcehut:"]
+        .iter()
+        .any(|p| base.starts_with(p));
+    base.split('/').nth(2).filter(|r| forge && is_rev(r))
+}
+
+/// The branch the workflow triggers on: the remote's default branch
+/// (`refs/remotes/origin/HEAD`), else the checked-out branch, else `main`.
+fn default_branch(dir: &Path) -> String {
+    let git = |args: &[&str]| {
+        std::process::Command::new("git")
+            .arg("-C")
+            .arg(dir)
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .and_then(|o| String::from_utf8(o.stdout).ok())
+            .map(|s| s.trim().to_owned())
+            .filter(|s| !s.is_empty())
+    };
+    git(&["symbolic-ref", "--quiet", "refs/remotes/origin/HEAD"])
+        .and_then(|r| r.strip_prefix("refs/remotes/origin/").map(str::to_owned))
+        .or_else(|| {
+            git(&["symbolic-ref", "--quiet", "HEAD"])
+                .and_then(|r| r.strip_prefix("refs/heads/").map(str::to_owned))
+        })
+        .filter(|b| !b.is_empty())
+        .unwrap_or_else(|| "main".to_owned())
 }
 
 /// Refuses a `--kiln-url` that no flake reference looks like and that could change the meaning
@@ -672,7 +1091,9 @@ fn cache_name(req: &InitRequest, crate_name: &str) -> Result<String> {
 /// on any path kiln would write (a file, `.github`, `.github/workflows`) is an error naming it,
 /// before anything is written.
 pub fn run(req: &InitRequest) -> Result<Vec<Planned>> {
-    check_kiln_url(&req.kiln_url)?;
+    if let Some(url) = &req.kiln_url {
+        check_kiln_url(url)?;
+    }
     let cargo_path = req.dir.join("Cargo.toml");
     if !req.ci_only {
         check_path(&req.dir, "Cargo.toml")?;
@@ -681,47 +1102,105 @@ pub fn run(req: &InitRequest) -> Result<Vec<Planned>> {
         .with_context(|| format!("{}: not a Rust crate (no Cargo.toml)", req.dir.display()))?;
     let name = crate_name(&cargo)
         .with_context(|| format!("{}: no [package] name (a workspace root?)", cargo_path.display()))?;
+    // What an earlier run wrote, to keep what this one does not repeat.
+    let earlier = |rel: &str| {
+        check_path(&req.dir, rel)
+            .ok()
+            .and_then(|()| read_regular(&req.dir.join(rel), false).ok().flatten())
+    };
+    let (old_flake, old_workflow) = (earlier("flake.nix"), earlier(WORKFLOW_PATH));
+    let mut kiln_url = req
+        .kiln_url
+        .clone()
+        .or_else(|| previous_kiln_url(old_flake.as_deref(), old_workflow.as_deref()))
+        .unwrap_or_else(|| PLACEHOLDER_URL.to_owned());
+    if let Some(rev) = &req.kiln_rev {
+        kiln_url = pin_rev(&kiln_url, rev)?;
+    }
+    let cache_name = match (&req.cache_name, &old_workflow) {
+        (None, Some(w)) => previous_cache_name(w, req.cache),
+        _ => None,
+    };
     let spec = WorkflowSpec {
-        kiln_flake: req.kiln_url.clone(),
+        kiln_flake: kiln_url.clone(),
         cache: req.cache,
-        cache_name: cache_name(req, &name)?,
+        cache_name: match cache_name {
+            Some(n) => n,
+            None => self::cache_name(req, &name)?,
+        },
+        branch: default_branch(&req.dir),
     };
     let mut plan = Vec::new();
     if !req.ci_only {
         let toolchain = plan_toolchain(req)?;
-        let flake = flake(&req.kiln_url, &toolchain.rel);
-        plan.push(plan_owned(&req.dir, "flake.nix", &flake, req.force)?);
-        plan.push(toolchain);
-        let (content, action) =
-            cargo_toml_with_table(&cargo, &metadata_values(req), req.force, &req.explicit)
-                .map_err(|e| anyhow::anyhow!("{}: {e}", cargo_path.display()))?;
-        plan.push(Planned {
-            rel: "Cargo.toml".into(),
-            action,
-            content,
-        });
+        if req.skipped("flake.nix") {
+            plan.push(skipped("flake.nix"));
+        } else {
+            let main = main_program(&req.dir, &cargo, &name);
+            let flake = flake(&kiln_url, &toolchain.rel, main.as_deref());
+            plan.push(plan_owned(
+                &req.dir,
+                "flake.nix",
+                &flake,
+                req.forced("flake.nix"),
+            )?);
+        }
+        if req.skipped(TOOLCHAIN_TOML) && toolchain.action == Action::Created {
+            plan.push(skipped(TOOLCHAIN_TOML));
+        } else {
+            plan.push(toolchain);
+        }
+        if req.skipped("Cargo.toml") {
+            plan.push(skipped("Cargo.toml"));
+        } else {
+            let (content, action) = cargo_toml_with_table(
+                &cargo,
+                &metadata_values(req),
+                req.forced("Cargo.toml"),
+                &req.explicit,
+            )
+            .map_err(|e| anyhow::anyhow!("{}: {e}", cargo_path.display()))?;
+            plan.push(Planned {
+                rel: "Cargo.toml".into(),
+                action,
+                content,
+                old: Some(cargo.clone()),
+            });
+        }
     }
-    plan.push(plan_owned(
-        &req.dir,
-        WORKFLOW_PATH,
-        &workflow::render(&spec),
-        req.force,
-    )?);
+    if req.skipped(WORKFLOW_PATH) {
+        plan.push(skipped(WORKFLOW_PATH));
+    } else {
+        plan.push(plan_owned(
+            &req.dir,
+            WORKFLOW_PATH,
+            &workflow::render(&spec),
+            req.forced(WORKFLOW_PATH),
+        )?);
+    }
+    if req.dry_run {
+        return Ok(plan);
+    }
 
-    let refused: Vec<&str> = plan
-        .iter()
-        .filter(|p| p.action == Action::Refused)
-        .map(|p| p.rel.as_str())
-        .collect();
+    let refused: Vec<&Planned> = plan.iter().filter(|p| p.action == Action::Refused).collect();
     if !refused.is_empty() {
+        let rels: Vec<&str> = refused.iter().map(|p| p.rel.as_str()).collect();
+        let names: Vec<&str> = refused
+            .iter()
+            .filter_map(|p| FILE_NAMES.iter().find(|(_, path)| *path == p.rel))
+            .map(|(short, _)| *short)
+            .collect();
         bail!(
             "refusing to overwrite {} (edited since kiln wrote it, or not written by kiln); \
-             nothing written; --force overwrites",
-            refused.join(", ")
+             nothing written; --skip {} keeps it, --force {} overwrites it, --dry-run shows the \
+             change",
+            rels.join(", "),
+            names.join(","),
+            rels.join(",")
         );
     }
     for p in &plan {
-        if !matches!(p.action, Action::Unchanged | Action::Kept) {
+        if p.writes() {
             write_atomic(&req.dir, &p.rel, &p.content)?;
         }
     }
@@ -846,7 +1325,7 @@ mod tests {
                 .count(),
             1
         );
-        let legacy = flake("github:o/kiln", TOOLCHAIN_LEGACY);
+        let legacy = flake("github:o/kiln", TOOLCHAIN_LEGACY, None);
         assert!(
             legacy.contains("\n      toolchainFile = ./rust-toolchain;\n"),
             "{legacy}"
@@ -857,7 +1336,7 @@ mod tests {
         );
         assert!(!legacy.contains(PLACEHOLDER_URL));
         assert_eq!(
-            flake("github:o/kiln", TOOLCHAIN_TOML)
+            flake("github:o/kiln", TOOLCHAIN_TOML, None)
                 .matches(TOOLCHAIN_LINE)
                 .count(),
             1
