@@ -253,12 +253,13 @@ pub fn unified_diff(old: &str, new: &str, from: &str, to: &str) -> String {
             if i < n && j < m && a[i] == b[j] {
                 ops.push((' ', a[i]));
                 (i, j) = (i + 1, j + 1);
-            } else if j < m && (i == n || lcs[i * (m + 1) + j + 1] >= lcs[(i + 1) * (m + 1) + j]) {
-                ops.push(('+', b[j]));
-                j += 1;
-            } else {
+            } else if i < n && (j == m || lcs[(i + 1) * (m + 1) + j] >= lcs[i * (m + 1) + j + 1]) {
+                // Removals first, as `diff -u` writes them.
                 ops.push(('-', a[i]));
                 i += 1;
+            } else {
+                ops.push(('+', b[j]));
+                j += 1;
             }
         }
     }
