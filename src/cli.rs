@@ -218,6 +218,11 @@ pub struct InitArgs {
     /// toolchain (a new rust-toolchain.toml); comma-separated or repeated.
     #[arg(long, value_name = "FILE", value_delimiter = ',')]
     pub skip: Vec<String>,
+    /// At a workspace root: the members whose binaries the flake builds, as
+    /// packages.<system>.NAME-<target> (recorded as `packages` in [workspace.metadata.kiln]);
+    /// repeatable (default: the table's, else every member with a binary).
+    #[arg(long, short = 'p', value_name = "NAME", value_delimiter = ',')]
+    pub package: Vec<String>,
 }
 
 /// `kiln cache` subcommands.

@@ -130,6 +130,9 @@ pub struct InitRequest {
     pub dry_run: bool,
     /// Only the workflow (`kiln ci init`).
     pub ci_only: bool,
+    /// At a workspace root: the members whose binaries the flake builds (default: the
+    /// `packages` of `[workspace.metadata.kiln]`, else every member with a binary).
+    pub packages: Vec<String>,
 }
 
 impl InitRequest {
@@ -185,6 +188,9 @@ pub struct Planned {
     content: String,
     /// What the file holds now (`None`: it does not exist, or is not read).
     old: Option<String>,
+    /// The directory `rel` is relative to, when it is not the crate directory (the workflow of
+    /// a crate below its git repository's root goes to that root).
+    pub root: Option<PathBuf>,
 }
 
 impl Planned {
@@ -555,6 +561,7 @@ fn plan_owned(dir: &Path, rel: &str, body: &str, force: bool) -> Result<Planned>
         action,
         content,
         old,
+        root: None,
     })
 }
 
@@ -564,6 +571,7 @@ fn skipped(rel: &str) -> Planned {
         action: Action::Skipped,
         content: String::new(),
         old: None,
+        root: None,
     }
 }
 
@@ -689,6 +697,18 @@ pub fn cargo_toml_with_table(
     force: bool,
     explicit: &[&str],
 ) -> std::result::Result<(String, Action), String> {
+    cargo_toml_with_table_in(text, "package", values, force, explicit)
+}
+
+/// [`cargo_toml_with_table`] for the kiln table under `top` (`package`, or `workspace` at a
+/// workspace root).
+pub fn cargo_toml_with_table_in(
+    text: &str,
+    top: &str,
+    values: &[(&str, Option<Value>)],
+    force: bool,
+    explicit: &[&str],
+) -> std::result::Result<(String, Action), String> {
     let mut doc: DocumentMut = text.parse().map_err(|e| toml_error(text, &e))?;
     let position = max_position(doc.as_table()) + 1;
     // What follows the last key of the file (comments, blank lines) is the document's trailing
@@ -703,12 +723,13 @@ pub fn cargo_toml_with_table(
         sep.push('\n');
     }
     let mut moved_trailing = false;
+    let no_top = || format!("no [{top}] table");
     let package = doc
-        .get_mut("package")
+        .get_mut(top)
         .filter(|p| p.is_table_like())
-        .ok_or("no [package] table")?;
+        .ok_or_else(no_top)?;
     let package_inline = package.is_inline_table();
-    let package = package.as_table_like_mut().ok_or("no [package] table")?;
+    let package = package.as_table_like_mut().ok_or_else(no_top)?;
     if !package.contains_key("metadata") {
         push_key(
             package,
@@ -721,7 +742,7 @@ pub fn cargo_toml_with_table(
     let metadata_inline = metadata.is_inline_table();
     let metadata = metadata
         .as_table_like_mut()
-        .ok_or("package.metadata is not a table")?;
+        .ok_or_else(|| format!("{top}.metadata is not a table"))?;
     let existed = metadata.contains_key("kiln");
     // The table is the user's now: without `force` only what the command line asks for is set
     // (keeping the rest is not a refusal).
@@ -744,7 +765,7 @@ pub fn cargo_toml_with_table(
     let kiln_inline = kiln.is_inline_table();
     let kiln = kiln
         .as_table_like_mut()
-        .ok_or("package.metadata.kiln is not a table")?;
+        .ok_or_else(|| format!("{top}.metadata.kiln is not a table"))?;
     for (key, new) in values {
         match (kiln.get_mut(key), new) {
             (Some(old), Some(new)) if same_value(old, new) => {}
@@ -809,6 +830,7 @@ fn plan_toolchain(req: &InitRequest) -> Result<Planned> {
             action: Action::Kept,
             content: String::new(),
             old: None,
+            root: None,
         });
     }
     check_path(&req.dir, TOOLCHAIN_TOML)?;
@@ -817,6 +839,7 @@ fn plan_toolchain(req: &InitRequest) -> Result<Planned> {
         action: Action::Created,
         content: toolchain(req),
         old: None,
+        root: None,
     })
 }
 
@@ -859,6 +882,164 @@ fn nix_unstr(lit: &str) -> Option<String> {
         }
     }
     Some(out)
+}
+
+/// A workspace member whose binaries the flake builds.
+#[derive(Debug, Clone)]
+pub struct Member {
+    /// The package name.
+    pub name: String,
+    /// Its directory, relative to the workspace root (`.` for the root package).
+    pub dir: String,
+    /// The binary `nix run` starts.
+    pub main_program: String,
+}
+
+/// The workspace members with at least one binary, from `cargo metadata --no-deps` on
+/// `dir/Cargo.toml` (cargo's own reading of members, globs and exclusions).
+fn workspace_members(dir: &Path) -> Result<Vec<Member>> {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let manifest = dir.join("Cargo.toml");
+    let out = std::process::Command::new(&cargo)
+        .args([
+            "metadata",
+            "--no-deps",
+            "--offline",
+            "--format-version",
+            "1",
+            "--manifest-path",
+        ])
+        .arg(&manifest)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .with_context(|| {
+            format!(
+                "{}: a workspace; kiln init reads its members with `cargo metadata`, and cargo \
+                 could not be started",
+                manifest.display()
+            )
+        })?;
+    if !out.status.success() {
+        let err = String::from_utf8_lossy(&out.stderr);
+        bail!(
+            "{}: cargo metadata failed: {}",
+            manifest.display(),
+            err.lines().find(|l| !l.trim().is_empty()).unwrap_or("").trim()
+        );
+    }
+    let meta: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .with_context(|| format!("{}: cargo metadata printed no JSON", manifest.display()))?;
+    let root = PathBuf::from(meta["workspace_root"].as_str().unwrap_or_default());
+    let ids: Vec<&str> = meta["workspace_members"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|v| v.as_str()).collect())
+        .unwrap_or_default();
+    let mut members = Vec::new();
+    for pkg in meta["packages"].as_array().into_iter().flatten() {
+        if !pkg["id"].as_str().is_some_and(|id| ids.contains(&id)) {
+            continue;
+        }
+        let name = pkg["name"].as_str().unwrap_or_default().to_owned();
+        let bins: Vec<&str> = pkg["targets"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|t| t["kind"].as_array().is_some_and(|k| k.iter().any(|k| k == "bin")))
+            .filter_map(|t| t["name"].as_str())
+            .collect();
+        let Some(first) = bins.first() else {
+            continue;
+        };
+        let main_program = pkg["default_run"]
+            .as_str()
+            .or_else(|| bins.iter().copied().find(|b| *b == name))
+            .unwrap_or(first)
+            .to_owned();
+        let manifest = PathBuf::from(pkg["manifest_path"].as_str().unwrap_or_default());
+        let member_dir = manifest
+            .parent()
+            .and_then(|d| d.strip_prefix(&root).ok())
+            .map(|d| d.to_string_lossy().into_owned())
+            .with_context(|| format!("{}: a member outside the workspace root", manifest.display()))?;
+        members.push(Member {
+            name,
+            dir: if member_dir.is_empty() {
+                ".".into()
+            } else {
+                member_dir
+            },
+            main_program,
+        });
+    }
+    Ok(members)
+}
+
+/// The flake for the workspace members `members`: one package set per member, its outputs
+/// named `<member>-<target>`, built with `cargo build --package <member>` from the whole
+/// workspace (its Cargo.lock included); the kiln table is `[workspace.metadata.kiln]`.
+fn workspace_flake(kiln_url: &str, toolchain: &str, members: &[Member]) -> String {
+    let mut set = String::new();
+    for m in members {
+        let _ = writeln!(
+            set,
+            "        {} = {{
+          dir = {};
+          mainProgram = {};
+        }};",
+            nix_str(&m.name),
+            nix_str(&m.dir),
+            nix_str(&m.main_program)
+        );
+    }
+    let first = members.first().map_or("MEMBER", |m| m.name.as_str());
+    flake(kiln_url, toolchain, None)
+        .replace(
+            "release builds of this crate for Linux targets",
+            "release builds of this workspace's programs for Linux targets",
+        )
+        .replace(
+            "#   nix build .#x86_64-musl     (and each target in Cargo.toml's [package.metadata.kiln])",
+            &format!(
+                "#   nix build .#{first}-x86_64-musl   (each member of `packages` in Cargo.toml's\n\
+                 #                                [workspace.metadata.kiln], with each target)"
+            ),
+        )
+        .replace(
+            "#   nix build                   (the native build, for this machine)\n",
+            "",
+        )
+        .replace("[package.metadata.kiln]", "[workspace.metadata.kiln]")
+        .replace(
+            "kilnTable = cargoToml.package.metadata.kiln or { };",
+            "kilnTable = cargoToml.workspace.metadata.kiln or { };",
+        )
+        .replace(
+            &format!("      # The binary `nix run` starts and an image's entrypoint.\n      {MAIN_PROGRAM_LINE}\n"),
+            &format!(
+                "      # The members built, each with the binary `nix run` starts (kiln init\n      \
+                 # writes the `packages` of [workspace.metadata.kiln] here).\n      \
+                 members = {{\n{set}      }};\n      \
+                 # A member's version: its own, else the workspace's.\n      \
+                 versionOf =\n        dir:\n        let\n          \
+                 v = (builtins.fromTOML (builtins.readFile (./. + \"/${{dir}}/Cargo.toml\"))).package.version or null;\n        \
+                 in\n        if builtins.isString v then v else cargoToml.workspace.package.version or \"0.0.0\";\n"
+            ),
+        )
+        .replace(
+            "        kiln.lib.mkCrossPackages {\n          pkgs = nixpkgs.legacyPackages.${system};\n          \
+             inherit src targets glibcFloor mainProgram toolchainFile;\n          \
+             # C libraries from each target's own package set, e.g.:\n          \
+             # buildInputs = p: [ p.openssl ];\n        }\n",
+            "        lib.concatMapAttrs (\n          member: m:\n          \
+             lib.mapAttrs' (attr: lib.nameValuePair \"${member}-${attr}\") (\n            \
+             kiln.lib.mkCrossPackages {\n              pkgs = nixpkgs.legacyPackages.${system};\n              \
+             inherit src targets glibcFloor toolchainFile;\n              \
+             inherit (m) mainProgram;\n              pname = member;\n              \
+             version = versionOf m.dir;\n              \
+             cargoExtraArgs = \"--locked --package ${member}\";\n              \
+             # C libraries from each target's own package set, e.g.:\n              \
+             # buildInputs = p: [ p.openssl ];\n            }\n          )\n        ) members\n",
+        )
 }
 
 fn crate_name(cargo_toml: &str) -> Option<String> {
@@ -1032,6 +1213,25 @@ pub fn url_rev(url: &str) -> Option<&str> {
     base.split('/').nth(2).filter(|r| forge && is_rev(r))
 }
 
+/// The root of the git work tree `dir` is in and `dir`'s path below it, when `dir` is not
+/// that root itself.
+fn git_root_below(dir: &Path) -> Option<(PathBuf, String)> {
+    let out = std::process::Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(["rev-parse", "--show-toplevel"])
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .output()
+        .ok()
+        .filter(|o| o.status.success())?;
+    let top = PathBuf::from(String::from_utf8(out.stdout).ok()?.trim_end_matches('\n'));
+    let here = fs::canonicalize(dir).ok()?;
+    let rel = here.strip_prefix(fs::canonicalize(&top).ok()?).ok()?;
+    let rel = rel.to_str()?;
+    (!rel.is_empty()).then(|| (top, rel.to_owned()))
+}
+
 /// The branch the workflow triggers on: the remote's default branch
 /// (`refs/remotes/origin/HEAD`), else the checked-out branch, else `main`.
 fn default_branch(dir: &Path) -> String {
@@ -1101,15 +1301,83 @@ pub fn run(req: &InitRequest) -> Result<Vec<Planned>> {
     }
     let cargo = read_regular(&cargo_path, req.ci_only)?
         .with_context(|| format!("{}: not a Rust crate (no Cargo.toml)", req.dir.display()))?;
-    let name = crate_name(&cargo)
-        .with_context(|| format!("{}: no [package] name (a workspace root?)", cargo_path.display()))?;
+    let parsed: Option<toml::Value> = toml::from_str(&cargo).ok();
+    let is_workspace = parsed.as_ref().is_some_and(|v| v.get("workspace").is_some());
+    let has_package = parsed.as_ref().is_some_and(|v| v.get("package").is_some());
+    let workspace = is_workspace && (!has_package || !req.packages.is_empty());
+    if !req.packages.is_empty() && !is_workspace {
+        bail!(
+            "--package: {} is not a workspace root (no [workspace] table)",
+            cargo_path.display()
+        );
+    }
+    let members = if workspace {
+        let all = workspace_members(&req.dir)?;
+        let listed: Vec<String> = parsed
+            .as_ref()
+            .and_then(|v| {
+                v.get("workspace")?
+                    .get("metadata")?
+                    .get("kiln")?
+                    .get("packages")?
+                    .as_array()
+                    .cloned()
+            })
+            .map(|a| a.iter().filter_map(|p| p.as_str().map(str::to_owned)).collect())
+            .unwrap_or_default();
+        let asked = if !req.packages.is_empty() {
+            req.packages.clone()
+        } else {
+            listed
+        };
+        let chosen: Vec<Member> = if asked.is_empty() {
+            all.clone()
+        } else {
+            let mut chosen = Vec::new();
+            for p in &asked {
+                let m = all.iter().find(|m| m.name == *p).with_context(|| {
+                    let names: Vec<&str> = all.iter().map(|m| m.name.as_str()).collect();
+                    format!(
+                        "--package {p}: not a member of the workspace {} with a binary (those \
+                         are: {})",
+                        cargo_path.display(),
+                        names.join(", ")
+                    )
+                })?;
+                if !chosen.iter().any(|c: &Member| c.name == m.name) {
+                    chosen.push(m.clone());
+                }
+            }
+            chosen
+        };
+        if chosen.is_empty() {
+            bail!("{}: no workspace member has a binary", cargo_path.display());
+        }
+        chosen
+    } else {
+        Vec::new()
+    };
+    let name = match members.first() {
+        Some(m) => m.name.clone(),
+        None => crate_name(&cargo)
+            .with_context(|| format!("{}: no [package] name (a workspace root?)", cargo_path.display()))?,
+    };
+    // The workflow goes to the git repository's root; it runs kiln in the crate's directory.
+    let (wf_root, working_dir) = match git_root_below(&req.dir) {
+        Some((root, rel)) => (Some(root), Some(rel)),
+        None => (None, None),
+    };
+    let wf_dir = wf_root.clone().unwrap_or_else(|| req.dir.clone());
     // What an earlier run wrote, to keep what this one does not repeat.
     let earlier = |rel: &str| {
         check_path(&req.dir, rel)
             .ok()
             .and_then(|()| read_regular(&req.dir.join(rel), false).ok().flatten())
     };
-    let (old_flake, old_workflow) = (earlier("flake.nix"), earlier(WORKFLOW_PATH));
+    let old_flake = earlier("flake.nix");
+    let old_workflow = check_path(&wf_dir, WORKFLOW_PATH)
+        .ok()
+        .and_then(|()| read_regular(&wf_dir.join(WORKFLOW_PATH), false).ok().flatten());
     let mut kiln_url = req
         .kiln_url
         .clone()
@@ -1130,6 +1398,7 @@ pub fn run(req: &InitRequest) -> Result<Vec<Planned>> {
             None => self::cache_name(req, &name)?,
         },
         branch: default_branch(&req.dir),
+        working_directory: working_dir,
     };
     let mut plan = Vec::new();
     if !req.ci_only {
@@ -1137,8 +1406,12 @@ pub fn run(req: &InitRequest) -> Result<Vec<Planned>> {
         if req.skipped("flake.nix") {
             plan.push(skipped("flake.nix"));
         } else {
-            let main = main_program(&req.dir, &cargo, &name);
-            let flake = flake(&kiln_url, &toolchain.rel, main.as_deref());
+            let flake = if workspace {
+                workspace_flake(&kiln_url, &toolchain.rel, &members)
+            } else {
+                let main = main_program(&req.dir, &cargo, &name);
+                flake(&kiln_url, &toolchain.rel, main.as_deref())
+            };
             plan.push(plan_owned(
                 &req.dir,
                 "flake.nix",
@@ -1154,11 +1427,21 @@ pub fn run(req: &InitRequest) -> Result<Vec<Planned>> {
         if req.skipped("Cargo.toml") {
             plan.push(skipped("Cargo.toml"));
         } else {
-            let (content, action) = cargo_toml_with_table(
+            let mut values = metadata_values(req);
+            let mut explicit = req.explicit.clone();
+            if workspace {
+                let names: Array = members.iter().map(|m| m.name.as_str()).collect();
+                values.push(("packages", Some(Value::Array(names))));
+                if !req.packages.is_empty() {
+                    explicit.push("packages");
+                }
+            }
+            let (content, action) = cargo_toml_with_table_in(
                 &cargo,
-                &metadata_values(req),
+                if workspace { "workspace" } else { "package" },
+                &values,
                 req.forced("Cargo.toml"),
-                &req.explicit,
+                &explicit,
             )
             .map_err(|e| anyhow::anyhow!("{}: {e}", cargo_path.display()))?;
             plan.push(Planned {
@@ -1166,18 +1449,21 @@ pub fn run(req: &InitRequest) -> Result<Vec<Planned>> {
                 action,
                 content,
                 old: Some(cargo.clone()),
+                root: None,
             });
         }
     }
     if req.skipped(WORKFLOW_PATH) {
         plan.push(skipped(WORKFLOW_PATH));
     } else {
-        plan.push(plan_owned(
-            &req.dir,
+        let mut wf = plan_owned(
+            &wf_dir,
             WORKFLOW_PATH,
             &workflow::render(&spec),
             req.forced(WORKFLOW_PATH),
-        )?);
+        )?;
+        wf.root = wf_root;
+        plan.push(wf);
     }
     if req.dry_run {
         return Ok(plan);
@@ -1202,7 +1488,7 @@ pub fn run(req: &InitRequest) -> Result<Vec<Planned>> {
     }
     for p in &plan {
         if p.writes() {
-            write_atomic(&req.dir, &p.rel, &p.content)?;
+            write_atomic(p.root.as_deref().unwrap_or(&req.dir), &p.rel, &p.content)?;
         }
     }
     Ok(plan)

@@ -8,7 +8,8 @@
 //! archive = "tar.gz"                                        # tar.gz | tar.xz | tar.zst | zip
 //! glibc-max = "2.17"                                        # gnu floor for verification
 //! ```
-//! Command-line flags override every key.
+//! Command-line flags override every key. At a workspace root without a `[package]`, the table
+//! is `[workspace.metadata.kiln]` (what `kiln init` writes there).
 
 use std::path::{Path, PathBuf};
 
@@ -38,6 +39,12 @@ pub struct ProjectConfig {
 #[derive(Deserialize)]
 struct Manifest {
     package: Option<Package>,
+    workspace: Option<Workspace>,
+}
+
+#[derive(Deserialize)]
+struct Workspace {
+    metadata: Option<Metadata>,
 }
 
 #[derive(Deserialize)]
@@ -90,7 +97,13 @@ pub fn load(dir: &Path) -> Result<Option<ProjectConfig>, ProjectError> {
         path: path.clone(),
         message: e.message().to_owned(),
     })?;
-    let Some(pkg) = m.package else {
+    let Some(pkg) = m.package.or_else(|| {
+        m.workspace.map(|w| Package {
+            name: None,
+            version: None,
+            metadata: w.metadata,
+        })
+    }) else {
         return Ok(Some(ProjectConfig::default()));
     };
     let kiln = pkg.metadata.and_then(|m| m.kiln);

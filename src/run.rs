@@ -261,6 +261,7 @@ fn init_cmd(c: &CiInitArgs, full: Option<&crate::cli::InitArgs>) -> Result<Outco
         skip,
         dry_run: c.dry_run,
         ci_only: full.is_none(),
+        packages: full.map(|f| f.package.clone()).unwrap_or_default(),
     };
     let plan = init::run(&req)?;
     let mut text = String::new();
@@ -272,7 +273,11 @@ fn init_cmd(c: &CiInitArgs, full: Option<&crate::cli::InitArgs>) -> Result<Outco
         }
     } else {
         for p in &plan {
-            let _ = writeln!(text, "{:<10} {}", p.action.word(), p.rel);
+            let shown = p
+                .root
+                .as_ref()
+                .map_or_else(|| p.rel.clone(), |r| r.join(&p.rel).display().to_string());
+            let _ = writeln!(text, "{:<10} {}", p.action.word(), shown);
         }
     }
     print(&text)?;

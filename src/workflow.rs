@@ -163,6 +163,8 @@ pub struct WorkflowSpec {
     pub cache_name: String,
     /// The branch whose pushes run the workflow (the repository's default branch).
     pub branch: String,
+    /// The crate's directory below the repository's root, where kiln runs (`None`: the root).
+    pub working_directory: Option<String>,
 }
 
 /// The Nix the workflow installs: the oldest that evaluates the nixpkgs flake kiln follows.
@@ -188,6 +190,7 @@ pub fn render(spec: &WorkflowSpec) -> String {
          on:\n  push:\n    branches: [{branch}]\n    tags: ['v*']\n  pull_request:\n  workflow_dispatch:\n\
          \n\
          permissions:\n  contents: read\n\
+         {defaults}\
          \n\
          env:\n  KILN: {flake}{kiln_note}\n\
          \n\
@@ -200,7 +203,18 @@ pub fn render(spec: &WorkflowSpec) -> String {
          experimental-features = nix-command flakes\n",
         flake = yaml_str(&spec.kiln_flake),
         branch = yaml_str(&spec.branch),
+        defaults = spec
+            .working_directory
+            .as_ref()
+            .map_or_else(String::new, |d| format!(
+                "\ndefaults:\n  run:\n    working-directory: {}\n",
+                yaml_str(d)
+            )),
     );
+    let dist = spec
+        .working_directory
+        .as_ref()
+        .map_or_else(|| "dist".to_owned(), |d| format!("{d}/dist"));
     match spec.cache {
         CacheKind::None | CacheKind::S3 => {}
         CacheKind::Cachix => {
@@ -267,15 +281,18 @@ pub fn render(spec: &WorkflowSpec) -> String {
         }
         CacheKind::None | CacheKind::Cachix => {}
     }
-    y.push_str(
+    let _ = write!(
+        y,
         "      - uses: actions/upload-artifact@v4\n        with:\n          name: dist\n          \
-         path: dist/\n          if-no-files-found: error\n      \
+         path: {}\n          if-no-files-found: error\n      \
          - uses: actions/attest-build-provenance@v2\n        \
          if: github.event_name != 'pull_request'\n        with:\n          \
-         subject-checksums: dist/SHA256SUMS\n      \
+         subject-checksums: {}\n      \
          - name: create the release\n        if: startsWith(github.ref, 'refs/tags/v')\n        \
-         env:\n          GH_TOKEN: ${{ github.token }}\n        \
+         env:\n          GH_TOKEN: ${{{{ github.token }}}}\n        \
          run: gh release create \"$GITHUB_REF_NAME\" dist/* --verify-tag --title \"$GITHUB_REF_NAME\" --notes-file dist/SHA256SUMS\n",
+        yaml_str(&format!("{dist}/")),
+        yaml_str(&format!("{dist}/SHA256SUMS")),
     );
     y
 }
@@ -350,6 +367,7 @@ mod tests {
             cache: CacheKind::Cachix,
             cache_name: "mycache".into(),
             branch: "trunk".into(),
+            working_directory: None,
         };
         let y = render(&spec);
         assert!(y.contains("cachix/cachix-action@v15") && y.contains("name: mycache"));

@@ -1036,7 +1036,11 @@ fn issue17_item6_dry_run_skip_and_force_named_files() {
         "{}",
         dry.stdout
     );
-    assert!(dry.stdout.contains("\n-      # mine: set this to"), "{}", dry.stdout);
+    assert!(
+        dry.stdout.contains("\n-      # mine: set this to"),
+        "{}",
+        dry.stdout
+    );
     assert!(
         dry.stdout.contains("--- a/.github/workflows/kiln-release.yml"),
         "{}",
@@ -1190,4 +1194,179 @@ fn issue17_item10_new_toolchain_pins_kilns_rust_version() {
         theirs["toolchain"]["targets"],
         toml::Value::Array(vec!["aarch64-unknown-linux-musl".into()])
     );
+}
+
+// issue 17 item 7: at the root of a workspace (two members with binaries, one library) inside a
+// git repository, `kiln init --package` writes one flake there for the chosen members (each as
+// <member>-<target>, built with `--package`, the binary as mainProgram), the kiln table as
+// [workspace.metadata.kiln], keeps Cargo.lock where it is, and puts the workflow at the git
+// root, running kiln in the workspace's directory.
+#[test]
+fn issue17_item7_workspace_root_gets_one_flake_for_the_chosen_members() {
+    let tmp = tempfile::Builder::new()
+        .prefix("kiln-init-ws-")
+        .tempdir()
+        .unwrap();
+    let top = tmp.path();
+    git(top, &["init", "--quiet", "-b", "main"]);
+    let ws = top.join("ws");
+    fs::create_dir_all(ws.join("crates")).unwrap();
+    fs::write(
+        ws.join("Cargo.toml"),
+        "[workspace]\nmembers = [\"crates/*\"]\nresolver = \"2\"\n\n[workspace.package]\nversion = \"1.2.0\"\n",
+    )
+    .unwrap();
+    let cargo_bin = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    for (name, kind) in [("server", "--bin"), ("cli", "--bin"), ("common", "--lib")] {
+        Run::of(
+            Command::new(&cargo_bin)
+                .args(["new", "--vcs", "none", "--quiet", kind, name])
+                .current_dir(ws.join("crates")),
+        )
+        .expect_code(0);
+    }
+    let cli_toml = ws.join("crates/cli/Cargo.toml");
+    let text = fs::read_to_string(&cli_toml).unwrap();
+    fs::write(
+        &cli_toml,
+        format!("{text}\n[[bin]]\nname = \"tool\"\npath = \"src/main.rs\"\n"),
+    )
+    .unwrap();
+    Run::of(
+        cargo()
+            .args(["generate-lockfile", "--offline", "--manifest-path"])
+            .arg(ws.join("Cargo.toml")),
+    )
+    .expect_code(0);
+    let lock = fs::read_to_string(ws.join("Cargo.lock")).unwrap();
+
+    let run =
+        Run::of(kiln(&ws).args(["init", "--package", "server,cli", "-t", "x86_64-musl"])).expect_code(0);
+    assert!(
+        ws.join("flake.nix").is_file() && ws.join("rust-toolchain.toml").is_file(),
+        "{}",
+        run.stdout
+    );
+    assert!(!ws.join(".github").exists(), "the workflow goes to the git root");
+    let wf = top.join(".github/workflows/kiln-release.yml");
+    let text = fs::read_to_string(&wf).unwrap();
+    assert!(
+        text.contains("defaults:\n  run:\n    working-directory: ws\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("path: ws/dist/") && text.contains("subject-checksums: ws/dist/SHA256SUMS"),
+        "{text}"
+    );
+    lint(&wf);
+    assert_eq!(
+        fs::read_to_string(ws.join("Cargo.lock")).unwrap(),
+        lock,
+        "Cargo.lock stays"
+    );
+    assert!(!ws.join("crates/server/flake.nix").exists());
+
+    let meta = Run::of(
+        cargo()
+            .args([
+                "metadata",
+                "--offline",
+                "--no-deps",
+                "--format-version",
+                "1",
+                "--manifest-path",
+            ])
+            .arg(ws.join("Cargo.toml")),
+    )
+    .expect_code(0)
+    .json();
+    assert_eq!(
+        meta["metadata"]["kiln"]["packages"],
+        serde_json::json!(["server", "cli"])
+    );
+    assert_eq!(
+        meta["metadata"]["kiln"]["targets"],
+        serde_json::json!(["x86_64-musl"])
+    );
+
+    let version_of = |name: &str| {
+        meta["packages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == name)
+            .map(|p| p["version"].clone())
+            .unwrap()
+    };
+    // `cargo new` in this workspace inherits its version: the flake finds it the same way.
+    assert_eq!(version_of("server"), "1.2.0");
+    let args = flake_workspace_packages(&ws);
+    assert_eq!(
+        args,
+        serde_json::json!({
+            "cli-x86_64-musl": {
+                "pname": "cli", "version": version_of("cli"), "mainProgram": "tool",
+                "cargoExtraArgs": "--locked --package cli", "targets": ["x86_64-musl"]
+            },
+            "server-x86_64-musl": {
+                "pname": "server", "version": version_of("server"), "mainProgram": "server",
+                "cargoExtraArgs": "--locked --package server", "targets": ["x86_64-musl"]
+            }
+        })
+    );
+
+    // A second bare run keeps the chosen members; a library is no choice.
+    let before = fs::read_to_string(ws.join("flake.nix")).unwrap();
+    Run::of(kiln(&ws).arg("init")).expect_code(0);
+    assert_eq!(fs::read_to_string(ws.join("flake.nix")).unwrap(), before);
+    let run = Run::of(kiln(&ws).args(["init", "--package", "common"])).expect_code(2);
+    assert!(run.stderr.contains("--package common"), "{}", run.stderr);
+}
+
+/// The packages of the workspace flake in `dir`, with a `mkCrossPackages` that returns one
+/// `x86_64-musl` package holding the arguments it was given.
+#[track_caller]
+fn flake_workspace_packages(dir: &Path) -> serde_json::Value {
+    let instantiate = cache_dir().join("nix-2.26/bin/nix-instantiate");
+    let upstream =
+        std::env::var_os("KILN_UPSTREAM_DIR").map_or_else(|| cache_dir().join("upstream"), PathBuf::from);
+    let lib = upstream.join("nixpkgs-lib/lib");
+    let expr = r#"{ lib, repo, crate }:
+      (import (/. + crate + "/flake.nix")).outputs {
+        self = throw "the packages do not read self";
+        nixpkgs = {
+          inherit lib;
+          legacyPackages = throw "the package set is not forced";
+        };
+        kiln.lib = {
+          targets = import (/. + repo + "/nix/targets.nix") { };
+          mkCrossPackages = a: {
+            x86_64-musl = { inherit (a) pname version mainProgram cargoExtraArgs targets; };
+          };
+          mkVerifyChecks = throw "the checks are not evaluated";
+        };
+      }"#;
+    let run = Run::of(
+        Command::new(&instantiate)
+            .args(["--eval", "--strict", "--json", "--arg", "lib"])
+            .arg(format!("import {}", lib.display()))
+            .args(["--argstr", "repo"])
+            .arg(repo())
+            .args(["--argstr", "crate"])
+            .arg(dir)
+            .args([
+                "-E",
+                &format!("{{ lib, repo, crate }}@args: (({expr}) args).packages.x86_64-linux"),
+            ])
+            .env("NIX_CONFIG", crate::nixenv::nix_config())
+            .env("KILN_MODERN_NIX_STORE", "dummy://"),
+    );
+    assert_eq!(
+        run.code,
+        0,
+        "evaluating {}:\n{}",
+        dir.join("flake.nix").display(),
+        run.stderr
+    );
+    run.json()
 }
