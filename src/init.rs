@@ -233,21 +233,22 @@ fn lines_of(text: &str) -> Vec<&str> {
 /// without one. Lines are matched by a longest common subsequence; past 4 million line pairs the
 /// whole file is one hunk.
 pub fn unified_diff(old: &str, new: &str, from: &str, to: &str) -> String {
+    const CONTEXT: usize = 3;
     if old == new {
         return String::new();
     }
-    let (a, b) = (lines_of(old), lines_of(new));
+    let (left, right) = (lines_of(old), lines_of(new));
     // ops: (kind, line) with kind ' ', '-', '+'.
     let mut ops: Vec<(char, &str)> = Vec::new();
-    if a.len().saturating_mul(b.len()) > 4_000_000 {
-        ops.extend(a.iter().map(|l| ('-', *l)));
-        ops.extend(b.iter().map(|l| ('+', *l)));
+    if left.len().saturating_mul(right.len()) > 4_000_000 {
+        ops.extend(left.iter().map(|l| ('-', *l)));
+        ops.extend(right.iter().map(|l| ('+', *l)));
     } else {
-        let (n, m) = (a.len(), b.len());
+        let (n, m) = (left.len(), right.len());
         let mut lcs = vec![0u32; (n + 1) * (m + 1)];
         for i in (0..n).rev() {
             for j in (0..m).rev() {
-                lcs[i * (m + 1) + j] = if a[i] == b[j] {
+                lcs[i * (m + 1) + j] = if left[i] == right[j] {
                     lcs[(i + 1) * (m + 1) + j + 1] + 1
                 } else {
                     lcs[(i + 1) * (m + 1) + j].max(lcs[i * (m + 1) + j + 1])
@@ -256,20 +257,19 @@ pub fn unified_diff(old: &str, new: &str, from: &str, to: &str) -> String {
         }
         let (mut i, mut j) = (0, 0);
         while i < n || j < m {
-            if i < n && j < m && a[i] == b[j] {
-                ops.push((' ', a[i]));
+            if i < n && j < m && left[i] == right[j] {
+                ops.push((' ', left[i]));
                 (i, j) = (i + 1, j + 1);
             } else if i < n && (j == m || lcs[(i + 1) * (m + 1) + j] >= lcs[i * (m + 1) + j + 1]) {
                 // Removals first, as `diff -u` writes them.
-                ops.push(('-', a[i]));
+                ops.push(('-', left[i]));
                 i += 1;
             } else {
-                ops.push(('+', b[j]));
+                ops.push(('+', right[j]));
                 j += 1;
             }
         }
     }
-    const CONTEXT: usize = 3;
     let mut out = format!("--- {from}\n+++ {to}\n");
     let changed: Vec<usize> = (0..ops.len()).filter(|&k| ops[k].0 != ' ').collect();
     let mut k = 0;
@@ -1068,7 +1068,7 @@ fn main_program(dir: &Path, cargo_toml: &str, name: &str) -> Option<String> {
     if bins.is_empty() || bins.iter().any(|(n, _)| *n == name) {
         return None;
     }
-    let autobins = package.get("autobins").and_then(|a| a.as_bool()) != Some(false);
+    let autobins = package.get("autobins").and_then(toml::Value::as_bool) != Some(false);
     let main_rs_taken = bins
         .iter()
         .any(|(_, p)| p.is_some_and(|p| p.trim_start_matches("./") == "src/main.rs"));
@@ -1287,10 +1287,80 @@ fn cache_name(req: &InitRequest, crate_name: &str) -> Result<String> {
     Ok(name)
 }
 
+/// The workspace members the flake builds: `--package`, else the `packages` of
+/// `[workspace.metadata.kiln]`, else every member with a binary; a name that is no member with
+/// a binary is an error listing those.
+fn chosen_members(req: &InitRequest, parsed: Option<&toml::Value>, cargo_path: &Path) -> Result<Vec<Member>> {
+    let all = workspace_members(&req.dir)?;
+    let listed: Vec<String> = parsed
+        .and_then(|v| {
+            v.get("workspace")?
+                .get("metadata")?
+                .get("kiln")?
+                .get("packages")?
+                .as_array()
+                .cloned()
+        })
+        .map(|a| a.iter().filter_map(|p| p.as_str().map(str::to_owned)).collect())
+        .unwrap_or_default();
+    let asked = if req.packages.is_empty() {
+        listed
+    } else {
+        req.packages.clone()
+    };
+    let chosen: Vec<Member> = if asked.is_empty() {
+        all.clone()
+    } else {
+        let mut chosen = Vec::new();
+        for p in &asked {
+            let m = all.iter().find(|m| m.name == *p).with_context(|| {
+                let names: Vec<&str> = all.iter().map(|m| m.name.as_str()).collect();
+                format!(
+                    "--package {p}: not a member of the workspace {} with a binary (those \
+                     are: {})",
+                    cargo_path.display(),
+                    names.join(", ")
+                )
+            })?;
+            if !chosen.iter().any(|c: &Member| c.name == m.name) {
+                chosen.push(m.clone());
+            }
+        }
+        chosen
+    };
+    if chosen.is_empty() {
+        bail!("{}: no workspace member has a binary", cargo_path.display());
+    }
+    Ok(chosen)
+}
+
+/// The error naming the files `plan` refuses (and how to go on), if any.
+fn refuse(plan: &[Planned]) -> Result<()> {
+    let refused: Vec<&Planned> = plan.iter().filter(|p| p.action == Action::Refused).collect();
+    if !refused.is_empty() {
+        let rels: Vec<&str> = refused.iter().map(|p| p.rel.as_str()).collect();
+        let names: Vec<&str> = refused
+            .iter()
+            .filter_map(|p| FILE_NAMES.iter().find(|(_, path)| *path == p.rel))
+            .map(|(short, _)| *short)
+            .collect();
+        bail!(
+            "refusing to overwrite {} (edited since kiln wrote it, or not written by kiln); \
+             nothing written; --skip {} keeps it, --force {} overwrites it, --dry-run shows the \
+             change",
+            rels.join(", "),
+            names.join(","),
+            rels.join(",")
+        );
+    }
+    Ok(())
+}
+
 /// Plans and, when nothing is refused, writes every file. Refusals are an error (exit 2) that
 /// names the files; nothing is written then. Nothing is written through a symbolic link: a link
 /// on any path kiln would write (a file, `.github`, `.github/workflows`) is an error naming it,
 /// before anything is written.
+#[allow(clippy::too_many_lines)] // one plan, file by file, in the order the files are printed
 pub fn run(req: &InitRequest) -> Result<Vec<Planned>> {
     if let Some(url) = &req.kiln_url {
         check_kiln_url(url)?;
@@ -1312,48 +1382,7 @@ pub fn run(req: &InitRequest) -> Result<Vec<Planned>> {
         );
     }
     let members = if workspace {
-        let all = workspace_members(&req.dir)?;
-        let listed: Vec<String> = parsed
-            .as_ref()
-            .and_then(|v| {
-                v.get("workspace")?
-                    .get("metadata")?
-                    .get("kiln")?
-                    .get("packages")?
-                    .as_array()
-                    .cloned()
-            })
-            .map(|a| a.iter().filter_map(|p| p.as_str().map(str::to_owned)).collect())
-            .unwrap_or_default();
-        let asked = if !req.packages.is_empty() {
-            req.packages.clone()
-        } else {
-            listed
-        };
-        let chosen: Vec<Member> = if asked.is_empty() {
-            all.clone()
-        } else {
-            let mut chosen = Vec::new();
-            for p in &asked {
-                let m = all.iter().find(|m| m.name == *p).with_context(|| {
-                    let names: Vec<&str> = all.iter().map(|m| m.name.as_str()).collect();
-                    format!(
-                        "--package {p}: not a member of the workspace {} with a binary (those \
-                         are: {})",
-                        cargo_path.display(),
-                        names.join(", ")
-                    )
-                })?;
-                if !chosen.iter().any(|c: &Member| c.name == m.name) {
-                    chosen.push(m.clone());
-                }
-            }
-            chosen
-        };
-        if chosen.is_empty() {
-            bail!("{}: no workspace member has a binary", cargo_path.display());
-        }
-        chosen
+        chosen_members(req, parsed.as_ref(), &cargo_path)?
     } else {
         Vec::new()
     };
@@ -1469,23 +1498,7 @@ pub fn run(req: &InitRequest) -> Result<Vec<Planned>> {
         return Ok(plan);
     }
 
-    let refused: Vec<&Planned> = plan.iter().filter(|p| p.action == Action::Refused).collect();
-    if !refused.is_empty() {
-        let rels: Vec<&str> = refused.iter().map(|p| p.rel.as_str()).collect();
-        let names: Vec<&str> = refused
-            .iter()
-            .filter_map(|p| FILE_NAMES.iter().find(|(_, path)| *path == p.rel))
-            .map(|(short, _)| *short)
-            .collect();
-        bail!(
-            "refusing to overwrite {} (edited since kiln wrote it, or not written by kiln); \
-             nothing written; --skip {} keeps it, --force {} overwrites it, --dry-run shows the \
-             change",
-            rels.join(", "),
-            names.join(","),
-            rels.join(",")
-        );
-    }
+    refuse(&plan)?;
     for p in &plan {
         if p.writes() {
             write_atomic(p.root.as_deref().unwrap_or(&req.dir), &p.rel, &p.content)?;
@@ -1653,6 +1666,66 @@ mod tests {
                 "{out:?}"
             );
         }
+    }
+
+    #[test]
+    fn unified_diffs_read_like_diff_u() {
+        assert_eq!(unified_diff("a\n", "a\n", "x", "y"), "");
+        assert_eq!(
+            unified_diff("", "a\nb\n", "/dev/null", "b/f"),
+            "--- /dev/null\n+++ b/f\n@@ -0,0 +1,2 @@\n+a\n+b\n"
+        );
+        let old: String = (1..=20).map(|i| format!("{i}\n")).collect();
+        let new = old.replace("\n5\n", "\nfive\n").replace("\n18\n", "\n");
+        assert_eq!(
+            unified_diff(&old, &new, "a/f", "b/f"),
+            "--- a/f\n+++ b/f\n@@ -2,7 +2,7 @@\n 2\n 3\n 4\n-5\n+five\n 6\n 7\n 8\n\
+             @@ -15,6 +15,5 @@\n 15\n 16\n 17\n-18\n 19\n 20\n"
+        );
+        assert_eq!(
+            unified_diff("a", "b\n", "a/f", "b/f"),
+            "--- a/f\n+++ b/f\n@@ -1 +1 @@\n-a\n\\ No newline at end of file\n+b\n"
+        );
+    }
+
+    #[test]
+    fn kiln_urls_pin_by_revision() {
+        let rev = "0123456789abcdef0123456789abcdef01234567";
+        assert_eq!(
+            pin_rev("github:o/kiln", rev).unwrap(),
+            format!("github:o/kiln/{rev}")
+        );
+        assert_eq!(
+            pin_rev("git+https://h/kiln?dir=x", rev).unwrap(),
+            format!("git+https://h/kiln?dir=x&rev={rev}")
+        );
+        assert_eq!(url_rev(&format!("github:o/kiln/{rev}")), Some(rev));
+        assert_eq!(url_rev(&format!("git+https://h/k?ref=main&rev={rev}")), Some(rev));
+        assert_eq!(url_rev("github:o/kiln/v1"), None);
+        assert!(pin_rev("github:o/kiln/v1", rev).is_err());
+        assert!(pin_rev("github:o/kiln", "abc").is_err());
+        let other = "f".repeat(40);
+        assert!(pin_rev(&format!("github:o/kiln/{other}"), rev).is_err());
+        assert_eq!(
+            previous_kiln_url(
+                Some(&flake(&format!("github:o/k/{rev}"), TOOLCHAIN_TOML, None)),
+                None
+            ),
+            Some(format!("github:o/k/{rev}"))
+        );
+        assert_eq!(
+            previous_kiln_url(Some(&flake(PLACEHOLDER_URL, TOOLCHAIN_TOML, None)), None),
+            None
+        );
+    }
+
+    #[test]
+    fn the_pinned_rust_version_is_a_release() {
+        let v = pinned_rust_version();
+        assert!(
+            v.split('.').count() == 3 && v.split('.').all(|p| p.parse::<u32>().is_ok()),
+            "{v}"
+        );
     }
 
     #[test]

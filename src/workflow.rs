@@ -174,6 +174,7 @@ const PIN_NOTE: &str = "# Pinned by tag: replace each tag with the full commit S
                         (kiln could not verify SHAs offline).";
 
 /// The workflow text (without kiln's marker line; [`crate::init`] adds that).
+#[allow(clippy::too_many_lines)] // the workflow, top to bottom
 pub fn render(spec: &WorkflowSpec) -> String {
     let mut y = String::new();
     let name = &spec.cache_name;
@@ -281,8 +282,15 @@ pub fn render(spec: &WorkflowSpec) -> String {
         }
         CacheKind::None | CacheKind::Cachix => {}
     }
+    upload_and_release(&mut y, &dist);
+    y
+}
+
+/// The workflow's last steps: upload `dist` (the crate's `dist/` from the repository's root),
+/// attest it and, on a `v*` tag, create the release.
+fn upload_and_release(y: &mut String, dist: &str) {
     let _ = write!(
-        y,
+        *y,
         "      - uses: actions/upload-artifact@v4\n        with:\n          name: dist\n          \
          path: {}\n          if-no-files-found: error\n      \
          - uses: actions/attest-build-provenance@v2\n        \
@@ -294,7 +302,6 @@ pub fn render(spec: &WorkflowSpec) -> String {
         yaml_str(&format!("{dist}/")),
         yaml_str(&format!("{dist}/SHA256SUMS")),
     );
-    y
 }
 
 /// `s` as a YAML scalar that reads back as exactly the string `s`: plain when it starts with a
