@@ -983,6 +983,18 @@ fn issue17_item5_second_init_keeps_the_first_runs_values() {
     let args = flake_package_args(&dir);
     assert_eq!(args["targets"], serde_json::json!(["x86_64-musl", "aarch64-gnu"]));
     assert_eq!(args["glibcFloor"], "2.28", "--glibc-max reaches the flake");
+    let real = real_flake_eval(
+        &dir,
+        "{ names = builtins.attrNames p; floor = p.aarch64-gnu.passthru.kilnGlibcFloor; }",
+    );
+    assert_eq!(
+        real,
+        serde_json::json!({
+            "names": ["aarch64-gnu", "default", "image-x86_64-musl", "x86_64-musl"],
+            "floor": "2.28"
+        }),
+        "kiln's real library builds the chosen targets against that floor"
+    );
 
     // Repeating one option changes only that.
     Run::of(kiln(&dir).args(["init", "--glibc-max", "2.31"])).expect_code(0);
@@ -1107,6 +1119,14 @@ fn issue17_item8_bin_name_becomes_main_program() {
     assert_eq!(bins, ["fd"], "cargo builds the binary fd");
     Run::of(kiln(&dir).args(["init", "-t", "x86_64-musl"])).expect_code(0);
     assert_eq!(flake_package_args(&dir)["mainProgram"], "fd");
+    assert_eq!(
+        real_flake_eval(
+            &dir,
+            "[ p.x86_64-musl.meta.mainProgram p.default.meta.mainProgram ]"
+        ),
+        serde_json::json!(["fd", "fd"]),
+        "kiln's real library takes it as meta.mainProgram"
+    );
 
     let (_tmp2, plain) = new_crate();
     Run::of(kiln(&plain).args(["init", "-t", "x86_64-musl"])).expect_code(0);
@@ -1315,6 +1335,25 @@ fn issue17_item7_workspace_root_gets_one_flake_for_the_chosen_members() {
         })
     );
 
+    // kiln's real library makes of it: the member's packages, built with `--package`.
+    let real = real_flake_eval(
+        &ws,
+        r#"{
+          names = builtins.attrNames p;
+          package = builtins.match ".*(--package cli).*" p.cli-x86_64-musl.drvAttrs.buildPhase;
+          main = p.cli-x86_64-musl.meta.mainProgram;
+          drv = builtins.isString p.server-x86_64-musl.drvPath;
+        }"#,
+    );
+    assert_eq!(
+        real,
+        serde_json::json!({
+            "names": ["cli-default", "cli-image-x86_64-musl", "cli-x86_64-musl",
+                      "server-default", "server-image-x86_64-musl", "server-x86_64-musl"],
+            "package": ["--package cli"], "main": "tool", "drv": true
+        })
+    );
+
     // A second bare run keeps the chosen members; a library is no choice.
     let before = fs::read_to_string(ws.join("flake.nix")).unwrap();
     Run::of(kiln(&ws).arg("init")).expect_code(0);
@@ -1358,6 +1397,54 @@ fn flake_workspace_packages(dir: &Path) -> serde_json::Value {
                 "-E",
                 &format!("{{ lib, repo, crate }}@args: (({expr}) args).packages.x86_64-linux"),
             ])
+            .env("NIX_CONFIG", crate::nixenv::nix_config())
+            .env("KILN_MODERN_NIX_STORE", "dummy://"),
+    );
+    assert_eq!(
+        run.code,
+        0,
+        "evaluating {}:\n{}",
+        dir.join("flake.nix").display(),
+        run.stderr
+    );
+    run.json()
+}
+
+/// `body` evaluated with `p`, the `packages.x86_64-linux` of the generated `dir/flake.nix`
+/// given kiln's real flake outputs (its real nix/ library, nixpkgs' real lib, the real crane
+/// and rust-overlay, and the tests' strict stand-in for the package set of
+/// tests/nix/stub/inputs.nix): what mkCrossPackages really makes of what the flake passes it.
+#[track_caller]
+fn real_flake_eval(dir: &Path, body: &str) -> serde_json::Value {
+    let instantiate = cache_dir().join("nix-2.26/bin/nix-instantiate");
+    let upstream =
+        std::env::var_os("KILN_UPSTREAM_DIR").map_or_else(|| cache_dir().join("upstream"), PathBuf::from);
+    let expr = format!(
+        r#"{{ upstream, repo, crate }}:
+      let
+        stub = import (/. + repo + "/tests/nix/stub/inputs.nix") {{ inherit upstream; }};
+        kiln = (import (/. + repo + "/flake.nix")).outputs {{
+          self = kiln;
+          inherit (stub) nixpkgs crane rust-overlay;
+        }};
+        out = (import (/. + crate + "/flake.nix")).outputs {{
+          self = out;
+          inherit (stub) nixpkgs;
+          inherit kiln;
+        }};
+        p = out.packages.x86_64-linux;
+      in
+      {body}"#
+    );
+    let run = Run::of(
+        Command::new(&instantiate)
+            .args(["--eval", "--strict", "--json", "--argstr", "upstream"])
+            .arg(&upstream)
+            .args(["--argstr", "repo"])
+            .arg(repo())
+            .args(["--argstr", "crate"])
+            .arg(dir)
+            .args(["-E", &expr])
             .env("NIX_CONFIG", crate::nixenv::nix_config())
             .env("KILN_MODERN_NIX_STORE", "dummy://"),
     );
