@@ -1196,6 +1196,25 @@ pub fn pin_rev(url: &str, rev: &str) -> Result<String> {
     })
 }
 
+/// `url` without the 40-hex revision it names (see [`url_rev`]).
+fn unpin(url: &str) -> String {
+    let Some(rev) = url_rev(url) else {
+        return url.to_owned();
+    };
+    let (base, query) = url.split_once('?').map_or((url, None), |(b, q)| (b, Some(q)));
+    let base = base.strip_suffix(&format!("/{rev}")).unwrap_or(base);
+    let rest: Vec<&str> = query
+        .unwrap_or("")
+        .split('&')
+        .filter(|kv| !kv.is_empty() && *kv != format!("rev={rev}"))
+        .collect();
+    if rest.is_empty() {
+        base.to_owned()
+    } else {
+        format!("{base}?{}", rest.join("&"))
+    }
+}
+
 /// The 40-hex revision a flake reference names (`?rev=` or a forge reference's third part).
 pub fn url_rev(url: &str) -> Option<&str> {
     let is_rev = |s: &str| s.len() == 40 && s.bytes().all(|b| b.is_ascii_hexdigit());
@@ -1413,6 +1432,11 @@ pub fn run(req: &InitRequest) -> Result<Vec<Planned>> {
         .or_else(|| previous_kiln_url(old_flake.as_deref(), old_workflow.as_deref()))
         .unwrap_or_else(|| PLACEHOLDER_URL.to_owned());
     if let Some(rev) = &req.kiln_rev {
+        // A pin an earlier run wrote moves to the new revision; one given with --kiln-url must
+        // agree with --kiln-rev.
+        if req.kiln_url.is_none() {
+            kiln_url = unpin(&kiln_url);
+        }
         kiln_url = pin_rev(&kiln_url, rev)?;
     }
     let cache_name = match (&req.cache_name, &old_workflow) {
@@ -1675,7 +1699,7 @@ mod tests {
             unified_diff("", "a\nb\n", "/dev/null", "b/f"),
             "--- /dev/null\n+++ b/f\n@@ -0,0 +1,2 @@\n+a\n+b\n"
         );
-        let old: String = (1..=20).map(|i| format!("{i}\n")).collect();
+        let old: String = (1..=20).map(|i| i.to_string() + "\n").collect();
         let new = old.replace("\n5\n", "\nfive\n").replace("\n18\n", "\n");
         assert_eq!(
             unified_diff(&old, &new, "a/f", "b/f"),
@@ -1706,6 +1730,11 @@ mod tests {
         assert!(pin_rev("github:o/kiln", "abc").is_err());
         let other = "f".repeat(40);
         assert!(pin_rev(&format!("github:o/kiln/{other}"), rev).is_err());
+        assert_eq!(unpin(&format!("github:o/kiln/{other}")), "github:o/kiln");
+        assert_eq!(
+            unpin(&format!("git+https://h/k?rev={other}&dir=x")),
+            "git+https://h/k?dir=x"
+        );
         assert_eq!(
             previous_kiln_url(
                 Some(&flake(&format!("github:o/k/{rev}"), TOOLCHAIN_TOML, None)),

@@ -1192,6 +1192,14 @@ fn issue17_item9_workflow_uses_the_default_branch_and_pins() {
     );
     lint(&clone.join(".github/workflows/kiln-release.yml"));
     Run::of(kiln(&clone).args(["init", "--kiln-rev", "abc"])).expect_code(2);
+    // A later --kiln-rev moves the pin an earlier run wrote.
+    let newer = "f".repeat(40);
+    Run::of(kiln(&clone).args(["init", "--kiln-rev", &newer])).expect_code(0);
+    let text = fs::read_to_string(clone.join(".github/workflows/kiln-release.yml")).unwrap();
+    assert!(
+        text.contains(&format!("KILN: \"git+https://example.org/kiln?rev={newer}\"\n")),
+        "{text}"
+    );
 }
 
 // issue 17 item 10: a new rust-toolchain.toml pins the Rust version kiln's own toolchain file
