@@ -69,8 +69,9 @@ pub enum Command {
     #[command(subcommand)]
     Cache(CacheCommand),
     /// Add kiln to an existing Rust crate: flake.nix, Cargo.toml metadata, rust-toolchain.toml
-    /// (unless the crate has one: it is kept) and the release workflow. Idempotent; refuses to
-    /// overwrite edited files without --force.
+    /// (unless the crate has one: it is kept) and the release workflow. Idempotent, keeping an
+    /// earlier run's choices; refuses to overwrite edited files unless --skip or --force names
+    /// them; --dry-run shows the change as a diff.
     Init(InitArgs),
     /// Continuous integration.
     #[command(subcommand)]
