@@ -184,6 +184,20 @@ mod tests {
     }
 
     #[test]
+    fn a_workspace_root_reads_the_workspace_kiln_table() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("Cargo.toml"),
+            "[workspace]\nmembers = [\"a\"]\n[workspace.metadata.kiln]\ntargets = [\"x86_64-musl\"]\npackages = [\"a\"]\n",
+        )
+        .unwrap();
+        let c = load(dir.path()).unwrap().unwrap();
+        assert_eq!(c.packages, Some(vec!["a".to_owned()]));
+        assert_eq!(c.targets, Some(vec!["x86_64-musl".to_owned()]));
+        assert_eq!(c.name, None);
+    }
+
+    #[test]
     fn missing_is_none_and_broken_names_the_file() {
         let dir = tempfile::tempdir().unwrap();
         assert!(load(dir.path()).unwrap().is_none());
