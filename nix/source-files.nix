@@ -4,7 +4,8 @@
 # nix/source.nix turns it into a `lib.fileset` (nixpkgs' lib), nix/hermetic/ into a
 # `builtins.path` filter. Everything `src/` reads at compile time must be in it:
 # nix/targets.json (src/target.rs embeds it), templates/ (src/init.rs embeds
-# templates/default/flake.nix), tests/fixtures/ (unit tests embed fixtures).
+# templates/default/flake.nix), rust-toolchain.toml (src/init.rs embeds the Rust
+# version it pins), tests/fixtures/ (unit tests embed fixtures).
 # tests/nix/source-compiles.sh checks that kiln compiles from exactly these files.
 {
   # Paths relative to the repository root that must exist.
@@ -14,6 +15,7 @@
     "src"
     "nix/targets.json"
     "templates"
+    "rust-toolchain.toml"
   ];
   # Paths taken when they exist.
   optional = [

@@ -70,8 +70,9 @@ pub enum Command {
     #[command(subcommand)]
     Cache(CacheCommand),
     /// Add kiln to an existing Rust crate: flake.nix, Cargo.toml metadata, rust-toolchain.toml
-    /// (unless the crate has one: it is kept) and the release workflow. Idempotent; refuses to
-    /// overwrite edited files without --force.
+    /// (unless the crate has one: it is kept) and the release workflow. Idempotent, keeping an
+    /// earlier run's choices; refuses to overwrite edited files unless --skip or --force names
+    /// them; --dry-run shows the change as a diff.
     Init(InitArgs),
     /// Continuous integration.
     #[command(subcommand)]
@@ -168,21 +169,31 @@ pub struct CiInitArgs {
     /// The crate directory.
     #[arg(long, default_value = ".", value_name = "DIR")]
     pub dir: PathBuf,
-    /// Flake reference of kiln, for the flake input and `nix run` in CI
-    /// (default: the template's placeholder, to be replaced).
+    /// Flake reference of kiln, for the flake input and `nix run` in CI; name a revision
+    /// (`?rev=<40-hex>`) to pin the kiln CI runs (default: the one an earlier `kiln init` wrote,
+    /// else the template's placeholder, to be replaced).
     #[arg(long, value_name = "URL")]
     pub kiln_url: Option<String>,
+    /// Pin the kiln URL to this 40-hex git revision (added to the URL as `?rev=`, or as the
+    /// third part of a `github:` reference).
+    #[arg(long, value_name = "REV")]
+    pub kiln_rev: Option<String>,
     /// Binary cache for CI: none, cachix, attic or s3 (default: Cargo.toml's, else none).
     #[arg(long, value_name = "KIND")]
     pub cache: Option<String>,
-    /// cachix/attic cache name or S3 bucket, as the service names them (default: the crate name;
-    /// lowercase with dashes for cachix and S3).
+    /// cachix/attic cache name or S3 bucket, as the service names them (default: the workflow's
+    /// from an earlier `kiln init`, else the crate name; lowercase with dashes for cachix and S3).
     #[arg(long, value_name = "NAME")]
     pub cache_name: Option<String>,
-    /// Overwrite files that were edited since kiln wrote them (or that kiln did not write); the
-    /// crate's own toolchain file is kept even then.
+    /// Overwrite these files even when edited since kiln wrote them (or not written by kiln):
+    /// flake (flake.nix), workflow (the workflow file), cargo (Cargo.toml: set every key of the
+    /// kiln table); comma-separated or repeated; bare `--force` means all of them. The crate's
+    /// own toolchain file is kept even then.
+    #[arg(long, value_name = "FILE", num_args = 0.., value_delimiter = ',')]
+    pub force: Option<Vec<String>>,
+    /// Write nothing: print what would change as a unified diff (exit 0).
     #[arg(long)]
-    pub force: bool,
+    pub dry_run: bool,
 }
 
 /// `kiln init`.
@@ -201,9 +212,19 @@ pub struct InitArgs {
     /// OCI image name recorded in Cargo.toml (default: Cargo.toml's, else none).
     #[arg(long, value_name = "NAME")]
     pub image: Option<String>,
-    /// glibc floor recorded in Cargo.toml (default: Cargo.toml's, else the targets' floor).
+    /// glibc floor recorded in Cargo.toml, which the flake's gnu targets link against
+    /// (default: Cargo.toml's, else the targets' floor).
     #[arg(long, value_name = "X.Y")]
     pub glibc_max: Option<String>,
+    /// Leave these files alone (neither read nor written): flake, workflow, cargo (Cargo.toml),
+    /// toolchain (a new rust-toolchain.toml); comma-separated or repeated.
+    #[arg(long, value_name = "FILE", value_delimiter = ',')]
+    pub skip: Vec<String>,
+    /// At a workspace root: the members whose binaries the flake builds, as
+    /// packages.<system>.NAME-<target> (recorded as `packages` in [workspace.metadata.kiln]);
+    /// repeatable (default: the table's, else every member with a binary).
+    #[arg(long, short = 'p', value_name = "NAME", value_delimiter = ',')]
+    pub package: Vec<String>,
 }
 
 /// `kiln cache` subcommands.

@@ -4,7 +4,18 @@
 //! comment holding the SHA-256 of the rest of the file. On a later run a file whose marker
 //! matches its contents is kiln's unmodified output and may be replaced; a file without a marker,
 //! or whose contents no longer match, was written or edited by the user and is refused (exit 2,
-//! naming it) unless `--force`. Nothing is written when anything is refused.
+//! naming it) unless it is skipped (`--skip flake`) or forced (`--force flake.nix`; a bare
+//! `--force` names every file). Nothing is written when anything is refused, and nothing at all
+//! with `--dry-run`, which prints what would change as a unified diff instead.
+//!
+//! A later run keeps what the first one chose: the kiln URL is read back from the generated
+//! flake (else the workflow), the cache name from the workflow, the rest from Cargo.toml's kiln
+//! table; only what the command line repeats changes.
+//!
+//! The workflow triggers on the repository's default branch (git's `origin/HEAD`, else the
+//! current branch, else `main`) and runs kiln pinned by revision when the URL carries one
+//! (`--kiln-rev` adds it). The generated flake names the crate's binary (`[[bin]]`,
+//! `default-run`) as `mainProgram` when it is not the package name.
 //!
 //! The toolchain file is the crate's: an existing `rust-toolchain.toml` or legacy
 //! `rust-toolchain` is kept as it is (even with `--force`; it is not opened, and a link there is
@@ -51,14 +62,51 @@ const TOOLCHAIN_LEGACY: &str = "rust-toolchain";
 /// Where the workflow goes.
 pub const WORKFLOW_PATH: &str = ".github/workflows/kiln-release.yml";
 const MARKER: &str = "kiln:generated sha256=";
+/// The template's `mainProgram` line: the package name, replaced when the binary differs.
+const MAIN_PROGRAM_LINE: &str = "mainProgram = cargoToml.package.name;";
+/// kiln's own toolchain file: the Rust version a new `rust-toolchain.toml` pins.
+const KILN_TOOLCHAIN: &str = include_str!("../rust-toolchain.toml");
+
+/// The files `--skip` and `--force` name: each file's short name and its path.
+pub const FILE_NAMES: [(&str, &str); 4] = [
+    ("flake", "flake.nix"),
+    ("workflow", WORKFLOW_PATH),
+    ("cargo", "Cargo.toml"),
+    ("toolchain", TOOLCHAIN_TOML),
+];
+
+/// The path of the file `name` names (a short name of [`FILE_NAMES`], its path, or the file
+/// name of the path), or an error listing the names.
+pub fn file_named(name: &str) -> Result<&'static str> {
+    FILE_NAMES
+        .iter()
+        .find(|(short, path)| name == *short || name == *path || path.rsplit('/').next() == Some(name))
+        .map(|(_, path)| *path)
+        .with_context(|| {
+            let known: Vec<String> = FILE_NAMES.iter().map(|(s, p)| format!("{s} ({p})")).collect();
+            format!("unknown file '{name}' (known: {})", known.join(", "))
+        })
+}
+
+/// The Rust version kiln's own `rust-toolchain.toml` pins (its `channel`), which a new
+/// `rust-toolchain.toml` of a crate pins too.
+pub fn pinned_rust_version() -> String {
+    toml::from_str::<toml::Value>(KILN_TOOLCHAIN)
+        .ok()
+        .and_then(|v| v.get("toolchain")?.get("channel")?.as_str().map(str::to_owned))
+        .expect("kiln's rust-toolchain.toml has a [toolchain] channel")
+}
 
 /// Everything `kiln init` (or, with `ci_only`, `kiln ci init`) was asked for.
 #[derive(Debug, Clone)]
 pub struct InitRequest {
     /// The crate directory (holds Cargo.toml).
     pub dir: PathBuf,
-    /// The kiln flake reference for the flake input and the workflow.
-    pub kiln_url: String,
+    /// The kiln flake reference for the flake input and the workflow (default: the one the
+    /// existing flake or workflow has, else the template's placeholder).
+    pub kiln_url: Option<String>,
+    /// A 40-hex revision to pin the kiln URL to.
+    pub kiln_rev: Option<String>,
     /// Targets for Cargo.toml (and a new rust-toolchain.toml).
     pub targets: Vec<&'static Target>,
     /// Archive format for Cargo.toml.
@@ -74,10 +122,26 @@ pub struct InitRequest {
     /// The `[package.metadata.kiln]` keys given on the command line: set in an existing table
     /// even without `force`.
     pub explicit: Vec<&'static str>,
-    /// Overwrite edited files.
-    pub force: bool,
+    /// The files (paths of [`FILE_NAMES`]) to overwrite even when edited.
+    pub force: Vec<&'static str>,
+    /// The files (paths of [`FILE_NAMES`]) to leave alone, neither read nor written.
+    pub skip: Vec<&'static str>,
+    /// Plan only: write nothing, refuse nothing (the plan's diffs say what would change).
+    pub dry_run: bool,
     /// Only the workflow (`kiln ci init`).
     pub ci_only: bool,
+    /// At a workspace root: the members whose binaries the flake builds (default: the
+    /// `packages` of `[workspace.metadata.kiln]`, else every member with a binary).
+    pub packages: Vec<String>,
+}
+
+impl InitRequest {
+    fn forced(&self, rel: &str) -> bool {
+        self.force.contains(&rel)
+    }
+    fn skipped(&self, rel: &str) -> bool {
+        self.skip.contains(&rel)
+    }
 }
 
 /// What happened to one file.
@@ -95,6 +159,8 @@ pub enum Action {
     Refused,
     /// It is the crate's own (a toolchain file); left alone, whatever `--force` says.
     Kept,
+    /// `--skip` named it; not read, not written.
+    Skipped,
 }
 
 impl Action {
@@ -107,6 +173,7 @@ impl Action {
             Action::Overwritten => "overwrote",
             Action::Refused => "refused",
             Action::Kept => "kept",
+            Action::Skipped => "skipped",
         }
     }
 }
@@ -119,6 +186,129 @@ pub struct Planned {
     /// What happens.
     pub action: Action,
     content: String,
+    /// What the file holds now (`None`: it does not exist, or is not read).
+    old: Option<String>,
+    /// The directory `rel` is relative to, when it is not the crate directory (the workflow of
+    /// a crate below its git repository's root goes to that root).
+    pub root: Option<PathBuf>,
+}
+
+impl Planned {
+    /// Whether the run writes this file (or, dry, would).
+    pub fn writes(&self) -> bool {
+        matches!(
+            self.action,
+            Action::Created | Action::Updated | Action::Overwritten
+        )
+    }
+
+    /// The change as a unified diff (`--- a/REL`, `+++ b/REL`, 3 lines of context; a new file
+    /// from `/dev/null`), empty when nothing changes. For a refused file, the change `--force`
+    /// would make.
+    pub fn diff(&self) -> String {
+        if !(self.writes() || self.action == Action::Refused) {
+            return String::new();
+        }
+        let from = if self.old.is_some() {
+            format!("a/{}", self.rel)
+        } else {
+            "/dev/null".to_owned()
+        };
+        crate::init::unified_diff(
+            self.old.as_deref().unwrap_or(""),
+            &self.content,
+            &from,
+            &format!("b/{}", self.rel),
+        )
+    }
+}
+
+/// The lines of `text`, each with its line break (the last may have none).
+fn lines_of(text: &str) -> Vec<&str> {
+    text.split_inclusive('\n').collect()
+}
+
+/// A unified diff from `old` to `new` (labels `from`, `to`), the way `diff -u` writes one: hunks
+/// of changed lines with 3 lines of context, `\ No newline at end of file` after a last line
+/// without one. Lines are matched by a longest common subsequence; past 4 million line pairs the
+/// whole file is one hunk.
+pub fn unified_diff(old: &str, new: &str, from: &str, to: &str) -> String {
+    const CONTEXT: usize = 3;
+    if old == new {
+        return String::new();
+    }
+    let (left, right) = (lines_of(old), lines_of(new));
+    // ops: (kind, line) with kind ' ', '-', '+'.
+    let mut ops: Vec<(char, &str)> = Vec::new();
+    if left.len().saturating_mul(right.len()) > 4_000_000 {
+        ops.extend(left.iter().map(|l| ('-', *l)));
+        ops.extend(right.iter().map(|l| ('+', *l)));
+    } else {
+        let (n, m) = (left.len(), right.len());
+        let mut lcs = vec![0u32; (n + 1) * (m + 1)];
+        for i in (0..n).rev() {
+            for j in (0..m).rev() {
+                lcs[i * (m + 1) + j] = if left[i] == right[j] {
+                    lcs[(i + 1) * (m + 1) + j + 1] + 1
+                } else {
+                    lcs[(i + 1) * (m + 1) + j].max(lcs[i * (m + 1) + j + 1])
+                };
+            }
+        }
+        let (mut i, mut j) = (0, 0);
+        while i < n || j < m {
+            if i < n && j < m && left[i] == right[j] {
+                ops.push((' ', left[i]));
+                (i, j) = (i + 1, j + 1);
+            } else if i < n && (j == m || lcs[(i + 1) * (m + 1) + j] >= lcs[i * (m + 1) + j + 1]) {
+                // Removals first, as `diff -u` writes them.
+                ops.push(('-', left[i]));
+                i += 1;
+            } else {
+                ops.push(('+', right[j]));
+                j += 1;
+            }
+        }
+    }
+    let mut out = format!("--- {from}\n+++ {to}\n");
+    let changed: Vec<usize> = (0..ops.len()).filter(|&k| ops[k].0 != ' ').collect();
+    let mut k = 0;
+    while k < changed.len() {
+        let start = changed[k].saturating_sub(CONTEXT);
+        let mut end = changed[k];
+        while k < changed.len() && changed[k] <= end + 2 * CONTEXT + 1 {
+            end = changed[k];
+            k += 1;
+        }
+        let end = (end + CONTEXT + 1).min(ops.len());
+        // Line numbers (1-based) where the hunk starts in each file.
+        let old_before = ops[..start].iter().filter(|o| o.0 != '+').count();
+        let new_before = ops[..start].iter().filter(|o| o.0 != '-').count();
+        let old_len = ops[start..end].iter().filter(|o| o.0 != '+').count();
+        let new_len = ops[start..end].iter().filter(|o| o.0 != '-').count();
+        let range = |before: usize, len: usize| {
+            let first = if len == 0 { before } else { before + 1 };
+            if len == 1 {
+                format!("{first}")
+            } else {
+                format!("{first},{len}")
+            }
+        };
+        let _ = writeln!(
+            out,
+            "@@ -{} +{} @@",
+            range(old_before, old_len),
+            range(new_before, new_len)
+        );
+        for (kind, line) in &ops[start..end] {
+            out.push(*kind);
+            out.push_str(line);
+            if !line.ends_with('\n') {
+                out.push_str("\n\\ No newline at end of file\n");
+            }
+        }
+    }
+    out
 }
 
 fn sha256_hex(text: &str) -> String {
@@ -130,10 +320,12 @@ fn sha256_hex(text: &str) -> String {
         })
 }
 
-/// `body` with the marker line kiln recognises its own files by.
+/// `body` with the marker line kiln recognises its own files by; it says what a later
+/// `kiln init` does with the file once it is edited.
 pub fn stamp(body: &str) -> String {
     format!(
-        "# {MARKER}{} (written by kiln init; edit freely, kiln will then leave this file alone)\n{body}",
+        "# {MARKER}{} (written by kiln init; edit freely: a later kiln init then stops before \
+         writing anything until you pass --skip or --force naming this file)\n{body}",
         sha256_hex(body)
     )
 }
@@ -356,10 +548,11 @@ fn remove_stale_temps(parent: &HeldDir, name: &str) {
 fn plan_owned(dir: &Path, rel: &str, body: &str, force: bool) -> Result<Planned> {
     let content = stamp(body);
     check_path(dir, rel)?;
-    let action = match read_regular(&dir.join(rel), false)? {
+    let old = read_regular(&dir.join(rel), false)?;
+    let action = match &old {
         None => Action::Created,
-        Some(old) if old == content => Action::Unchanged,
-        Some(old) if is_unmodified(&old) => Action::Updated,
+        Some(old) if *old == content => Action::Unchanged,
+        Some(old) if is_unmodified(old) => Action::Updated,
         Some(_) if force => Action::Overwritten,
         Some(_) => Action::Refused,
     };
@@ -367,7 +560,19 @@ fn plan_owned(dir: &Path, rel: &str, body: &str, force: bool) -> Result<Planned>
         rel: rel.to_owned(),
         action,
         content,
+        old,
+        root: None,
     })
+}
+
+fn skipped(rel: &str) -> Planned {
+    Planned {
+        rel: rel.to_owned(),
+        action: Action::Skipped,
+        content: String::new(),
+        old: None,
+        root: None,
+    }
 }
 
 fn toml_list(items: &[&str]) -> String {
@@ -492,6 +697,18 @@ pub fn cargo_toml_with_table(
     force: bool,
     explicit: &[&str],
 ) -> std::result::Result<(String, Action), String> {
+    cargo_toml_with_table_in(text, "package", values, force, explicit)
+}
+
+/// [`cargo_toml_with_table`] for the kiln table under `top` (`package`, or `workspace` at a
+/// workspace root).
+pub fn cargo_toml_with_table_in(
+    text: &str,
+    top: &str,
+    values: &[(&str, Option<Value>)],
+    force: bool,
+    explicit: &[&str],
+) -> std::result::Result<(String, Action), String> {
     let mut doc: DocumentMut = text.parse().map_err(|e| toml_error(text, &e))?;
     let position = max_position(doc.as_table()) + 1;
     // What follows the last key of the file (comments, blank lines) is the document's trailing
@@ -506,12 +723,13 @@ pub fn cargo_toml_with_table(
         sep.push('\n');
     }
     let mut moved_trailing = false;
+    let no_top = || format!("no [{top}] table");
     let package = doc
-        .get_mut("package")
+        .get_mut(top)
         .filter(|p| p.is_table_like())
-        .ok_or("no [package] table")?;
+        .ok_or_else(no_top)?;
     let package_inline = package.is_inline_table();
-    let package = package.as_table_like_mut().ok_or("no [package] table")?;
+    let package = package.as_table_like_mut().ok_or_else(no_top)?;
     if !package.contains_key("metadata") {
         push_key(
             package,
@@ -524,7 +742,7 @@ pub fn cargo_toml_with_table(
     let metadata_inline = metadata.is_inline_table();
     let metadata = metadata
         .as_table_like_mut()
-        .ok_or("package.metadata is not a table")?;
+        .ok_or_else(|| format!("{top}.metadata is not a table"))?;
     let existed = metadata.contains_key("kiln");
     // The table is the user's now: without `force` only what the command line asks for is set
     // (keeping the rest is not a refusal).
@@ -547,7 +765,7 @@ pub fn cargo_toml_with_table(
     let kiln_inline = kiln.is_inline_table();
     let kiln = kiln
         .as_table_like_mut()
-        .ok_or("package.metadata.kiln is not a table")?;
+        .ok_or_else(|| format!("{top}.metadata.kiln is not a table"))?;
     for (key, new) in values {
         match (kiln.get_mut(key), new) {
             (Some(old), Some(new)) if same_value(old, new) => {}
@@ -583,10 +801,13 @@ pub fn cargo_toml_with_table(
     Ok((out, action))
 }
 
+/// A new `rust-toolchain.toml`: the Rust version kiln's flake pins (never a floating channel),
+/// with the std of the chosen targets.
 fn toolchain(req: &InitRequest) -> String {
     let triples: Vec<&str> = req.targets.iter().map(|t| t.triple.as_str()).collect();
     format!(
-        "[toolchain]\nchannel = \"stable\"\nprofile = \"minimal\"\ntargets = {}\n",
+        "[toolchain]\nchannel = {}\nprofile = \"minimal\"\ntargets = {}\n",
+        toml_str(&pinned_rust_version()),
         toml_list(&triples)
     )
 }
@@ -608,6 +829,8 @@ fn plan_toolchain(req: &InitRequest) -> Result<Planned> {
             rel: name.to_owned(),
             action: Action::Kept,
             content: String::new(),
+            old: None,
+            root: None,
         });
     }
     check_path(&req.dir, TOOLCHAIN_TOML)?;
@@ -615,18 +838,25 @@ fn plan_toolchain(req: &InitRequest) -> Result<Planned> {
         rel: TOOLCHAIN_TOML.to_owned(),
         action: Action::Created,
         content: toolchain(req),
+        old: None,
+        root: None,
     })
 }
 
-/// The flake template with the kiln input's URL and the crate's toolchain file `toolchain` (a
-/// name in the crate directory) filled in, in the `toolchainFile` line and in the comment that
-/// names the file.
-fn flake(kiln_url: &str, toolchain: &str) -> String {
+/// The flake template with the kiln input's URL, the crate's toolchain file `toolchain` (a
+/// name in the crate directory: in the `toolchainFile` line and in the comment that names the
+/// file) and, when it is not the package name, the binary `main_program` filled in.
+fn flake(kiln_url: &str, toolchain: &str, main_program: Option<&str>) -> String {
+    let main = main_program.map_or_else(
+        || MAIN_PROGRAM_LINE.to_owned(),
+        |m| format!("mainProgram = {};", nix_str(m)),
+    );
     FLAKE_TEMPLATE
         .replace(
             &format!("url = \"{PLACEHOLDER_URL}\";"),
-            &format!("url = {};", toml_str(kiln_url).replace("${", "\\${")),
+            &format!("url = {};", nix_str(kiln_url)),
         )
+        .replace(MAIN_PROGRAM_LINE, &main)
         .replace(TOOLCHAIN_LINE, &format!("toolchainFile = ./{toolchain};"))
         .replace(
             &format!("this crate's {TOOLCHAIN_TOML},"),
@@ -634,9 +864,418 @@ fn flake(kiln_url: &str, toolchain: &str) -> String {
         )
 }
 
+/// `s` as a Nix string literal.
+fn nix_str(s: &str) -> String {
+    toml_str(s).replace("${", "\\${")
+}
+
+/// The string of a Nix string literal as [`nix_str`] writes it (`None` for any other form).
+fn nix_unstr(lit: &str) -> Option<String> {
+    let inner = lit.strip_prefix('"')?.strip_suffix('"')?;
+    let mut out = String::new();
+    let mut chars = inner.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => out.push(chars.next()?),
+            '"' => return None,
+            c => out.push(c),
+        }
+    }
+    Some(out)
+}
+
+/// A workspace member whose binaries the flake builds.
+#[derive(Debug, Clone)]
+pub struct Member {
+    /// The package name.
+    pub name: String,
+    /// Its directory, relative to the workspace root (`.` for the root package).
+    pub dir: String,
+    /// The binary `nix run` starts.
+    pub main_program: String,
+}
+
+/// The workspace members with at least one binary, from `cargo metadata --no-deps` on
+/// `dir/Cargo.toml` (cargo's own reading of members, globs and exclusions).
+fn workspace_members(dir: &Path) -> Result<Vec<Member>> {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let manifest = dir.join("Cargo.toml");
+    let out = std::process::Command::new(&cargo)
+        .args([
+            "metadata",
+            "--no-deps",
+            "--offline",
+            "--format-version",
+            "1",
+            "--manifest-path",
+        ])
+        .arg(&manifest)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .with_context(|| {
+            format!(
+                "{}: a workspace; kiln init reads its members with `cargo metadata`, and cargo \
+                 could not be started",
+                manifest.display()
+            )
+        })?;
+    if !out.status.success() {
+        let err = String::from_utf8_lossy(&out.stderr);
+        bail!(
+            "{}: cargo metadata failed: {}",
+            manifest.display(),
+            err.lines().find(|l| !l.trim().is_empty()).unwrap_or("").trim()
+        );
+    }
+    let meta: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .with_context(|| format!("{}: cargo metadata printed no JSON", manifest.display()))?;
+    let root = PathBuf::from(meta["workspace_root"].as_str().unwrap_or_default());
+    let ids: Vec<&str> = meta["workspace_members"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|v| v.as_str()).collect())
+        .unwrap_or_default();
+    let mut members = Vec::new();
+    for pkg in meta["packages"].as_array().into_iter().flatten() {
+        if !pkg["id"].as_str().is_some_and(|id| ids.contains(&id)) {
+            continue;
+        }
+        let name = pkg["name"].as_str().unwrap_or_default().to_owned();
+        let bins: Vec<&str> = pkg["targets"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|t| t["kind"].as_array().is_some_and(|k| k.iter().any(|k| k == "bin")))
+            .filter_map(|t| t["name"].as_str())
+            .collect();
+        let Some(first) = bins.first() else {
+            continue;
+        };
+        let main_program = pkg["default_run"]
+            .as_str()
+            .or_else(|| bins.iter().copied().find(|b| *b == name))
+            .unwrap_or(first)
+            .to_owned();
+        let manifest = PathBuf::from(pkg["manifest_path"].as_str().unwrap_or_default());
+        let member_dir = manifest
+            .parent()
+            .and_then(|d| d.strip_prefix(&root).ok())
+            .map(|d| d.to_string_lossy().into_owned())
+            .with_context(|| format!("{}: a member outside the workspace root", manifest.display()))?;
+        members.push(Member {
+            name,
+            dir: if member_dir.is_empty() {
+                ".".into()
+            } else {
+                member_dir
+            },
+            main_program,
+        });
+    }
+    Ok(members)
+}
+
+/// The flake for the workspace members `members`: one package set per member, its outputs
+/// named `<member>-<target>`, built with `cargo build --package <member>` from the whole
+/// workspace (its Cargo.lock included); the kiln table is `[workspace.metadata.kiln]`.
+fn workspace_flake(kiln_url: &str, toolchain: &str, members: &[Member]) -> String {
+    let mut set = String::new();
+    for m in members {
+        let _ = writeln!(
+            set,
+            "        {} = {{
+          dir = {};
+          mainProgram = {};
+        }};",
+            nix_str(&m.name),
+            nix_str(&m.dir),
+            nix_str(&m.main_program)
+        );
+    }
+    let first = members.first().map_or("MEMBER", |m| m.name.as_str());
+    flake(kiln_url, toolchain, None)
+        .replace(
+            "release builds of this crate for Linux targets",
+            "release builds of this workspace's programs for Linux targets",
+        )
+        .replace(
+            "#   nix build .#x86_64-musl     (and each target in Cargo.toml's [package.metadata.kiln])",
+            &format!(
+                "#   nix build .#{first}-x86_64-musl   (each member of `packages` in Cargo.toml's\n\
+                 #                                [workspace.metadata.kiln], with each target)"
+            ),
+        )
+        .replace(
+            "#   nix build                   (the native build, for this machine)\n",
+            "",
+        )
+        .replace("[package.metadata.kiln]", "[workspace.metadata.kiln]")
+        .replace(
+            "kilnTable = cargoToml.package.metadata.kiln or { };",
+            "kilnTable = cargoToml.workspace.metadata.kiln or { };",
+        )
+        .replace(
+            &format!("      # The binary `nix run` starts and an image's entrypoint.\n      {MAIN_PROGRAM_LINE}\n"),
+            &format!(
+                "      # The members built, each with the binary `nix run` starts (kiln init\n      \
+                 # writes the `packages` of [workspace.metadata.kiln] here).\n      \
+                 members = {{\n{set}      }};\n      \
+                 # A member's version: its own, else the workspace's.\n      \
+                 versionOf =\n        dir:\n        let\n          \
+                 v = (builtins.fromTOML (builtins.readFile (./. + \"/${{dir}}/Cargo.toml\"))).package.version or null;\n        \
+                 in\n        if builtins.isString v then v else cargoToml.workspace.package.version or \"0.0.0\";\n"
+            ),
+        )
+        .replace(
+            "        kiln.lib.mkCrossPackages {\n          pkgs = nixpkgs.legacyPackages.${system};\n          \
+             inherit src targets glibcFloor mainProgram toolchainFile;\n          \
+             # C libraries from each target's own package set, e.g.:\n          \
+             # buildInputs = p: [ p.openssl ];\n        }\n",
+            "        lib.concatMapAttrs (\n          member: m:\n          \
+             lib.mapAttrs' (attr: lib.nameValuePair \"${member}-${attr}\") (\n            \
+             kiln.lib.mkCrossPackages {\n              pkgs = nixpkgs.legacyPackages.${system};\n              \
+             inherit src targets glibcFloor toolchainFile;\n              \
+             inherit (m) mainProgram;\n              pname = member;\n              \
+             version = versionOf m.dir;\n              \
+             cargoExtraArgs = \"--locked --package ${member}\";\n              \
+             # C libraries from each target's own package set, e.g.:\n              \
+             # buildInputs = p: [ p.openssl ];\n            }\n          )\n        ) members\n",
+        )
+}
+
 fn crate_name(cargo_toml: &str) -> Option<String> {
     let v: toml::Value = toml::from_str(cargo_toml).ok()?;
     v.get("package")?.get("name")?.as_str().map(str::to_owned)
+}
+
+/// The binary `cargo run` starts, when it is not the package `name`: `package.default-run`,
+/// else the one `[[bin]]` when there is no binary named after the package (cargo makes one of
+/// `src/main.rs` unless a `[[bin]]` has that path or `autobins = false`).
+fn main_program(dir: &Path, cargo_toml: &str, name: &str) -> Option<String> {
+    let v: toml::Value = toml::from_str(cargo_toml).ok()?;
+    let package = v.get("package")?;
+    if let Some(run) = package.get("default-run").and_then(|r| r.as_str()) {
+        return (run != name).then(|| run.to_owned());
+    }
+    let bins: Vec<(&str, Option<&str>)> = v
+        .get("bin")
+        .and_then(|b| b.as_array())
+        .map(|a| {
+            a.iter()
+                .filter_map(|b| Some((b.get("name")?.as_str()?, b.get("path").and_then(|p| p.as_str()))))
+                .collect()
+        })
+        .unwrap_or_default();
+    if bins.is_empty() || bins.iter().any(|(n, _)| *n == name) {
+        return None;
+    }
+    let autobins = package.get("autobins").and_then(toml::Value::as_bool) != Some(false);
+    let main_rs_taken = bins
+        .iter()
+        .any(|(_, p)| p.is_some_and(|p| p.trim_start_matches("./") == "src/main.rs"));
+    if autobins && !main_rs_taken && dir.join("src/main.rs").is_file() {
+        return None;
+    }
+    Some(bins[0].0.to_owned())
+}
+
+/// The kiln URL an earlier `kiln init` wrote: the kiln input's `url` of the generated flake,
+/// else the workflow's `KILN:`; `None` when neither has one (or it is the placeholder).
+fn previous_kiln_url(flake: Option<&str>, workflow: Option<&str>) -> Option<String> {
+    let from_flake = flake.and_then(|f| {
+        let mut in_kiln = false;
+        for line in f.lines().map(str::trim) {
+            if line == "kiln = {" {
+                in_kiln = true;
+            } else if in_kiln && let Some(lit) = line.strip_prefix("url = ") {
+                return nix_unstr(lit.strip_suffix(';')?);
+            } else if line == "};" {
+                in_kiln = false;
+            }
+        }
+        None
+    });
+    let from_workflow = || {
+        workflow?
+            .lines()
+            .find_map(|l| l.strip_prefix("  KILN: "))
+            .and_then(yaml_unstr)
+    };
+    from_flake
+        .or_else(from_workflow)
+        .filter(|u| u != PLACEHOLDER_URL && check_kiln_url(u).is_ok())
+}
+
+/// The string of a YAML scalar as [`workflow::yaml_str`] writes it (plain, or double-quoted with
+/// `\"`, `\\` and `\uXXXX` escapes).
+fn yaml_unstr(s: &str) -> Option<String> {
+    let Some(inner) = s.strip_prefix('"') else {
+        return (!s.is_empty()).then(|| s.to_owned());
+    };
+    let inner = inner.strip_suffix('"')?;
+    let mut out = String::new();
+    let mut chars = inner.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next()? {
+            'u' => {
+                let hex: String = chars.by_ref().take(4).collect();
+                out.push(char::from_u32(u32::from_str_radix(&hex, 16).ok()?)?);
+            }
+            'U' => {
+                let hex: String = chars.by_ref().take(8).collect();
+                out.push(char::from_u32(u32::from_str_radix(&hex, 16).ok()?)?);
+            }
+            c => out.push(c),
+        }
+    }
+    Some(out)
+}
+
+/// The cache name an earlier workflow for a cache of `kind` used, if it is for that kind.
+fn previous_cache_name(workflow: &str, kind: CacheKind) -> Option<String> {
+    let lines: Vec<&str> = workflow.lines().map(str::trim).collect();
+    let name = match kind {
+        CacheKind::None => return None,
+        CacheKind::Cachix => {
+            let at = lines
+                .iter()
+                .position(|l| l.starts_with("- uses: cachix/cachix-action@"))?;
+            lines[at..]
+                .iter()
+                .find_map(|l| l.strip_prefix("name: "))
+                .and_then(yaml_unstr)?
+        }
+        CacheKind::Attic => lines
+            .iter()
+            .find_map(|l| l.strip_prefix("attic use 'ci:"))
+            .and_then(|r| r.strip_suffix('\''))
+            .filter(|n| !n.contains('\''))?
+            .to_owned(),
+        CacheKind::S3 => lines
+            .iter()
+            .find_map(|l| l.strip_prefix("KILN_CACHE: "))
+            .and_then(yaml_unstr)?
+            .strip_prefix("s3://")?
+            .to_owned(),
+    };
+    workflow::check_cache_name(kind, &name).is_ok().then_some(name)
+}
+
+/// `url` pinned to the 40-hex revision `rev`: `github:`/`gitlab:`/`sourcehut:` references get
+/// it as their third path part, others a `rev=` query parameter. A URL that already names a
+/// revision is an error unless it is this one.
+pub fn pin_rev(url: &str, rev: &str) -> Result<String> {
+    if rev.len() != 40 || !rev.bytes().all(|b| b.is_ascii_hexdigit()) {
+        bail!("--kiln-rev {rev:?}: not a 40-hex git revision");
+    }
+    if let Some(have) = url_rev(url) {
+        if have.eq_ignore_ascii_case(rev) {
+            return Ok(url.to_owned());
+        }
+        bail!("--kiln-rev {rev}: --kiln-url {url:?} already names revision {have}");
+    }
+    let (base, query) = url.split_once('?').map_or((url, None), |(b, q)| (b, Some(q)));
+    let forge = ["github:", "gitlab:", "sourcehut:"]
+        .iter()
+        .any(|p| base.starts_with(p));
+    if forge && base.split('/').count() == 2 {
+        return Ok(match query {
+            Some(q) => format!("{base}/{rev}?{q}"),
+            None => format!("{base}/{rev}"),
+        });
+    }
+    if forge {
+        bail!("--kiln-rev {rev}: --kiln-url {url:?} already names a branch or tag");
+    }
+    Ok(match query {
+        Some(q) => format!("{base}?{q}&rev={rev}"),
+        None => format!("{base}?rev={rev}"),
+    })
+}
+
+/// `url` without the 40-hex revision it names (see [`url_rev`]).
+fn unpin(url: &str) -> String {
+    let Some(rev) = url_rev(url) else {
+        return url.to_owned();
+    };
+    let (base, query) = url.split_once('?').map_or((url, None), |(b, q)| (b, Some(q)));
+    let base = base.strip_suffix(&format!("/{rev}")).unwrap_or(base);
+    let rest: Vec<&str> = query
+        .unwrap_or("")
+        .split('&')
+        .filter(|kv| !kv.is_empty() && *kv != format!("rev={rev}"))
+        .collect();
+    if rest.is_empty() {
+        base.to_owned()
+    } else {
+        format!("{base}?{}", rest.join("&"))
+    }
+}
+
+/// The 40-hex revision a flake reference names (`?rev=` or a forge reference's third part).
+pub fn url_rev(url: &str) -> Option<&str> {
+    let is_rev = |s: &str| s.len() == 40 && s.bytes().all(|b| b.is_ascii_hexdigit());
+    let (base, query) = url.split_once('?').map_or((url, ""), |(b, q)| (b, q));
+    if let Some(r) = query
+        .split('&')
+        .find_map(|kv| kv.strip_prefix("rev="))
+        .filter(|r| is_rev(r))
+    {
+        return Some(r);
+    }
+    let forge = ["github:", "gitlab:", "sourcehut:"]
+        .iter()
+        .any(|p| base.starts_with(p));
+    base.split('/').nth(2).filter(|r| forge && is_rev(r))
+}
+
+/// The root of the git work tree `dir` is in and `dir`'s path below it, when `dir` is not
+/// that root itself.
+fn git_root_below(dir: &Path) -> Option<(PathBuf, String)> {
+    let out = std::process::Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(["rev-parse", "--show-toplevel"])
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .output()
+        .ok()
+        .filter(|o| o.status.success())?;
+    let top = PathBuf::from(String::from_utf8(out.stdout).ok()?.trim_end_matches('\n'));
+    let here = fs::canonicalize(dir).ok()?;
+    let rel = here.strip_prefix(fs::canonicalize(&top).ok()?).ok()?;
+    let rel = rel.to_str()?;
+    (!rel.is_empty()).then(|| (top, rel.to_owned()))
+}
+
+/// The branch the workflow triggers on: the remote's default branch
+/// (`refs/remotes/origin/HEAD`), else the checked-out branch, else `main`.
+fn default_branch(dir: &Path) -> String {
+    let git = |args: &[&str]| {
+        std::process::Command::new("git")
+            .arg("-C")
+            .arg(dir)
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .and_then(|o| String::from_utf8(o.stdout).ok())
+            .map(|s| s.trim().to_owned())
+            .filter(|s| !s.is_empty())
+    };
+    git(&["symbolic-ref", "--quiet", "refs/remotes/origin/HEAD"])
+        .and_then(|r| r.strip_prefix("refs/remotes/origin/").map(str::to_owned))
+        .or_else(|| {
+            git(&["symbolic-ref", "--quiet", "HEAD"])
+                .and_then(|r| r.strip_prefix("refs/heads/").map(str::to_owned))
+        })
+        .filter(|b| !b.is_empty())
+        .unwrap_or_else(|| "main".to_owned())
 }
 
 /// Refuses a `--kiln-url` that no flake reference looks like and that could change the meaning
@@ -667,62 +1306,226 @@ fn cache_name(req: &InitRequest, crate_name: &str) -> Result<String> {
     Ok(name)
 }
 
+/// The workspace members the flake builds: `--package`, else the `packages` of
+/// `[workspace.metadata.kiln]`, else every member with a binary; a name that is no member with
+/// a binary is an error listing those.
+fn chosen_members(req: &InitRequest, parsed: Option<&toml::Value>, cargo_path: &Path) -> Result<Vec<Member>> {
+    let all = workspace_members(&req.dir)?;
+    let listed: Vec<String> = parsed
+        .and_then(|v| {
+            v.get("workspace")?
+                .get("metadata")?
+                .get("kiln")?
+                .get("packages")?
+                .as_array()
+                .cloned()
+        })
+        .map(|a| a.iter().filter_map(|p| p.as_str().map(str::to_owned)).collect())
+        .unwrap_or_default();
+    let asked = if req.packages.is_empty() {
+        listed
+    } else {
+        req.packages.clone()
+    };
+    let chosen: Vec<Member> = if asked.is_empty() {
+        all.clone()
+    } else {
+        let mut chosen = Vec::new();
+        for p in &asked {
+            let m = all.iter().find(|m| m.name == *p).with_context(|| {
+                let names: Vec<&str> = all.iter().map(|m| m.name.as_str()).collect();
+                format!(
+                    "--package {p}: not a member of the workspace {} with a binary (those \
+                     are: {})",
+                    cargo_path.display(),
+                    names.join(", ")
+                )
+            })?;
+            if !chosen.iter().any(|c: &Member| c.name == m.name) {
+                chosen.push(m.clone());
+            }
+        }
+        chosen
+    };
+    if chosen.is_empty() {
+        bail!("{}: no workspace member has a binary", cargo_path.display());
+    }
+    Ok(chosen)
+}
+
+/// The error naming the files `plan` refuses (and how to go on), if any.
+fn refuse(plan: &[Planned]) -> Result<()> {
+    let refused: Vec<&Planned> = plan.iter().filter(|p| p.action == Action::Refused).collect();
+    if !refused.is_empty() {
+        let rels: Vec<&str> = refused.iter().map(|p| p.rel.as_str()).collect();
+        let names: Vec<&str> = refused
+            .iter()
+            .filter_map(|p| FILE_NAMES.iter().find(|(_, path)| *path == p.rel))
+            .map(|(short, _)| *short)
+            .collect();
+        bail!(
+            "refusing to overwrite {} (edited since kiln wrote it, or not written by kiln); \
+             nothing written; --skip {} keeps it, --force {} overwrites it, --dry-run shows the \
+             change",
+            rels.join(", "),
+            names.join(","),
+            rels.join(",")
+        );
+    }
+    Ok(())
+}
+
 /// Plans and, when nothing is refused, writes every file. Refusals are an error (exit 2) that
 /// names the files; nothing is written then. Nothing is written through a symbolic link: a link
 /// on any path kiln would write (a file, `.github`, `.github/workflows`) is an error naming it,
 /// before anything is written.
+#[allow(clippy::too_many_lines)] // one plan, file by file, in the order the files are printed
 pub fn run(req: &InitRequest) -> Result<Vec<Planned>> {
-    check_kiln_url(&req.kiln_url)?;
+    if let Some(url) = &req.kiln_url {
+        check_kiln_url(url)?;
+    }
     let cargo_path = req.dir.join("Cargo.toml");
     if !req.ci_only {
         check_path(&req.dir, "Cargo.toml")?;
     }
     let cargo = read_regular(&cargo_path, req.ci_only)?
         .with_context(|| format!("{}: not a Rust crate (no Cargo.toml)", req.dir.display()))?;
-    let name = crate_name(&cargo)
-        .with_context(|| format!("{}: no [package] name (a workspace root?)", cargo_path.display()))?;
+    let parsed: Option<toml::Value> = toml::from_str(&cargo).ok();
+    let is_workspace = parsed.as_ref().is_some_and(|v| v.get("workspace").is_some());
+    let has_package = parsed.as_ref().is_some_and(|v| v.get("package").is_some());
+    let workspace = is_workspace && (!has_package || !req.packages.is_empty());
+    if !req.packages.is_empty() && !is_workspace {
+        bail!(
+            "--package: {} is not a workspace root (no [workspace] table)",
+            cargo_path.display()
+        );
+    }
+    let members = if workspace {
+        chosen_members(req, parsed.as_ref(), &cargo_path)?
+    } else {
+        Vec::new()
+    };
+    let name = match members.first() {
+        Some(m) => m.name.clone(),
+        None => crate_name(&cargo)
+            .with_context(|| format!("{}: no [package] name (a workspace root?)", cargo_path.display()))?,
+    };
+    // The workflow goes to the git repository's root; it runs kiln in the crate's directory.
+    let (wf_root, working_dir) = match git_root_below(&req.dir) {
+        Some((root, rel)) => (Some(root), Some(rel)),
+        None => (None, None),
+    };
+    let wf_dir = wf_root.clone().unwrap_or_else(|| req.dir.clone());
+    // What an earlier run wrote, to keep what this one does not repeat.
+    let earlier = |rel: &str| {
+        check_path(&req.dir, rel)
+            .ok()
+            .and_then(|()| read_regular(&req.dir.join(rel), false).ok().flatten())
+    };
+    let old_flake = earlier("flake.nix");
+    let old_workflow = check_path(&wf_dir, WORKFLOW_PATH)
+        .ok()
+        .and_then(|()| read_regular(&wf_dir.join(WORKFLOW_PATH), false).ok().flatten());
+    let mut kiln_url = req
+        .kiln_url
+        .clone()
+        .or_else(|| previous_kiln_url(old_flake.as_deref(), old_workflow.as_deref()))
+        .unwrap_or_else(|| PLACEHOLDER_URL.to_owned());
+    if let Some(rev) = &req.kiln_rev {
+        // A pin an earlier run wrote moves to the new revision; one given with --kiln-url must
+        // agree with --kiln-rev.
+        if req.kiln_url.is_none() {
+            kiln_url = unpin(&kiln_url);
+        }
+        kiln_url = pin_rev(&kiln_url, rev)?;
+    }
+    let cache_name = match (&req.cache_name, &old_workflow) {
+        (None, Some(w)) => previous_cache_name(w, req.cache),
+        _ => None,
+    };
     let spec = WorkflowSpec {
-        kiln_flake: req.kiln_url.clone(),
+        kiln_flake: kiln_url.clone(),
         cache: req.cache,
-        cache_name: cache_name(req, &name)?,
+        cache_name: match cache_name {
+            Some(n) => n,
+            None => self::cache_name(req, &name)?,
+        },
+        branch: default_branch(&req.dir),
+        working_directory: working_dir,
     };
     let mut plan = Vec::new();
     if !req.ci_only {
         let toolchain = plan_toolchain(req)?;
-        let flake = flake(&req.kiln_url, &toolchain.rel);
-        plan.push(plan_owned(&req.dir, "flake.nix", &flake, req.force)?);
-        plan.push(toolchain);
-        let (content, action) =
-            cargo_toml_with_table(&cargo, &metadata_values(req), req.force, &req.explicit)
-                .map_err(|e| anyhow::anyhow!("{}: {e}", cargo_path.display()))?;
-        plan.push(Planned {
-            rel: "Cargo.toml".into(),
-            action,
-            content,
-        });
+        if req.skipped("flake.nix") {
+            plan.push(skipped("flake.nix"));
+        } else {
+            let flake = if workspace {
+                workspace_flake(&kiln_url, &toolchain.rel, &members)
+            } else {
+                let main = main_program(&req.dir, &cargo, &name);
+                flake(&kiln_url, &toolchain.rel, main.as_deref())
+            };
+            plan.push(plan_owned(
+                &req.dir,
+                "flake.nix",
+                &flake,
+                req.forced("flake.nix"),
+            )?);
+        }
+        if req.skipped(TOOLCHAIN_TOML) && toolchain.action == Action::Created {
+            plan.push(skipped(TOOLCHAIN_TOML));
+        } else {
+            plan.push(toolchain);
+        }
+        if req.skipped("Cargo.toml") {
+            plan.push(skipped("Cargo.toml"));
+        } else {
+            let mut values = metadata_values(req);
+            let mut explicit = req.explicit.clone();
+            if workspace {
+                let names: Array = members.iter().map(|m| m.name.as_str()).collect();
+                values.push(("packages", Some(Value::Array(names))));
+                if !req.packages.is_empty() {
+                    explicit.push("packages");
+                }
+            }
+            let (content, action) = cargo_toml_with_table_in(
+                &cargo,
+                if workspace { "workspace" } else { "package" },
+                &values,
+                req.forced("Cargo.toml"),
+                &explicit,
+            )
+            .map_err(|e| anyhow::anyhow!("{}: {e}", cargo_path.display()))?;
+            plan.push(Planned {
+                rel: "Cargo.toml".into(),
+                action,
+                content,
+                old: Some(cargo.clone()),
+                root: None,
+            });
+        }
     }
-    plan.push(plan_owned(
-        &req.dir,
-        WORKFLOW_PATH,
-        &workflow::render(&spec),
-        req.force,
-    )?);
+    if req.skipped(WORKFLOW_PATH) {
+        plan.push(skipped(WORKFLOW_PATH));
+    } else {
+        let mut wf = plan_owned(
+            &wf_dir,
+            WORKFLOW_PATH,
+            &workflow::render(&spec),
+            req.forced(WORKFLOW_PATH),
+        )?;
+        wf.root = wf_root;
+        plan.push(wf);
+    }
+    if req.dry_run {
+        return Ok(plan);
+    }
 
-    let refused: Vec<&str> = plan
-        .iter()
-        .filter(|p| p.action == Action::Refused)
-        .map(|p| p.rel.as_str())
-        .collect();
-    if !refused.is_empty() {
-        bail!(
-            "refusing to overwrite {} (edited since kiln wrote it, or not written by kiln); \
-             nothing written; --force overwrites",
-            refused.join(", ")
-        );
-    }
+    refuse(&plan)?;
     for p in &plan {
-        if !matches!(p.action, Action::Unchanged | Action::Kept) {
-            write_atomic(&req.dir, &p.rel, &p.content)?;
+        if p.writes() {
+            write_atomic(p.root.as_deref().unwrap_or(&req.dir), &p.rel, &p.content)?;
         }
     }
     Ok(plan)
@@ -846,7 +1649,7 @@ mod tests {
                 .count(),
             1
         );
-        let legacy = flake("github:o/kiln", TOOLCHAIN_LEGACY);
+        let legacy = flake("github:o/kiln", TOOLCHAIN_LEGACY, None);
         assert!(
             legacy.contains("\n      toolchainFile = ./rust-toolchain;\n"),
             "{legacy}"
@@ -857,7 +1660,7 @@ mod tests {
         );
         assert!(!legacy.contains(PLACEHOLDER_URL));
         assert_eq!(
-            flake("github:o/kiln", TOOLCHAIN_TOML)
+            flake("github:o/kiln", TOOLCHAIN_TOML, None)
                 .matches(TOOLCHAIN_LINE)
                 .count(),
             1
@@ -887,6 +1690,71 @@ mod tests {
                 "{out:?}"
             );
         }
+    }
+
+    #[test]
+    fn unified_diffs_read_like_diff_u() {
+        assert_eq!(unified_diff("a\n", "a\n", "x", "y"), "");
+        assert_eq!(
+            unified_diff("", "a\nb\n", "/dev/null", "b/f"),
+            "--- /dev/null\n+++ b/f\n@@ -0,0 +1,2 @@\n+a\n+b\n"
+        );
+        let old: String = (1..=20).map(|i| i.to_string() + "\n").collect();
+        let new = old.replace("\n5\n", "\nfive\n").replace("\n18\n", "\n");
+        assert_eq!(
+            unified_diff(&old, &new, "a/f", "b/f"),
+            "--- a/f\n+++ b/f\n@@ -2,7 +2,7 @@\n 2\n 3\n 4\n-5\n+five\n 6\n 7\n 8\n\
+             @@ -15,6 +15,5 @@\n 15\n 16\n 17\n-18\n 19\n 20\n"
+        );
+        assert_eq!(
+            unified_diff("a", "b\n", "a/f", "b/f"),
+            "--- a/f\n+++ b/f\n@@ -1 +1 @@\n-a\n\\ No newline at end of file\n+b\n"
+        );
+    }
+
+    #[test]
+    fn kiln_urls_pin_by_revision() {
+        let rev = "0123456789abcdef0123456789abcdef01234567";
+        assert_eq!(
+            pin_rev("github:o/kiln", rev).unwrap(),
+            format!("github:o/kiln/{rev}")
+        );
+        assert_eq!(
+            pin_rev("git+https://h/kiln?dir=x", rev).unwrap(),
+            format!("git+https://h/kiln?dir=x&rev={rev}")
+        );
+        assert_eq!(url_rev(&format!("github:o/kiln/{rev}")), Some(rev));
+        assert_eq!(url_rev(&format!("git+https://h/k?ref=main&rev={rev}")), Some(rev));
+        assert_eq!(url_rev("github:o/kiln/v1"), None);
+        assert!(pin_rev("github:o/kiln/v1", rev).is_err());
+        assert!(pin_rev("github:o/kiln", "abc").is_err());
+        let other = "f".repeat(40);
+        assert!(pin_rev(&format!("github:o/kiln/{other}"), rev).is_err());
+        assert_eq!(unpin(&format!("github:o/kiln/{other}")), "github:o/kiln");
+        assert_eq!(
+            unpin(&format!("git+https://h/k?rev={other}&dir=x")),
+            "git+https://h/k?dir=x"
+        );
+        assert_eq!(
+            previous_kiln_url(
+                Some(&flake(&format!("github:o/k/{rev}"), TOOLCHAIN_TOML, None)),
+                None
+            ),
+            Some(format!("github:o/k/{rev}"))
+        );
+        assert_eq!(
+            previous_kiln_url(Some(&flake(PLACEHOLDER_URL, TOOLCHAIN_TOML, None)), None),
+            None
+        );
+    }
+
+    #[test]
+    fn the_pinned_rust_version_is_a_release() {
+        let v = pinned_rust_version();
+        assert!(
+            v.split('.').count() == 3 && v.split('.').all(|p| p.parse::<u32>().is_ok()),
+            "{v}"
+        );
     }
 
     #[test]

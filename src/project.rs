@@ -8,7 +8,8 @@
 //! archive = "tar.gz"                                        # tar.gz | tar.xz | tar.zst | zip
 //! glibc-max = "2.17"                                        # gnu floor for verification
 //! ```
-//! Command-line flags override every key.
+//! Command-line flags override every key. At a workspace root without a `[package]`, the table
+//! is `[workspace.metadata.kiln]` (what `kiln init` writes there).
 
 use std::path::{Path, PathBuf};
 
@@ -38,6 +39,12 @@ pub struct ProjectConfig {
 #[derive(Deserialize)]
 struct Manifest {
     package: Option<Package>,
+    workspace: Option<Workspace>,
+}
+
+#[derive(Deserialize)]
+struct Workspace {
+    metadata: Option<Metadata>,
 }
 
 #[derive(Deserialize)]
@@ -90,7 +97,13 @@ pub fn load(dir: &Path) -> Result<Option<ProjectConfig>, ProjectError> {
         path: path.clone(),
         message: e.message().to_owned(),
     })?;
-    let Some(pkg) = m.package else {
+    let Some(pkg) = m.package.or_else(|| {
+        m.workspace.map(|w| Package {
+            name: None,
+            version: None,
+            metadata: w.metadata,
+        })
+    }) else {
         return Ok(Some(ProjectConfig::default()));
     };
     let kiln = pkg.metadata.and_then(|m| m.kiln);
@@ -168,6 +181,20 @@ mod tests {
         assert_eq!(c.version.as_deref(), Some("0.3.1"));
         assert_eq!(c.targets, Some(vec!["x86_64-musl".to_owned()]));
         assert_eq!(c.archive.as_deref(), Some("zip"));
+    }
+
+    #[test]
+    fn a_workspace_root_reads_the_workspace_kiln_table() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("Cargo.toml"),
+            "[workspace]\nmembers = [\"a\"]\n[workspace.metadata.kiln]\ntargets = [\"x86_64-musl\"]\npackages = [\"a\"]\n",
+        )
+        .unwrap();
+        let c = load(dir.path()).unwrap().unwrap();
+        assert_eq!(c.packages, Some(vec!["a".to_owned()]));
+        assert_eq!(c.targets, Some(vec!["x86_64-musl".to_owned()]));
+        assert_eq!(c.name, None);
     }
 
     #[test]

@@ -230,12 +230,27 @@ fn init_cmd(c: &CiInitArgs, full: Option<&crate::cli::InitArgs>) -> Result<Outco
         .unwrap_or_else(|| target::default_glibc_floor().to_owned());
     GlibcVersion::parse(&glibc_max)
         .with_context(|| format!("--glibc-max '{glibc_max}' is not a version like 2.17"))?;
+    let files = |names: &[String]| -> Result<Vec<&'static str>> {
+        names.iter().map(|n| init::file_named(n)).collect()
+    };
+    let force = match &c.force {
+        None => Vec::new(),
+        Some(names) if names.is_empty() => vec!["flake.nix", "Cargo.toml", init::WORKFLOW_PATH],
+        Some(names) => {
+            let force = files(names).context("--force")?;
+            if force.contains(&"rust-toolchain.toml") {
+                anyhow::bail!(
+                    "--force toolchain: the crate's toolchain file is its own; kiln never overwrites it"
+                );
+            }
+            force
+        }
+    };
+    let skip = files(full.map_or(&[][..], |f| &f.skip[..])).context("--skip")?;
     let req = init::InitRequest {
         dir: c.dir.clone(),
-        kiln_url: c
-            .kiln_url
-            .clone()
-            .unwrap_or_else(|| init::PLACEHOLDER_URL.to_owned()),
+        kiln_url: c.kiln_url.clone(),
+        kiln_rev: c.kiln_rev.clone(),
         targets,
         archive,
         image: full.and_then(|f| f.image.clone()).or(project.image),
@@ -243,13 +258,28 @@ fn init_cmd(c: &CiInitArgs, full: Option<&crate::cli::InitArgs>) -> Result<Outco
         cache_name: c.cache_name.clone(),
         glibc_max,
         explicit: explicit_keys(c, full),
-        force: c.force,
+        force,
+        skip,
+        dry_run: c.dry_run,
         ci_only: full.is_none(),
+        packages: full.map(|f| f.package.clone()).unwrap_or_default(),
     };
     let plan = init::run(&req)?;
     let mut text = String::new();
-    for p in &plan {
-        let _ = writeln!(text, "{:<10} {}", p.action.word(), p.rel);
+    if c.dry_run {
+        // The diff on stdout (for `patch -p1`), what each file would get on stderr.
+        for p in &plan {
+            text.push_str(&p.diff());
+            eprintln!("would be {:<10} {}", p.action.word(), p.rel);
+        }
+    } else {
+        for p in &plan {
+            let shown = p
+                .root
+                .as_ref()
+                .map_or_else(|| p.rel.clone(), |r| r.join(&p.rel).display().to_string());
+            let _ = writeln!(text, "{:<10} {}", p.action.word(), shown);
+        }
     }
     print(&text)?;
     Ok(Outcome::Ok)

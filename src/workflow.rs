@@ -2,6 +2,11 @@
 //! (`.github/workflows/kiln-release.yml`), as text. Kiln's own `.github/workflows/release.yml`
 //! is this text for `kiln_flake = "."`.
 //!
+//! The workflow runs on pushes to the repository's default branch ([`WorkflowSpec::branch`]),
+//! `v*` tags, pull requests and by hand. It installs a pinned Nix ([`NIX_VERSION`]) and runs kiln
+//! from [`WorkflowSpec::kiln_flake`], which should name a revision (`?rev=` or a forge
+//! reference's third part); when it does not, a comment there says so.
+//!
 //! The workflow: check out, install Nix, restore a binary cache (cachix, attic, S3 or none),
 //! `kiln build --check-reproducible`, push to the cache, upload `dist/`, attest the build
 //! provenance of every file named in `dist/SHA256SUMS`, and on a `v*` tag create the GitHub
@@ -156,32 +161,61 @@ pub struct WorkflowSpec {
     pub cache: CacheKind,
     /// Cache name (cachix cache, attic cache) or S3 bucket, accepted by [`check_cache_name`].
     pub cache_name: String,
+    /// The branch whose pushes run the workflow (the repository's default branch).
+    pub branch: String,
+    /// The crate's directory below the repository's root, where kiln runs (`None`: the root).
+    pub working_directory: Option<String>,
 }
+
+/// The Nix the workflow installs: the oldest that evaluates the nixpkgs flake kiln follows.
+pub const NIX_VERSION: &str = "2.31.2";
 
 const PIN_NOTE: &str = "# Pinned by tag: replace each tag with the full commit SHA of that release \
                         (kiln could not verify SHAs offline).";
 
 /// The workflow text (without kiln's marker line; [`crate::init`] adds that).
+#[allow(clippy::too_many_lines)] // the workflow, top to bottom
 pub fn render(spec: &WorkflowSpec) -> String {
     let mut y = String::new();
     let name = &spec.cache_name;
+    let pinned = crate::init::url_rev(&spec.kiln_flake).is_some() || spec.kiln_flake == ".";
+    let kiln_note = if pinned {
+        ""
+    } else {
+        "\n  # Not pinned: add ?rev=<40-hex commit> (or kiln init --kiln-rev) to run one kiln."
+    };
     let _ = write!(
         y,
         "name: kiln release\n\
          \n\
-         on:\n  push:\n    branches: [main]\n    tags: ['v*']\n  pull_request:\n  workflow_dispatch:\n\
+         on:\n  push:\n    branches: [{branch}]\n    tags: ['v*']\n  pull_request:\n  workflow_dispatch:\n\
          \n\
          permissions:\n  contents: read\n\
+         {defaults}\
          \n\
-         env:\n  KILN: {flake}\n\
+         env:\n  KILN: {flake}{kiln_note}\n\
          \n\
          jobs:\n  release:\n    runs-on: ubuntu-latest\n    permissions:\n      contents: write\n      \
          id-token: write\n      attestations: write\n    steps:\n      {PIN_NOTE}\n      \
          - uses: actions/checkout@v4\n      \
-         - uses: cachix/install-nix-action@v31\n        with:\n          extra_nix_config: |\n            \
+         - uses: cachix/install-nix-action@v31\n        with:\n          \
+         install_url: https://releases.nixos.org/nix/nix-{NIX_VERSION}/install\n          \
+         extra_nix_config: |\n            \
          experimental-features = nix-command flakes\n",
-        flake = yaml_str(&spec.kiln_flake)
+        flake = yaml_str(&spec.kiln_flake),
+        branch = yaml_str(&spec.branch),
+        defaults = spec
+            .working_directory
+            .as_ref()
+            .map_or_else(String::new, |d| format!(
+                "\ndefaults:\n  run:\n    working-directory: {}\n",
+                yaml_str(d)
+            )),
     );
+    let dist = spec
+        .working_directory
+        .as_ref()
+        .map_or_else(|| "dist".to_owned(), |d| format!("{d}/dist"));
     match spec.cache {
         CacheKind::None | CacheKind::S3 => {}
         CacheKind::Cachix => {
@@ -248,17 +282,26 @@ pub fn render(spec: &WorkflowSpec) -> String {
         }
         CacheKind::None | CacheKind::Cachix => {}
     }
-    y.push_str(
+    upload_and_release(&mut y, &dist);
+    y
+}
+
+/// The workflow's last steps: upload `dist` (the crate's `dist/` from the repository's root),
+/// attest it and, on a `v*` tag, create the release.
+fn upload_and_release(y: &mut String, dist: &str) {
+    let _ = write!(
+        *y,
         "      - uses: actions/upload-artifact@v4\n        with:\n          name: dist\n          \
-         path: dist/\n          if-no-files-found: error\n      \
+         path: {}\n          if-no-files-found: error\n      \
          - uses: actions/attest-build-provenance@v2\n        \
          if: github.event_name != 'pull_request'\n        with:\n          \
-         subject-checksums: dist/SHA256SUMS\n      \
+         subject-checksums: {}\n      \
          - name: create the release\n        if: startsWith(github.ref, 'refs/tags/v')\n        \
-         env:\n          GH_TOKEN: ${{ github.token }}\n        \
+         env:\n          GH_TOKEN: ${{{{ github.token }}}}\n        \
          run: gh release create \"$GITHUB_REF_NAME\" dist/* --verify-tag --title \"$GITHUB_REF_NAME\" --notes-file dist/SHA256SUMS\n",
+        yaml_str(&format!("{dist}/")),
+        yaml_str(&format!("{dist}/SHA256SUMS")),
     );
-    y
 }
 
 /// `s` as a YAML scalar that reads back as exactly the string `s`: plain when it starts with a
@@ -330,6 +373,8 @@ mod tests {
             kiln_flake: "github:o/kiln".into(),
             cache: CacheKind::Cachix,
             cache_name: "mycache".into(),
+            branch: "trunk".into(),
+            working_directory: None,
         };
         let y = render(&spec);
         assert!(y.contains("cachix/cachix-action@v15") && y.contains("name: mycache"));

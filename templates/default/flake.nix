@@ -6,7 +6,9 @@
 #
 # The Rust version is this crate's rust-toolchain.toml, used as it is (kiln
 # adds the std of each target it builds); the targets are the `targets` list
-# of [package.metadata.kiln] in Cargo.toml (all four when it has none).
+# of [package.metadata.kiln] in Cargo.toml (all four when it has none), and
+# the gnu targets link against its `glibc-max` (each target's own floor when
+# it has none).
 {
   description = "A Rust crate released for Linux targets with kiln";
 
@@ -30,7 +32,11 @@
       forEachSystem = lib.genAttrs kiln.lib.targets.buildSystems;
 
       cargoToml = builtins.fromTOML (builtins.readFile ./Cargo.toml);
-      targets = cargoToml.package.metadata.kiln.targets or kiln.lib.targets.attrNames;
+      kilnTable = cargoToml.package.metadata.kiln or { };
+      targets = kilnTable.targets or kiln.lib.targets.attrNames;
+      glibcFloor = kilnTable.glibc-max or null;
+      # The binary `nix run` starts and an image's entrypoint.
+      mainProgram = cargoToml.package.name;
       toolchainFile = ./rust-toolchain.toml;
 
       # Everything cargo may read: Cargo.toml, Cargo.lock, src/, build.rs,
@@ -62,7 +68,7 @@
         system:
         kiln.lib.mkCrossPackages {
           pkgs = nixpkgs.legacyPackages.${system};
-          inherit src targets toolchainFile;
+          inherit src targets glibcFloor mainProgram toolchainFile;
           # C libraries from each target's own package set, e.g.:
           # buildInputs = p: [ p.openssl ];
         }

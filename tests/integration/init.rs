@@ -884,3 +884,584 @@ fn issue14_item5_init_uses_a_legacy_rust_toolchain_file() {
         run.stderr
     );
 }
+
+/// What the generated `dir/flake.nix` passes `kiln.lib.mkCrossPackages` besides the source and
+/// toolchain: `targets`, `glibcFloor` and `mainProgram` (`"unset"` when the flake does not pass
+/// it), evaluated by the current Nix with nixpkgs' real `lib` and kiln's real target table.
+#[track_caller]
+fn flake_package_args(dir: &Path) -> serde_json::Value {
+    let instantiate = cache_dir().join("nix-2.26/bin/nix-instantiate");
+    let upstream =
+        std::env::var_os("KILN_UPSTREAM_DIR").map_or_else(|| cache_dir().join("upstream"), PathBuf::from);
+    let lib = upstream.join("nixpkgs-lib/lib");
+    assert!(
+        instantiate.exists() && lib.join("default.nix").exists(),
+        "{} and {} are required for this test: run scripts/setup",
+        instantiate.display(),
+        lib.display()
+    );
+    let expr = r#"{ lib, repo, crate }:
+      let
+        out = (import (/. + crate + "/flake.nix")).outputs {
+          self = throw "the packages do not read self";
+          nixpkgs = {
+            inherit lib;
+            legacyPackages = throw "the package set is not forced";
+          };
+          kiln.lib = {
+            targets = import (/. + repo + "/nix/targets.nix") { };
+            mkCrossPackages =
+              { targets, glibcFloor ? "unset", mainProgram ? "unset", ... }:
+              { inherit targets glibcFloor mainProgram; };
+            mkVerifyChecks = throw "the checks are not evaluated";
+          };
+        };
+      in
+      out.packages.x86_64-linux"#;
+    let run = Run::of(
+        Command::new(&instantiate)
+            .args(["--eval", "--strict", "--json", "--arg", "lib"])
+            .arg(format!("import {}", lib.display()))
+            .args(["--argstr", "repo"])
+            .arg(repo())
+            .args(["--argstr", "crate"])
+            .arg(dir)
+            .args(["-E", expr])
+            .env("NIX_CONFIG", crate::nixenv::nix_config())
+            .env("KILN_MODERN_NIX_STORE", "dummy://"),
+    );
+    assert_eq!(
+        run.code,
+        0,
+        "evaluating {}:\n{}",
+        dir.join("flake.nix").display(),
+        run.stderr
+    );
+    run.json()
+}
+
+const REV: &str = "0123456789abcdef0123456789abcdef01234567";
+
+// issue 17 item 5: a second `kiln init` without options keeps the first one's kiln URL, cache
+// name, targets and glibc floor, and -t / --glibc-max reach what the flake builds.
+#[test]
+fn issue17_item5_second_init_keeps_the_first_runs_values() {
+    let (_tmp, dir) = new_crate();
+    let url = format!("github:example/kiln/{REV}");
+    Run::of(kiln(&dir).args([
+        "init",
+        "--kiln-url",
+        &url,
+        "-t",
+        "x86_64-musl,aarch64-gnu",
+        "--glibc-max",
+        "2.28",
+        "--cache",
+        "cachix",
+        "--cache-name",
+        "team-cache",
+    ]))
+    .expect_code(0);
+    let first = snapshot(&dir);
+    let run = Run::of(kiln(&dir).arg("init")).expect_code(0);
+    assert_eq!(
+        snapshot(&dir),
+        first,
+        "a bare second init changes nothing:\n{}",
+        run.stdout
+    );
+    let flake = fs::read_to_string(dir.join("flake.nix")).unwrap();
+    assert!(flake.contains(&format!("url = \"{url}\";")), "{flake}");
+    let wf = fs::read_to_string(dir.join(".github/workflows/kiln-release.yml")).unwrap();
+    assert!(
+        wf.contains(&format!("KILN: {url}")) && wf.contains("name: team-cache"),
+        "{wf}"
+    );
+    let table = cargo_kiln_metadata(&dir);
+    assert_eq!(table["glibc-max"], "2.28");
+    assert_eq!(table["cache"], "cachix");
+    let args = flake_package_args(&dir);
+    assert_eq!(args["targets"], serde_json::json!(["x86_64-musl", "aarch64-gnu"]));
+    assert_eq!(args["glibcFloor"], "2.28", "--glibc-max reaches the flake");
+    let real = real_flake_eval(
+        &dir,
+        "{ names = builtins.attrNames p; floor = p.aarch64-gnu.passthru.kilnGlibcFloor; }",
+    );
+    assert_eq!(
+        real,
+        serde_json::json!({
+            "names": ["aarch64-gnu", "default", "image-x86_64-musl", "x86_64-musl"],
+            "floor": "2.28"
+        }),
+        "kiln's real library builds the chosen targets against that floor"
+    );
+
+    // Repeating one option changes only that.
+    Run::of(kiln(&dir).args(["init", "--glibc-max", "2.31"])).expect_code(0);
+    assert_eq!(flake_package_args(&dir)["glibcFloor"], "2.31");
+    assert_eq!(fs::read_to_string(dir.join("flake.nix")).unwrap(), flake);
+    lint(&dir.join(".github/workflows/kiln-release.yml"));
+}
+
+// issue 17 item 6: the header says what a later init does with an edited file; --dry-run prints
+// a diff `patch -p1` applies to the same result and writes nothing; --skip leaves a file alone;
+// --force FILE overwrites only that file.
+#[test]
+fn issue17_item6_dry_run_skip_and_force_named_files() {
+    let (tmp, dir) = new_crate();
+    let pristine = tmp.path().join("pristine");
+    Run::of(Command::new("cp").arg("-a").arg(&dir).arg(&pristine)).expect_code(0);
+    let args = ["init", "--kiln-url", "github:example/kiln", "--cache", "attic"];
+    let dry = Run::of(kiln(&dir).args(args).arg("--dry-run")).expect_code(0);
+    assert!(!dir.join("flake.nix").exists(), "--dry-run writes nothing");
+    Run::of(kiln(&dir).args(args)).expect_code(0);
+    let patch = tmp.path().join("init.diff");
+    fs::write(&patch, &dry.stdout).unwrap();
+    Run::of(
+        Command::new("patch")
+            .args(["-p1", "--quiet", "-i"])
+            .arg(&patch)
+            .current_dir(&pristine),
+    )
+    .expect_code(0);
+    assert_eq!(
+        snapshot(&pristine),
+        snapshot(&dir),
+        "the dry run's diff is what init writes"
+    );
+
+    let flake = fs::read_to_string(dir.join("flake.nix")).unwrap();
+    let header = flake.lines().next().unwrap();
+    assert!(
+        header.contains("--skip") && header.contains("--force") && !header.contains("leave this file alone"),
+        "{header}"
+    );
+    let edited = flake.replace("# Set this to", "# mine: set this to");
+    fs::write(dir.join("flake.nix"), &edited).unwrap();
+    let wf = dir.join(".github/workflows/kiln-release.yml");
+    let before = snapshot(&dir);
+
+    // A change of cache: the dry run shows both files' diffs, exit 0, nothing written.
+    let dry = Run::of(kiln(&dir).args(["init", "--cache", "none", "--dry-run"])).expect_code(0);
+    assert!(
+        dry.stdout.contains("--- a/flake.nix\n+++ b/flake.nix\n"),
+        "{}",
+        dry.stdout
+    );
+    assert!(
+        dry.stdout.contains("\n-      # mine: set this to"),
+        "{}",
+        dry.stdout
+    );
+    assert!(
+        dry.stdout.contains("--- a/.github/workflows/kiln-release.yml"),
+        "{}",
+        dry.stdout
+    );
+    assert_eq!(snapshot(&dir), before);
+
+    let refused = Run::of(kiln(&dir).args(["init", "--cache", "none"])).expect_code(2);
+    assert!(
+        refused.stderr.contains("flake.nix") && refused.stderr.contains("--skip flake"),
+        "{}",
+        refused.stderr
+    );
+    assert_eq!(snapshot(&dir), before);
+
+    Run::of(kiln(&dir).args(["init", "--cache", "none", "--skip", "flake"])).expect_code(0);
+    assert_eq!(fs::read_to_string(dir.join("flake.nix")).unwrap(), edited);
+    assert!(!fs::read_to_string(&wf).unwrap().contains("attic"));
+
+    // --force names files: the flake only; an edited workflow is still refused.
+    let mut w = fs::read_to_string(&wf).unwrap();
+    w.push_str("# mine\n");
+    fs::write(&wf, &w).unwrap();
+    let run = Run::of(kiln(&dir).args(["init", "--force", "flake.nix"])).expect_code(2);
+    assert!(run.stderr.contains("kiln-release.yml"), "{}", run.stderr);
+    Run::of(kiln(&dir).args(["init", "--force", "flake.nix", "--skip", "workflow"])).expect_code(0);
+    assert_eq!(fs::read_to_string(dir.join("flake.nix")).unwrap(), flake);
+    assert_eq!(fs::read_to_string(&wf).unwrap(), w);
+    Run::of(kiln(&dir).args(["init", "--force", "--dir", "."])).expect_code(0);
+    assert!(!fs::read_to_string(&wf).unwrap().contains("# mine"));
+    Run::of(kiln(&dir).args(["init", "--skip", "nonsense"])).expect_code(2);
+    Run::of(kiln(&dir).args(["init", "--force", "toolchain"])).expect_code(2);
+}
+
+// issue 17 item 8: fd-find's layout (`[[bin]] name = "fd"`): the flake's mainProgram is `fd`,
+// the binary cargo builds; a plain crate keeps the package name.
+#[test]
+fn issue17_item8_bin_name_becomes_main_program() {
+    let (_tmp, dir) = new_crate();
+    let cargo_toml = "[package]\nname = \"fd-find\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n\
+                      [[bin]]\nname = \"fd\"\npath = \"src/main.rs\"\n";
+    fs::write(dir.join("Cargo.toml"), cargo_toml).unwrap();
+    let meta = Run::of(
+        cargo()
+            .args([
+                "metadata",
+                "--offline",
+                "--no-deps",
+                "--format-version",
+                "1",
+                "--manifest-path",
+            ])
+            .arg(dir.join("Cargo.toml")),
+    )
+    .expect_code(0)
+    .json();
+    let bins: Vec<&str> = meta["packages"][0]["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["kind"][0] == "bin")
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(bins, ["fd"], "cargo builds the binary fd");
+    Run::of(kiln(&dir).args(["init", "-t", "x86_64-musl"])).expect_code(0);
+    assert_eq!(flake_package_args(&dir)["mainProgram"], "fd");
+    assert_eq!(
+        real_flake_eval(
+            &dir,
+            "[ p.x86_64-musl.meta.mainProgram p.default.meta.mainProgram ]"
+        ),
+        serde_json::json!(["fd", "fd"]),
+        "kiln's real library takes it as meta.mainProgram"
+    );
+
+    let (_tmp2, plain) = new_crate();
+    Run::of(kiln(&plain).args(["init", "-t", "x86_64-musl"])).expect_code(0);
+    assert_eq!(flake_package_args(&plain)["mainProgram"], "demo");
+}
+
+fn git(dir: &Path, args: &[&str]) -> String {
+    Run::of(
+        Command::new("git")
+            .args([
+                "-c",
+                "user.name=t",
+                "-c",
+                "user.email=t@example.org",
+                "-c",
+                "init.defaultBranch=x",
+            ])
+            .args(args)
+            .current_dir(dir),
+    )
+    .expect_code(0)
+    .stdout
+}
+
+// issue 17 item 9: the workflow triggers on the repository's default branch (origin's HEAD, else
+// the current branch), runs kiln pinned by revision, and installs a pinned Nix.
+#[test]
+fn issue17_item9_workflow_uses_the_default_branch_and_pins() {
+    let (tmp, dir) = new_crate();
+    git(&dir, &["init", "--quiet", "-b", "trunk"]);
+    Run::of(kiln(&dir).args(["init", "--kiln-url", "github:example/kiln", "--kiln-rev", REV])).expect_code(0);
+    let wf = dir.join(".github/workflows/kiln-release.yml");
+    let text = fs::read_to_string(&wf).unwrap();
+    assert!(text.contains("    branches: [trunk]\n"), "{text}");
+    assert!(
+        text.contains(&format!("KILN: github:example/kiln/{REV}\n")),
+        "{text}"
+    );
+    assert!(
+        text.contains("install_url: https://releases.nixos.org/nix/nix-2.31.2/install"),
+        "{text}"
+    );
+    lint(&wf);
+
+    // A clone of a repository whose default branch is `develop`, on another branch.
+    git(&dir, &["checkout", "--quiet", "-b", "develop"]);
+    git(&dir, &["add", "-A"]);
+    git(&dir, &["commit", "--quiet", "-m", "c"]);
+    git(tmp.path(), &["clone", "--quiet", "demo", "clone"]);
+    let clone = tmp.path().join("clone");
+    git(&clone, &["checkout", "--quiet", "-b", "feature"]);
+    Run::of(kiln(&clone).args([
+        "init",
+        "--kiln-url",
+        &format!("git+https://example.org/kiln?rev={REV}"),
+    ]))
+    .expect_code(0);
+    let text = fs::read_to_string(clone.join(".github/workflows/kiln-release.yml")).unwrap();
+    assert!(text.contains("    branches: [develop]\n"), "{text}");
+    assert!(
+        text.contains(&format!("?rev={REV}")) && !text.contains("Not pinned"),
+        "{text}"
+    );
+    lint(&clone.join(".github/workflows/kiln-release.yml"));
+    Run::of(kiln(&clone).args(["init", "--kiln-rev", "abc"])).expect_code(2);
+    // A later --kiln-rev moves the pin an earlier run wrote.
+    let newer = "f".repeat(40);
+    Run::of(kiln(&clone).args(["init", "--kiln-rev", &newer])).expect_code(0);
+    let text = fs::read_to_string(clone.join(".github/workflows/kiln-release.yml")).unwrap();
+    assert!(
+        text.contains(&format!("KILN: \"git+https://example.org/kiln?rev={newer}\"\n")),
+        "{text}"
+    );
+}
+
+// issue 17 item 10: a new rust-toolchain.toml pins the Rust version kiln's own toolchain file
+// pins, never a floating channel.
+#[test]
+fn issue17_item10_new_toolchain_pins_kilns_rust_version() {
+    let (_tmp, dir) = new_crate();
+    Run::of(kiln(&dir).args(["init", "-t", "aarch64-musl"])).expect_code(0);
+    let ours: toml::Value =
+        toml::from_str(&fs::read_to_string(repo().join("rust-toolchain.toml")).unwrap()).unwrap();
+    let theirs: toml::Value =
+        toml::from_str(&fs::read_to_string(dir.join("rust-toolchain.toml")).unwrap()).unwrap();
+    let channel = theirs["toolchain"]["channel"].as_str().unwrap();
+    assert_eq!(channel, ours["toolchain"]["channel"].as_str().unwrap());
+    assert!(
+        channel.split('.').count() == 3 && channel.split('.').all(|p| p.parse::<u32>().is_ok()),
+        "{channel}"
+    );
+    assert_eq!(
+        theirs["toolchain"]["targets"],
+        toml::Value::Array(vec!["aarch64-unknown-linux-musl".into()])
+    );
+}
+
+// issue 17 item 7: at the root of a workspace (two members with binaries, one library) inside a
+// git repository, `kiln init --package` writes one flake there for the chosen members (each as
+// <member>-<target>, built with `--package`, the binary as mainProgram), the kiln table as
+// [workspace.metadata.kiln], keeps Cargo.lock where it is, and puts the workflow at the git
+// root, running kiln in the workspace's directory.
+#[test]
+fn issue17_item7_workspace_root_gets_one_flake_for_the_chosen_members() {
+    let tmp = tempfile::Builder::new()
+        .prefix("kiln-init-ws-")
+        .tempdir()
+        .unwrap();
+    let top = tmp.path();
+    git(top, &["init", "--quiet", "-b", "main"]);
+    let ws = top.join("ws");
+    fs::create_dir_all(ws.join("crates")).unwrap();
+    fs::write(
+        ws.join("Cargo.toml"),
+        "[workspace]\nmembers = [\"crates/*\"]\nresolver = \"2\"\n\n[workspace.package]\nversion = \"1.2.0\"\n",
+    )
+    .unwrap();
+    let cargo_bin = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    for (name, kind) in [("server", "--bin"), ("cli", "--bin"), ("common", "--lib")] {
+        Run::of(
+            Command::new(&cargo_bin)
+                .args(["new", "--vcs", "none", "--quiet", kind, name])
+                .current_dir(ws.join("crates")),
+        )
+        .expect_code(0);
+    }
+    let cli_toml = ws.join("crates/cli/Cargo.toml");
+    let text = fs::read_to_string(&cli_toml).unwrap();
+    fs::write(
+        &cli_toml,
+        format!("{text}\n[[bin]]\nname = \"tool\"\npath = \"src/main.rs\"\n"),
+    )
+    .unwrap();
+    Run::of(
+        cargo()
+            .args(["generate-lockfile", "--offline", "--manifest-path"])
+            .arg(ws.join("Cargo.toml")),
+    )
+    .expect_code(0);
+    let lock = fs::read_to_string(ws.join("Cargo.lock")).unwrap();
+
+    let run =
+        Run::of(kiln(&ws).args(["init", "--package", "server,cli", "-t", "x86_64-musl"])).expect_code(0);
+    assert!(
+        ws.join("flake.nix").is_file() && ws.join("rust-toolchain.toml").is_file(),
+        "{}",
+        run.stdout
+    );
+    assert!(!ws.join(".github").exists(), "the workflow goes to the git root");
+    let wf = top.join(".github/workflows/kiln-release.yml");
+    let text = fs::read_to_string(&wf).unwrap();
+    assert!(
+        text.contains("defaults:\n  run:\n    working-directory: ws\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("path: ws/dist/") && text.contains("subject-checksums: ws/dist/SHA256SUMS"),
+        "{text}"
+    );
+    lint(&wf);
+    assert_eq!(
+        fs::read_to_string(ws.join("Cargo.lock")).unwrap(),
+        lock,
+        "Cargo.lock stays"
+    );
+    assert!(!ws.join("crates/server/flake.nix").exists());
+
+    let meta = Run::of(
+        cargo()
+            .args([
+                "metadata",
+                "--offline",
+                "--no-deps",
+                "--format-version",
+                "1",
+                "--manifest-path",
+            ])
+            .arg(ws.join("Cargo.toml")),
+    )
+    .expect_code(0)
+    .json();
+    assert_eq!(
+        meta["metadata"]["kiln"]["packages"],
+        serde_json::json!(["server", "cli"])
+    );
+    assert_eq!(
+        meta["metadata"]["kiln"]["targets"],
+        serde_json::json!(["x86_64-musl"])
+    );
+
+    let version_of = |name: &str| {
+        meta["packages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == name)
+            .map(|p| p["version"].clone())
+            .unwrap()
+    };
+    // `cargo new` in this workspace inherits its version: the flake finds it the same way.
+    assert_eq!(version_of("server"), "1.2.0");
+    let args = flake_workspace_packages(&ws);
+    assert_eq!(
+        args,
+        serde_json::json!({
+            "cli-x86_64-musl": {
+                "pname": "cli", "version": version_of("cli"), "mainProgram": "tool",
+                "cargoExtraArgs": "--locked --package cli", "targets": ["x86_64-musl"]
+            },
+            "server-x86_64-musl": {
+                "pname": "server", "version": version_of("server"), "mainProgram": "server",
+                "cargoExtraArgs": "--locked --package server", "targets": ["x86_64-musl"]
+            }
+        })
+    );
+
+    // kiln's real library makes of it: the member's packages, built with `--package`.
+    let real = real_flake_eval(
+        &ws,
+        r#"{
+          names = builtins.attrNames p;
+          package = builtins.match ".*(--package cli).*" p.cli-x86_64-musl.drvAttrs.buildPhase;
+          main = p.cli-x86_64-musl.meta.mainProgram;
+          drv = builtins.isString p.server-x86_64-musl.drvPath;
+        }"#,
+    );
+    assert_eq!(
+        real,
+        serde_json::json!({
+            "names": ["cli-default", "cli-image-x86_64-musl", "cli-x86_64-musl",
+                      "server-default", "server-image-x86_64-musl", "server-x86_64-musl"],
+            "package": ["--package cli"], "main": "tool", "drv": true
+        })
+    );
+
+    // A second bare run keeps the chosen members; a library is no choice.
+    let before = fs::read_to_string(ws.join("flake.nix")).unwrap();
+    Run::of(kiln(&ws).arg("init")).expect_code(0);
+    assert_eq!(fs::read_to_string(ws.join("flake.nix")).unwrap(), before);
+    let run = Run::of(kiln(&ws).args(["init", "--package", "common"])).expect_code(2);
+    assert!(run.stderr.contains("--package common"), "{}", run.stderr);
+}
+
+/// The packages of the workspace flake in `dir`, with a `mkCrossPackages` that returns one
+/// `x86_64-musl` package holding the arguments it was given.
+#[track_caller]
+fn flake_workspace_packages(dir: &Path) -> serde_json::Value {
+    let instantiate = cache_dir().join("nix-2.26/bin/nix-instantiate");
+    let upstream =
+        std::env::var_os("KILN_UPSTREAM_DIR").map_or_else(|| cache_dir().join("upstream"), PathBuf::from);
+    let lib = upstream.join("nixpkgs-lib/lib");
+    let expr = r#"{ lib, repo, crate }:
+      (import (/. + crate + "/flake.nix")).outputs {
+        self = throw "the packages do not read self";
+        nixpkgs = {
+          inherit lib;
+          legacyPackages = throw "the package set is not forced";
+        };
+        kiln.lib = {
+          targets = import (/. + repo + "/nix/targets.nix") { };
+          mkCrossPackages = a: {
+            x86_64-musl = { inherit (a) pname version mainProgram cargoExtraArgs targets; };
+          };
+          mkVerifyChecks = throw "the checks are not evaluated";
+        };
+      }"#;
+    let run = Run::of(
+        Command::new(&instantiate)
+            .args(["--eval", "--strict", "--json", "--arg", "lib"])
+            .arg(format!("import {}", lib.display()))
+            .args(["--argstr", "repo"])
+            .arg(repo())
+            .args(["--argstr", "crate"])
+            .arg(dir)
+            .args([
+                "-E",
+                &format!("{{ lib, repo, crate }}@args: (({expr}) args).packages.x86_64-linux"),
+            ])
+            .env("NIX_CONFIG", crate::nixenv::nix_config())
+            .env("KILN_MODERN_NIX_STORE", "dummy://"),
+    );
+    assert_eq!(
+        run.code,
+        0,
+        "evaluating {}:\n{}",
+        dir.join("flake.nix").display(),
+        run.stderr
+    );
+    run.json()
+}
+
+/// `body` evaluated with `p`, the `packages.x86_64-linux` of the generated `dir/flake.nix`
+/// given kiln's real flake outputs (its real nix/ library, nixpkgs' real lib, the real crane
+/// and rust-overlay, and the tests' strict stand-in for the package set of
+/// tests/nix/stub/inputs.nix): what mkCrossPackages really makes of what the flake passes it.
+#[track_caller]
+fn real_flake_eval(dir: &Path, body: &str) -> serde_json::Value {
+    let instantiate = cache_dir().join("nix-2.26/bin/nix-instantiate");
+    let upstream =
+        std::env::var_os("KILN_UPSTREAM_DIR").map_or_else(|| cache_dir().join("upstream"), PathBuf::from);
+    let expr = format!(
+        r#"{{ upstream, repo, crate }}:
+      let
+        stub = import (/. + repo + "/tests/nix/stub/inputs.nix") {{ inherit upstream; }};
+        kiln = (import (/. + repo + "/flake.nix")).outputs {{
+          self = kiln;
+          inherit (stub) nixpkgs crane rust-overlay;
+        }};
+        out = (import (/. + crate + "/flake.nix")).outputs {{
+          self = out;
+          inherit (stub) nixpkgs;
+          inherit kiln;
+        }};
+        p = out.packages.x86_64-linux;
+      in
+      {body}"#
+    );
+    let run = Run::of(
+        Command::new(&instantiate)
+            .args(["--eval", "--strict", "--json", "--argstr", "upstream"])
+            .arg(&upstream)
+            .args(["--argstr", "repo"])
+            .arg(repo())
+            .args(["--argstr", "crate"])
+            .arg(dir)
+            .args(["-E", &expr])
+            .env("NIX_CONFIG", crate::nixenv::nix_config())
+            .env("KILN_MODERN_NIX_STORE", "dummy://"),
+    );
+    assert_eq!(
+        run.code,
+        0,
+        "evaluating {}:\n{}",
+        dir.join("flake.nix").display(),
+        run.stderr
+    );
+    run.json()
+}
