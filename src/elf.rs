@@ -321,7 +321,7 @@ fn bytes_into(
     facts.size = Some(bytes.len() as u64);
     facts.format = Some(sniff(bytes));
 
-    let (sha, refs, glibc_strings) = hash_and_scan(bytes, release);
+    let (sha, refs, glibc_strings, rust_markers) = hash_and_scan(bytes, release);
     facts.sha256 = Some(sha);
     facts.store_references = refs;
 
@@ -333,7 +333,7 @@ fn bytes_into(
         _ if bytes.starts_with(b"#!") => return Err(InspectError::NotElf("script")),
         _ => return Err(InspectError::NotElf("unknown format")),
     }
-    elf_facts(bytes, glibc_strings, facts)
+    elf_facts(bytes, glibc_strings, &rust_markers, facts)
 }
 
 fn io_message(e: &io::Error) -> String {
@@ -371,18 +371,24 @@ const CHUNK: usize = 8 << 20;
 /// The strings glibc links into every static binary (see [`detect_libc`]).
 const GLIBC_STRINGS: [&[u8]; 2] = [b"GLIBC_PRIVATE", b"glibc.malloc."];
 
-/// One sequential pass: SHA-256, store-reference scan and the search for [`GLIBC_STRINGS`],
-/// telling `release` about each chunk once it is done with it (and stopping when it says so).
-/// Nothing else reads the whole file, so its pages are resident one chunk at a time.
-fn hash_and_scan(bytes: &[u8], mut release: impl FnMut(usize, usize) -> bool) -> (String, Vec<String>, bool) {
+/// One sequential pass: SHA-256, store-reference scan, the search for [`GLIBC_STRINGS`] and
+/// the Rust build-profile markers ([`crate::profile::RustMarkers`]), telling `release` about
+/// each chunk once it is done with it (and stopping when it says so). Nothing else reads the
+/// whole file, so its pages are resident one chunk at a time.
+fn hash_and_scan(
+    bytes: &[u8],
+    mut release: impl FnMut(usize, usize) -> bool,
+) -> (String, Vec<String>, bool, crate::profile::RustMarkers) {
     let mut hasher = Sha256::new();
     let mut scanner = StoreRefScanner::new();
+    let mut rust = crate::profile::RustMarkers::default();
     let mut glibc_strings = false;
     let mut start = 0;
     while start < bytes.len() {
         let end = (start + CHUNK).min(bytes.len());
         hasher.update(&bytes[start..end]);
         scanner.scan(bytes, start, end);
+        rust.scan(bytes, start, end);
         if !glibc_strings {
             // Matches starting in this chunk, so the window reaches a little past its end.
             let longest = GLIBC_STRINGS.iter().map(|m| m.len()).max().unwrap_or(1);
@@ -398,7 +404,7 @@ fn hash_and_scan(bytes: &[u8], mut release: impl FnMut(usize, usize) -> bool) ->
         }
         start = end;
     }
-    (hex(&hasher.finalize()), scanner.finish(), glibc_strings)
+    (hex(&hasher.finalize()), scanner.finish(), glibc_strings, rust)
 }
 
 /// Lower-case hex of a byte string.
@@ -411,7 +417,12 @@ pub fn hex(bytes: &[u8]) -> String {
     s
 }
 
-fn elf_facts(bytes: &[u8], glibc_strings: bool, facts: &mut Facts) -> Result<(), InspectError> {
+fn elf_facts(
+    bytes: &[u8],
+    glibc_strings: bool,
+    rust_markers: &crate::profile::RustMarkers,
+    facts: &mut Facts,
+) -> Result<(), InspectError> {
     let elf = parse_elf(bytes)?;
     // Set only once the whole file parses: a file that cannot be inspected reports no ELF facts.
     if bytes.len() >= 6 {
@@ -505,7 +516,7 @@ fn elf_facts(bytes: &[u8], glibc_strings: bool, facts: &mut Facts) -> Result<(),
         });
     }
 
-    let profile = crate::profile::detect(bytes, &elf);
+    let profile = crate::profile::detect(rust_markers, bytes, &elf);
     facts.build_profile = Some(profile.profile);
     facts.profile_evidence = profile.facts;
 

@@ -125,8 +125,8 @@ const PRECONDITIONS_ALONE: usize = 6;
 const PRECONDITIONS_WITH_OVERFLOW: usize = 3;
 
 /// Decides the build profile of an ELF file from its bytes and its parsed structures.
-pub fn detect(bytes: &[u8], elf: &Elf<'_>) -> Evidence {
-    let rust = rust_evidence(bytes);
+pub fn detect(markers: &RustMarkers, bytes: &[u8], elf: &Elf<'_>) -> Evidence {
+    let rust = rust_evidence_of(markers);
     let c = c_evidence(bytes, elf);
     let mut facts = Vec::new();
     let profile = match (rust.profile, c.profile) {
@@ -148,21 +148,88 @@ pub fn detect(bytes: &[u8], elf: &Elf<'_>) -> Evidence {
     Evidence { profile, facts }
 }
 
-/// The Rust side: precondition-check and overflow-check messages in the bytes.
+/// Marker strings that say a binary holds Rust's standard library.
+const RUST_MARKERS: [&[u8]; 4] = [b"RUST_BACKTRACE", b"/rustc/", b"rust_begin_unwind", b"rust_panic"];
+
+/// How far past a chunk a marker that starts in it may reach: the precondition prefix and the
+/// longest name read after it, or the longest other marker.
+const TAIL: usize = PRECONDITION.len() + NAME_MAX + 64;
+
+/// The longest function name read after a precondition prefix.
+const NAME_MAX: usize = 80;
+
+/// What the Rust side needs from a binary's bytes, collected by the one sequential pass of
+/// [`crate::elf`] a chunk at a time (the whole file is never searched again, so its pages stay
+/// released): whether Rust's std is there, the distinct precondition-check names and the
+/// overflow-check messages.
+#[derive(Debug, Default)]
+pub struct RustMarkers {
+    is_rust: bool,
+    names: std::collections::BTreeSet<String>,
+    overflow: std::collections::BTreeSet<usize>,
+}
+
+impl RustMarkers {
+    /// Looks for markers that start in `bytes[start..end]`; the window reaches [`TAIL`] bytes
+    /// past `end` so that a marker straddling the boundary is seen whole, once.
+    pub fn scan(&mut self, bytes: &[u8], start: usize, end: usize) {
+        let window = &bytes[start..(end + TAIL).min(bytes.len())];
+        let here = end - start;
+        let starts_here = |m: &[u8]| {
+            memchr::memmem::find_iter(window, m)
+                .next()
+                .is_some_and(|at| at < here)
+        };
+        if !self.is_rust {
+            self.is_rust = RUST_MARKERS.iter().any(|m| starts_here(m));
+        }
+        for (i, op) in OVERFLOW_OPS.iter().enumerate() {
+            if !self.overflow.contains(&i) && starts_here(format!("attempt to {op} with overflow").as_bytes())
+            {
+                self.overflow.insert(i);
+            }
+        }
+        for at in memchr::memmem::find_iter(window, PRECONDITION) {
+            if at >= here || self.names.len() >= 64 {
+                break;
+            }
+            if let Some(name) = precondition_name(&window[at + PRECONDITION.len()..]) {
+                self.names.insert(name);
+            }
+        }
+    }
+
+    /// The markers of all of `bytes` (what the sequential pass would collect).
+    pub fn of(bytes: &[u8]) -> RustMarkers {
+        let mut m = RustMarkers::default();
+        let mut start = 0;
+        while start < bytes.len() {
+            let end = (start + (8 << 20)).min(bytes.len());
+            m.scan(bytes, start, end);
+            start = end;
+        }
+        m
+    }
+}
+
+/// The Rust side of a binary given its bytes (tests; [`detect`] takes the pass's markers).
+#[cfg(test)]
 fn rust_evidence(bytes: &[u8]) -> Evidence {
-    let is_rust = ["RUST_BACKTRACE", "/rustc/", "rust_begin_unwind", "rust_panic"]
+    rust_evidence_of(&RustMarkers::of(bytes))
+}
+
+/// The Rust side: precondition-check and overflow-check messages the pass found.
+fn rust_evidence_of(markers: &RustMarkers) -> Evidence {
+    let preconditions: Vec<&String> = markers.names.iter().collect();
+    let overflow: Vec<String> = markers
+        .overflow
         .iter()
-        .any(|m| memchr::memmem::find(bytes, m.as_bytes()).is_some());
-    let preconditions = precondition_names(bytes);
-    let overflow: Vec<String> = OVERFLOW_OPS
-        .iter()
-        .map(|op| format!("attempt to {op} with overflow"))
-        .filter(|m| memchr::memmem::find(bytes, m.as_bytes()).is_some())
+        .map(|&i| format!("attempt to {} with overflow", OVERFLOW_OPS[i]))
         .collect();
     let mut facts = Vec::new();
     let n = preconditions.len();
     let shown = || {
-        let names: Vec<&str> = preconditions.iter().take(3).map(String::as_str).collect();
+        let names: Vec<&str> = preconditions.iter().take(3).map(|s| s.as_str()).collect();
         let more = if n > 3 { ", …" } else { "" };
         format!("{}{more}", names.join(", "))
     };
@@ -178,7 +245,7 @@ fn rust_evidence(bytes: &[u8]) -> Evidence {
             shown()
         ));
         Profile::Unknown
-    } else if is_rust {
+    } else if markers.is_rust {
         facts.push("Rust standard library present, none of its debug-assertion precondition checks".into());
         Profile::Release
     } else {
@@ -198,32 +265,28 @@ fn rust_evidence(bytes: &[u8]) -> Evidence {
     Evidence { profile, facts }
 }
 
-/// The distinct function names after each precondition-check prefix. Only names that look like
-/// a path into core (`slice::get_unchecked`, `Vec::set_len`) count, so a program that merely
-/// holds the prefix text (kiln itself) adds nothing.
-fn precondition_names(bytes: &[u8]) -> Vec<String> {
-    let mut names = std::collections::BTreeSet::new();
-    for at in memchr::memmem::find_iter(bytes, PRECONDITION) {
-        let rest = &bytes[at + PRECONDITION.len()..];
-        let len = rest
-            .iter()
-            .take(80)
-            .take_while(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b':' | b'<' | b'>'))
-            .count();
-        let name = &rest[..len];
-        let name = name.strip_suffix(b":").unwrap_or(name);
-        if memchr::memmem::find(name, b"::").is_some()
-            && !name.starts_with(b":")
-            && !name.ends_with(b":")
-            && let Ok(s) = std::str::from_utf8(name)
-        {
-            names.insert(s.to_owned());
-        }
-        if names.len() >= 64 {
-            break;
-        }
+/// The function name after one precondition-check prefix, when it looks like a path into core
+/// (`slice::get_unchecked`, `Vec::set_len`), so a program that merely holds the prefix text
+/// (kiln itself) adds nothing.
+fn precondition_name(rest: &[u8]) -> Option<String> {
+    let len = rest
+        .iter()
+        .take(NAME_MAX)
+        .take_while(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b':' | b'<' | b'>'))
+        .count();
+    let name = &rest[..len];
+    let name = name.strip_suffix(b":").unwrap_or(name);
+    if memchr::memmem::find(name, b"::").is_some() && !name.starts_with(b":") && !name.ends_with(b":") {
+        std::str::from_utf8(name).ok().map(str::to_owned)
+    } else {
+        None
     }
-    names.into_iter().collect()
+}
+
+/// The distinct function names after each precondition-check prefix (see [`precondition_name`]).
+#[cfg(test)]
+fn precondition_names(bytes: &[u8]) -> Vec<String> {
+    RustMarkers::of(bytes).names.into_iter().collect()
 }
 
 /// How one compile unit was optimised, from its producer.
