@@ -37,6 +37,15 @@ let
   t = targets.lookup target;
   # cargo's output directory for the profile.
   profileDir = if profile == "dev" then "debug" else profile;
+  # Stripped whatever the profile: a debug build's debug info would name the store paths of
+  # zig's C sources and libc (and it is still told by its std markers: issue 16). cargo's
+  # variable for the profile: "release-lto" -> CARGO_PROFILE_RELEASE_LTO_STRIP (cargoEnvVar
+  # spells any name that way).
+  stripOtherProfile =
+    if profile == "release" then
+      ""
+    else
+      "\n        export CARGO_PROFILE_${targets.cargoEnvVar { triple = profile; }}_STRIP=symbols";
   vendor = crates.vendorDir {
     lockFile = src + "/Cargo.lock";
     name = "${pname}-${version}-vendor";
@@ -56,7 +65,7 @@ let
       ''
         ${env.script}
         export SOURCE_DATE_EPOCH=${toString sourceDateEpoch}
-        export CARGO_PROFILE_RELEASE_STRIP=symbols
+        export CARGO_PROFILE_RELEASE_STRIP=symbols${stripOtherProfile}
         $B cp -R "$src" "$NIX_BUILD_TOP/source"
         $B chmod -R u+w "$NIX_BUILD_TOP/source"
         cd "$NIX_BUILD_TOP/source"
