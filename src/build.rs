@@ -224,9 +224,7 @@ pub enum BuildEnd {
 fn nix_context(flake: &str, e: NixError) -> anyhow::Error {
     match e {
         NixError::NotFound | NixError::Interrupted => anyhow!(e),
-        NixError::Failed { message, .. } => {
-            anyhow!("flake '{flake}': {}", message.trim_start_matches("error: "))
-        }
+        NixError::Failed { message, .. } => anyhow!("flake '{flake}': {message}"),
         other => anyhow!("flake '{flake}': {other}"),
     }
 }

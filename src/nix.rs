@@ -43,7 +43,7 @@ pub enum NixError {
         cmd: String,
         /// Exit code, or -1 for a signal.
         code: i32,
-        /// The first `error:` line of stderr, or its last line.
+        /// nix's real error message and kiln's fix for it, on one line ([`Diagnosis::line`]).
         message: String,
         /// The whole stderr.
         stderr: String,
@@ -241,14 +241,137 @@ pub fn shell_line<I: IntoIterator<Item = S>, S: AsRef<OsStr>>(args: I) -> String
         .join(" ")
 }
 
-/// The line a user most needs from nix's stderr: the first `error:` line, else the last line.
+/// The line a user most needs from nix's stderr: nix's real error message (see [`classify`]),
+/// else its last line.
 pub fn error_summary(stderr: &str) -> String {
+    classify(stderr).message
+}
+
+/// What kind of failure nix's stderr shows (see [`classify`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NixErrorKind {
+    /// A download failed: no network to the Nix caches or to an input's host.
+    Offline,
+    /// The flake's source (a git work tree) has no `flake.nix`: it is not added to git.
+    UntrackedFlake,
+    /// The flake lacks the attribute asked for.
+    MissingAttribute,
+    /// The flake (or nixpkgs, crane) asks for a newer Nix.
+    NixTooOld,
+    /// A derivation's builder failed.
+    BuildFailed,
+    /// Anything else (an evaluation error, …): the message is nix's own.
+    Other,
+}
+
+/// nix's stderr, read: the kind of failure, nix's real message on one line, and how to fix it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnosis {
+    /// What went wrong.
+    pub kind: NixErrorKind,
+    /// nix's message, without its `error: ` prefix, with the place it names (`at FILE:L:C`) and
+    /// the input being fetched, on one line.
+    pub message: String,
+    /// The fix kiln knows, if any.
+    pub hint: Option<String>,
+}
+
+/// The host of the first `scheme://host/…` URL quoted in `line`.
+fn url_host(line: &str) -> Option<&str> {
+    let rest = &line[line.find("://")? + 3..];
+    let end = rest.find(['/', '\'', ':', '"', ' ']).unwrap_or(rest.len());
+    Some(&rest[..end]).filter(|h| !h.is_empty())
+}
+
+/// Reads nix's stderr (Nix 2.8's flat `error: MESSAGE` and current Nix's `error:` followed by
+/// indented `… while …` context lines and the nested `error: MESSAGE`): keeps nix's innermost
+/// error message, the position it names and the input it was fetching, classifies it and adds
+/// the fix kiln knows. Warnings (`warning: error: … retrying`) are not the error.
+pub fn classify(stderr: &str) -> Diagnosis {
     let lines: Vec<&str> = stderr.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
-    lines
+    // The innermost error: the last `error:` line with text (current Nix nests the real one
+    // under a bare `error:` and its `… while` context lines).
+    let err_at = lines
         .iter()
-        .find(|l| l.starts_with("error:"))
-        .or(lines.last())
-        .map_or_else(|| "no output".to_owned(), |l| (*l).to_owned())
+        .rposition(|l| l.strip_prefix("error:").is_some_and(|m| !m.trim().is_empty()));
+    let Some(at) = err_at else {
+        let last = lines.last().map_or("no output", |l| l);
+        return Diagnosis {
+            kind: NixErrorKind::Other,
+            message: last.trim_start_matches("error:").trim().to_owned(),
+            hint: None,
+        }
+        .with_default_message();
+    };
+    let mut message = lines[at].trim_start_matches("error:").trim().to_owned();
+    // The position nix names (`at /nix/store/…-source/flake.nix:3:52:`), right below.
+    if let Some(pos) = lines.get(at + 1).and_then(|l| l.strip_prefix("at ")) {
+        message = format!("{message} at {}", pos.trim_end_matches(':'));
+    }
+    // The input being fetched, from current Nix's context lines.
+    if let Some(input) = lines[..at]
+        .iter()
+        .rev()
+        .find_map(|l| l.strip_prefix("… while fetching the input "))
+    {
+        message = format!("{message} (while fetching the input {input})");
+    }
+    let lower = message.to_ascii_lowercase();
+    let (kind, hint) = if lower.contains("unable to download")
+        || lower.contains("resolve host")
+        || lower.contains("couldn't connect")
+        || lower.contains("could not connect")
+        || lower.contains("timeout was reached")
+    {
+        let host = url_host(&message).unwrap_or("the input's host");
+        let what = if host.ends_with("cache.nixos.org") {
+            format!("network to the Nix cache {host}")
+        } else {
+            format!("network to {host}, where a flake input is fetched from")
+        };
+        (
+            NixErrorKind::Offline,
+            Some(format!(
+                "this machine lacks {what}: connect it (or set a proxy), or build where the flake's locked inputs are already in the store"
+            )),
+        )
+    } else if (lower.contains("no such file") || lower.contains("does not exist"))
+        && message.contains("-source/flake.nix")
+    {
+        (
+            NixErrorKind::UntrackedFlake,
+            Some("`git add flake.nix` (nix sees only files known to git); commit flake.lock once it exists".into()),
+        )
+    } else if lower.contains("does not provide attribute") {
+        (NixErrorKind::MissingAttribute, None)
+    } else if lower.contains("requires nix") || lower.contains("requires at least nix") {
+        (
+            NixErrorKind::NixTooOld,
+            Some("install a newer Nix (the flake's nixpkgs and crane set the minimum; `kiln doctor` says which)".into()),
+        )
+    } else if lower.starts_with("builder for ") {
+        (NixErrorKind::BuildFailed, None)
+    } else {
+        (NixErrorKind::Other, None)
+    };
+    Diagnosis { kind, message, hint }
+}
+
+impl Diagnosis {
+    fn with_default_message(mut self) -> Diagnosis {
+        if self.message.is_empty() {
+            self.message = "no output".into();
+        }
+        self
+    }
+
+    /// The message and the fix on one line: `MESSAGE (fix: HINT)`.
+    pub fn line(&self) -> String {
+        match &self.hint {
+            Some(h) => format!("{} (fix: {h})", self.message),
+            None => self.message.clone(),
+        }
+    }
 }
 
 impl Nix {
@@ -663,7 +786,7 @@ fn outcome(line: String, out: std::process::Output) -> Result<String, NixError> 
         return Err(NixError::Failed {
             cmd: line,
             code: out.status.code().unwrap_or(-1),
-            message: error_summary(&stderr),
+            message: classify(&stderr).line(),
             stderr,
         });
     }
@@ -907,8 +1030,78 @@ mod tests {
 
     #[test]
     fn error_summary_prefers_error_lines() {
-        assert_eq!(error_summary("warning: x\nerror: boom\n  at y\n"), "error: boom");
+        assert_eq!(error_summary("warning: x\nerror: boom\n  at y\n"), "boom at y");
         assert_eq!(error_summary("a\nlast\n"), "last");
         assert_eq!(error_summary(""), "no output");
+    }
+
+    /// Recorded stderr of Nix 2.8 and 2.26 (tests/fixtures/nix-stderr/record).
+    fn recorded(version: &str, case: &str) -> String {
+        let path = format!(
+            "{}/tests/fixtures/nix-stderr/{version}/{case}.stderr",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+    }
+
+    #[test]
+    fn issue17_classifier_offline_names_the_host_and_keeps_nix_message() {
+        for v in ["2.8", "2.26"] {
+            let d = classify(&recorded(v, "offline-input"));
+            assert_eq!(d.kind, NixErrorKind::Offline, "{v}");
+            assert!(
+                d.message.starts_with(
+                    "unable to download 'https://api.github.com/repos/NixOS/nixpkgs/commits/nixos-25.11'"
+                ),
+                "{v}: {}",
+                d.message
+            );
+            assert!(d.message.contains("(6)"), "{v}: {}", d.message);
+            assert!(d.hint.as_deref().unwrap().contains("network to api.github.com"), "{v}");
+            assert!(!d.line().contains("retrying"), "{v}: a warning is not the error");
+        }
+        // Current Nix names the input it was fetching.
+        let d = classify(&recorded("2.26", "offline-input"));
+        assert!(d.message.ends_with("(while fetching the input 'github:NixOS/nixpkgs/nixos-25.11')"));
+    }
+
+    #[test]
+    fn issue18_classifier_keeps_the_real_message_under_a_bare_error_line() {
+        // Nix 2.26 prints a bare `error:` first: the summary was just that.
+        let text = recorded("2.26", "offline-input");
+        assert!(text.lines().any(|l| l == "error:"));
+        assert_ne!(error_summary(&text), "error:");
+        assert!(error_summary(&text).starts_with("unable to download"));
+    }
+
+    #[test]
+    fn issue17_classifier_eval_error_keeps_message_and_position() {
+        for v in ["2.8", "2.26"] {
+            let d = classify(&recorded(v, "eval-error"));
+            assert_eq!(d.kind, NixErrorKind::Other, "{v}");
+            assert!(d.message.starts_with("undefined variable 'undefinedThing' at "), "{v}: {}", d.message);
+            assert!(d.message.ends_with("-source/flake.nix:3:52"), "{v}: {}", d.message);
+        }
+    }
+
+    #[test]
+    fn issue17_classifier_untracked_flake_says_git_add() {
+        for v in ["2.8", "2.26"] {
+            let d = classify(&recorded(v, "untracked-flake"));
+            assert_eq!(d.kind, NixErrorKind::UntrackedFlake, "{v}: {}", d.message);
+            assert!(d.hint.as_deref().unwrap().contains("git add flake.nix"), "{v}");
+        }
+    }
+
+    #[test]
+    fn issue17_classifier_missing_attribute_and_failed_builder() {
+        for v in ["2.8", "2.26"] {
+            let d = classify(&recorded(v, "missing-attribute"));
+            assert_eq!(d.kind, NixErrorKind::MissingAttribute, "{v}");
+            assert!(d.message.contains("does not provide attribute"), "{v}");
+            let d = classify(&recorded(v, "build-log-failed"));
+            assert_eq!(d.kind, NixErrorKind::BuildFailed, "{v}");
+            assert!(d.message.contains("failed with exit code 1"), "{v}: {}", d.message);
+        }
     }
 }
