@@ -4,6 +4,7 @@
 //! One module per command; `util` and `nixenv` are the shared harnesses.
 
 mod build;
+mod errors;
 mod cache;
 mod faults;
 mod image;
