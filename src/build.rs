@@ -509,9 +509,12 @@ impl Pipeline<'_> {
                 missing.join(", ")
             )));
         }
-        for r in &mut self.reports {
+        for (i, r) in self.reports.iter_mut().enumerate() {
             let p = packages.get(&r.attr).cloned().flatten();
             r.drv_path = p.as_ref().map(|p| p.drv_path.clone());
+            if let Some(p) = &p {
+                self.progress.set_drv(i, &p.drv_path);
+            }
             r.info = p;
         }
         let run = if let Some(run) = run {
@@ -599,9 +602,9 @@ impl Pipeline<'_> {
     /// Follows the one `nix build --json --no-link` of all units to its end.
     fn follow_build(&mut self, build: nix::Pending) -> Result<nix::BuildRun, Stop> {
         self.progress.set_all(Stage::Building);
-        let (reports, progress, verbose) = (&self.reports, &mut self.progress, self.req.verbose);
+        let (progress, verbose) = (&mut self.progress, self.req.verbose);
         Ok(Nix::finish_build(build, self.interrupt.flag(), |line| {
-            on_nix_line(line, reports, progress, verbose, Stage::Building);
+            on_nix_line(line, progress, verbose, Stage::Building);
         })?)
     }
 
@@ -655,11 +658,11 @@ impl Pipeline<'_> {
             rebuild: true,
             keep_failed: true,
         };
-        let (reports, progress, verbose) = (&self.reports, &mut self.progress, self.req.verbose);
+        let (progress, verbose) = (&mut self.progress, self.req.verbose);
         let run = self
             .nix
             .build(&installables, flags, self.interrupt.flag(), |line| {
-                on_nix_line(line, reports, progress, verbose, Stage::CheckingReproducible);
+                on_nix_line(line, progress, verbose, Stage::CheckingReproducible);
             })?;
         remove_kept_build_dirs(&run.stderr);
         for &i in &idx {
@@ -776,17 +779,11 @@ fn remove_kept_build_dirs(stderr: &str) {
     }
 }
 
-fn on_nix_line(line: &str, reports: &[TargetReport], progress: &mut Progress, verbose: bool, stage: Stage) {
+fn on_nix_line(line: &str, progress: &mut Progress, verbose: bool, stage: Stage) {
     if verbose {
         progress.println(line);
     }
-    for (i, r) in reports.iter().enumerate() {
-        if let Some(drv) = &r.drv_path
-            && line.contains(drv.as_str())
-        {
-            progress.set(i, stage, "");
-        }
-    }
+    progress.nix_line(line, stage);
 }
 
 /// Fills `store_path` from nix's JSON by drvPath, then from output validity for the rest.

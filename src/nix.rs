@@ -284,16 +284,20 @@ fn url_host(line: &str) -> Option<&str> {
 }
 
 /// Reads nix's stderr (Nix 2.8's flat `error: MESSAGE` and current Nix's `error:` followed by
-/// indented `… while …` context lines and the nested `error: MESSAGE`): keeps nix's innermost
+/// indented `… while …` context lines and the nested `error: MESSAGE`): keeps nix's first real
 /// error message, the position it names and the input it was fetching, classifies it and adds
 /// the fix kiln knows. Warnings (`warning: error: … retrying`) are not the error.
 pub fn classify(stderr: &str) -> Diagnosis {
     let lines: Vec<&str> = stderr.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
-    // The innermost error: the last `error:` line with text (current Nix nests the real one
-    // under a bare `error:` and its `… while` context lines).
-    let err_at = lines
-        .iter()
-        .rposition(|l| l.strip_prefix("error:").is_some_and(|m| !m.trim().is_empty()));
+    // The first error, or when it is a bare `error:` (current Nix nests the real one under it
+    // and its `… while` context lines), the first `error:` line with text after it.
+    let first = lines.iter().position(|l| l.starts_with("error:"));
+    let err_at = first.and_then(|f| {
+        lines[f..]
+            .iter()
+            .position(|l| l.strip_prefix("error:").is_some_and(|m| !m.trim().is_empty()))
+            .map(|n| f + n)
+    });
     let Some(at) = err_at else {
         let last = lines.last().map_or("no output", |l| l);
         return Diagnosis {
@@ -340,7 +344,10 @@ pub fn classify(stderr: &str) -> Diagnosis {
     {
         (
             NixErrorKind::UntrackedFlake,
-            Some("`git add flake.nix` (nix sees only files known to git); commit flake.lock once it exists".into()),
+            Some(
+                "`git add flake.nix` (nix sees only files known to git); commit flake.lock once it exists"
+                    .into(),
+            ),
         )
     } else if lower.contains("does not provide attribute") {
         (NixErrorKind::MissingAttribute, None)
@@ -533,7 +540,7 @@ impl Nix {
         self.start(&["eval", "--json", &installable, "--apply", &apply])
     }
 
-    /// `nix build --json --no-link INSTALLABLES…`, streaming stderr lines to `on_line` and
+    /// `nix build --json --no-link -L INSTALLABLES…`, streaming stderr lines to `on_line` and
     /// ending the child when `interrupt` becomes true.
     pub fn build(
         &self,
@@ -545,9 +552,11 @@ impl Nix {
         Self::finish_build(self.start_build(installables, flags)?, interrupt, on_line)
     }
 
-    /// Starts `nix build --json --no-link INSTALLABLES…`; [`Nix::finish_build`] follows it.
+    /// Starts `nix build --json --no-link -L INSTALLABLES…`; [`Nix::finish_build`] follows it.
     pub fn start_build(&self, installables: &[String], flags: BuildFlags) -> Result<Pending, NixError> {
-        let mut args: Vec<&str> = vec!["build", "--json", "--no-link"];
+        // `-L`: build logs on stderr as `<drv-name>> line` (Nix 2.8 and current Nix), which the
+        // progress display shows; nix still reports a failure in its `error:` lines.
+        let mut args: Vec<&str> = vec!["build", "--json", "--no-link", "-L"];
         if flags.keep_going {
             args.push("--keep-going");
         }
@@ -1057,12 +1066,18 @@ mod tests {
                 d.message
             );
             assert!(d.message.contains("(6)"), "{v}: {}", d.message);
-            assert!(d.hint.as_deref().unwrap().contains("network to api.github.com"), "{v}");
+            assert!(
+                d.hint.as_deref().unwrap().contains("network to api.github.com"),
+                "{v}"
+            );
             assert!(!d.line().contains("retrying"), "{v}: a warning is not the error");
         }
         // Current Nix names the input it was fetching.
         let d = classify(&recorded("2.26", "offline-input"));
-        assert!(d.message.ends_with("(while fetching the input 'github:NixOS/nixpkgs/nixos-25.11')"));
+        assert!(
+            d.message
+                .ends_with("(while fetching the input 'github:NixOS/nixpkgs/nixos-25.11')")
+        );
     }
 
     #[test]
@@ -1079,8 +1094,16 @@ mod tests {
         for v in ["2.8", "2.26"] {
             let d = classify(&recorded(v, "eval-error"));
             assert_eq!(d.kind, NixErrorKind::Other, "{v}");
-            assert!(d.message.starts_with("undefined variable 'undefinedThing' at "), "{v}: {}", d.message);
-            assert!(d.message.ends_with("-source/flake.nix:3:52"), "{v}: {}", d.message);
+            assert!(
+                d.message.starts_with("undefined variable 'undefinedThing' at "),
+                "{v}: {}",
+                d.message
+            );
+            assert!(
+                d.message.ends_with("-source/flake.nix:3:52"),
+                "{v}: {}",
+                d.message
+            );
         }
     }
 
@@ -1101,7 +1124,11 @@ mod tests {
             assert!(d.message.contains("does not provide attribute"), "{v}");
             let d = classify(&recorded(v, "build-log-failed"));
             assert_eq!(d.kind, NixErrorKind::BuildFailed, "{v}");
-            assert!(d.message.contains("failed with exit code 1"), "{v}: {}", d.message);
+            assert!(
+                d.message.contains("failed with exit code 1"),
+                "{v}: {}",
+                d.message
+            );
         }
     }
 }

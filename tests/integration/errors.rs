@@ -91,7 +91,10 @@ fn issue17_offline_input_names_the_host_and_the_fix() {
         line.contains("unable to download 'https://api.github.com/repos/NixOS/nixpkgs/commits/nixos-25.11'"),
         "{line}"
     );
-    assert!(line.contains("fix: this machine lacks network to api.github.com"), "{line}");
+    assert!(
+        line.contains("fix: this machine lacks network to api.github.com"),
+        "{line}"
+    );
     assert!(!line.ends_with("error:"), "{line}");
     assert_eq!(run.json()["code"], 2);
 }

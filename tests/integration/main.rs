@@ -4,8 +4,8 @@
 //! One module per command; `util` and `nixenv` are the shared harnesses.
 
 mod build;
-mod errors;
 mod cache;
+mod errors;
 mod faults;
 mod image;
 mod init;
