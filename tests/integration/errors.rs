@@ -126,3 +126,34 @@ fn issue17_kiln_table_error_gives_line_and_column() {
     let line = error_line(&run);
     assert!(line.contains("Cargo.toml:7:13: invalid type"), "{line}");
 }
+
+// issue 17 item 4: `glibc-too-new` names the symbols above the floor (highest first) and the fix;
+// with --glibc-max 2.30 the 2.25 symbol is no longer above it and is not named.
+#[test]
+fn issue17_glibc_too_new_names_symbols_and_fix() {
+    let file = crate::util::fx("x86_64-gnu-2.34-getrandom");
+    let message = |extra: &[&str]| {
+        let obj = &crate::util::verify_json(std::slice::from_ref(&file), "x86_64-gnu", extra, 1)[0];
+        obj["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["code"] == "glibc-too-new")
+            .unwrap_or_else(|| panic!("no glibc-too-new in {obj:#}"))["message"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let m = message(&[]);
+    assert!(
+        m.contains(
+            "needs GLIBC_2.34 (__libc_start_main@GLIBC_2.34, getrandom@GLIBC_2.25), above the floor 2.17"
+        ),
+        "{m}"
+    );
+    assert!(!m.contains("puts@"), "{m}: puts@GLIBC_2.2.5 is below the floor");
+    assert!(m.contains("fix: build with the flake's gnu targets"), "{m}");
+    assert!(m.contains("musl"), "{m}");
+    let m = message(&["--glibc-max", "2.30"]);
+    assert!(m.contains("(__libc_start_main@GLIBC_2.34)"), "{m}");
+}
