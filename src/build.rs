@@ -221,11 +221,23 @@ pub enum BuildEnd {
     Interrupted(u8),
 }
 
-fn nix_context(flake: &str, e: NixError) -> anyhow::Error {
+/// A nix failure about `flake`, on one line: nix's message with kiln's fix (see
+/// [`nix::classify`]), and, when the local flake's `flake.lock` asks for a newer Nix than
+/// `version`, that too (the likely cause of whatever nix said).
+fn nix_context(flake: &str, version: nix::NixVersion, e: NixError) -> anyhow::Error {
+    let too_old = crate::project::local_dir(flake)
+        .map(|d| nix::unmet_requirements(&d, version))
+        .unwrap_or_default();
+    let note = too_old.first().map_or_else(String::new, |r| {
+        format!(
+            "; note: this flake's flake.lock needs Nix >= {} ({}: {}), this is Nix {version}",
+            r.min, r.input, r.why
+        )
+    });
     match e {
         NixError::NotFound | NixError::Interrupted => anyhow!(e),
-        NixError::Failed { message, .. } => anyhow!("flake '{flake}': {message}"),
-        other => anyhow!("flake '{flake}': {other}"),
+        NixError::Failed { message, .. } => anyhow!("flake '{flake}': {message}{note}"),
+        other => anyhow!("flake '{flake}': {other}{note}"),
     }
 }
 
@@ -492,7 +504,7 @@ impl Pipeline<'_> {
                 self.checkpoint()?;
                 self.nix
                     .flake_metadata(&req.flake)
-                    .map_err(|e| Stop::Error(nix_context(&req.flake, e)))?
+                    .map_err(|e| Stop::Error(nix_context(&req.flake, self.nix.version, e)))?
             }
         };
         let packages = self.packages(&metadata, packages, run.as_ref(), &attr_refs)?;
@@ -583,7 +595,7 @@ impl Pipeline<'_> {
                     NixError::Failed { stderr, .. } if stderr.contains("does not provide attribute") => {
                         anyhow!("flake '{}' has no attribute packages.{system}", req.flake)
                     }
-                    _ => nix_context(&req.flake, e),
+                    _ => nix_context(&req.flake, self.nix.version, e),
                 })
             })?;
             if let (Some(dir), Some(key)) = (&self.eval_cache, &key) {

@@ -157,3 +157,54 @@ fn issue17_glibc_too_new_names_symbols_and_fix() {
     let m = message(&["--glibc-max", "2.30"]);
     assert!(m.contains("(__libc_start_main@GLIBC_2.34)"), "{m}");
 }
+
+/// A temp dir holding kiln's own flake.nix and flake.lock (crane and nixpkgs 26.05 locked).
+fn kiln_flake_copy() -> tempfile::TempDir {
+    let dir = tempfile::Builder::new().prefix("kiln-it-").tempdir().unwrap();
+    let repo = crate::nixenv::repo();
+    for f in ["flake.nix", "flake.lock"] {
+        std::fs::copy(repo.join(f), dir.path().join(f)).unwrap();
+    }
+    dir
+}
+
+// issue 17 item 3: `kiln doctor` checks this Nix against what the flake in the current
+// directory needs (its flake.lock locks crane: Nix >= 2.31.2; nixpkgs 26.05: >= 2.18) and fails
+// (exit 2) with the fix; elsewhere that check is absent.
+#[test]
+fn issue17_doctor_checks_nix_against_the_flake_here() {
+    require_tool("nix");
+    let dir = kiln_flake_copy();
+    let r = Run::of(kiln(dir.path()).arg("doctor")).expect_code(2);
+    let line = r
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("fail flake-nix "))
+        .unwrap_or_else(|| panic!("no failed flake-nix check:\n{}", r.stdout));
+    assert!(line.contains("is too old for the flake here"), "{line}");
+    assert!(line.contains("crane >= 2.31.2 (crane needs it)"), "{line}");
+    assert!(line.contains("fix: install Nix 2.31.2 or later"), "{line}");
+    let empty = tempfile::tempdir().unwrap();
+    let r = Run::of(kiln(empty.path()).arg("doctor")).expect_code(0);
+    assert!(!r.stdout.contains("flake-nix"), "{}", r.stdout);
+}
+
+// issue 17 item 3: building a flake whose lock needs a newer Nix, offline: nix's download error,
+// the network fix, and the Nix the lock needs, on one line.
+#[test]
+fn issue17_build_names_the_nix_the_lock_needs() {
+    require_tool("nix");
+    let dir = kiln_flake_copy();
+    let flake = dir.path().display().to_string();
+    let run = Run::of(kiln(dir.path()).args(["build", "--flake", &flake, "--target", "x86_64-musl"]))
+        .expect_code(2);
+    let line = error_line(&run);
+    assert!(line.contains("unable to download"), "{line}");
+    assert!(line.contains("fix: this machine lacks network to"), "{line}");
+    assert!(
+        line.contains(
+            "note: this flake's flake.lock needs Nix >= 2.31.2 (crane: crane needs it), this is Nix 2."
+        ),
+        "{line}"
+    );
+}
