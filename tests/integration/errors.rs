@@ -169,18 +169,18 @@ fn kiln_flake_copy() -> tempfile::TempDir {
 }
 
 // issue 17 item 3: `kiln doctor` checks this Nix against what the flake in the current
-// directory needs (its flake.lock locks crane: Nix >= 2.31.2; nixpkgs 26.05: >= 2.18) and fails
-// (exit 2) with the fix; elsewhere that check is absent.
+// directory needs (its flake.lock locks crane: Nix >= 2.31.2; nixpkgs 26.05: >= 2.18) and warns
+// with the fix (exit 0: other flakes still build here); elsewhere that check is absent.
 #[test]
 fn issue17_doctor_checks_nix_against_the_flake_here() {
     require_tool("nix");
     let dir = kiln_flake_copy();
-    let r = Run::of(kiln(dir.path()).arg("doctor")).expect_code(2);
+    let r = Run::of(kiln(dir.path()).arg("doctor")).expect_code(0);
     let line = r
         .stdout
         .lines()
-        .find(|l| l.starts_with("fail flake-nix "))
-        .unwrap_or_else(|| panic!("no failed flake-nix check:\n{}", r.stdout));
+        .find(|l| l.starts_with("warn flake-nix "))
+        .unwrap_or_else(|| panic!("no flake-nix warning:\n{}", r.stdout));
     assert!(line.contains("is too old for the flake here"), "{line}");
     assert!(line.contains("crane >= 2.31.2 (crane needs it)"), "{line}");
     assert!(line.contains("fix: install Nix 2.31.2 or later"), "{line}");
