@@ -63,10 +63,22 @@ fn issue17_build_refuses_untracked_flake_nix() {
         doc["error"].as_str().unwrap().contains("git add flake.nix"),
         "{doc}"
     );
-    // Once added, nix sees it and the same build goes on (here: to a successful end).
+    // Once added, nix sees it and the same build goes on (here: to a successful end); not on a
+    // terminal, the progress lines are plain and the last one carries the elapsed time
+    // (issue 17 item 11).
     sh(&dir, "git add -A").expect_code(0);
-    Run::of(kiln(fx.dir()).args(["build", "--flake", &flake_dir(&fx), "--target", "x86_64-musl"]))
+    let run = Run::of(kiln(fx.dir()).args(["build", "--flake", &flake_dir(&fx), "--target", "x86_64-musl"]))
         .expect_code(0);
+    let done = run
+        .stderr
+        .lines()
+        .find(|l| l.starts_with("kiln: x86_64-musl: done: "))
+        .unwrap_or_else(|| panic!("no done line:\n{}", run.stderr));
+    let took = done.rsplit_once(" (").map(|(_, t)| t).unwrap_or_default();
+    assert!(
+        took.ends_with("s)") && took.starts_with(|c: char| c.is_ascii_digit()),
+        "{done}"
+    );
 }
 
 // issue 17 item 3: an input on a host this machine cannot reach: kiln keeps nix's message (the
@@ -207,4 +219,102 @@ fn issue17_build_names_the_nix_the_lock_needs() {
         ),
         "{line}"
     );
+}
+
+/// The text of tmux session `name`'s pane.
+fn tmux_pane(name: &str) -> String {
+    let out = std::process::Command::new("tmux")
+        .args(["capture-pane", "-p", "-t", name])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Ends a tmux session when dropped, even on panic.
+struct TmuxSession(String);
+
+impl Drop for TmuxSession {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("tmux")
+            .args(["kill-session", "-t", &self.0])
+            .status();
+    }
+}
+
+// issue 17 item 11: on a terminal (a tmux pane), while nix builds, the target's line shows its
+// elapsed time and the last line of the build log (`| tick 3 of <tag>`), not only "building".
+#[test]
+fn issue17_terminal_progress_shows_elapsed_and_build_log() {
+    require_tool("tmux");
+    let tag = format!(
+        "p{}-{}",
+        std::process::id(),
+        std::time::UNIX_EPOCH.elapsed().unwrap().as_nanos()
+    );
+    let fx = Fixture::inline(
+        &format!(
+            r#"{{ outputs = {{ self }}: let
+  bb = (import ./nix/hermetic-tools.nix {{ }}).busybox;
+in {{ packages.x86_64-linux.x86_64-musl = derivation {{
+    name = "ticker-{tag}"; system = "x86_64-linux"; builder = "${{bb}}/busybox";
+    args = [ "sh" "-c" "for i in 1 2 3; do echo tick $i of {tag}; done; ${{bb}}/busybox sleep 6; ${{bb}}/busybox mkdir $out" ];
+  }}; }}; }}
+"#
+        ),
+        &[],
+    );
+    let kiln_cmd = format!(
+        "cd {dir} && NO_COLOR=1 TERM=xterm NIX_CONFIG={config} PATH={path} {kiln} build --flake {flake} --target x86_64-musl; sleep 30",
+        dir = fx.dir().display(),
+        config = shell_quote(&crate::nixenv::nix_config()),
+        path = shell_quote(&crate::nixenv::path_env()),
+        kiln = env!("CARGO_BIN_EXE_kiln"),
+        flake = fx.flake_ref(),
+    );
+    let session = TmuxSession(format!("kiln-{tag}"));
+    Run::of(std::process::Command::new("tmux").args([
+        "new-session",
+        "-d",
+        "-x",
+        "160",
+        "-y",
+        "20",
+        "-s",
+        &session.0,
+        "sh",
+        "-c",
+        &kiln_cmd,
+    ]))
+    .expect_code(0);
+    let start = std::time::Instant::now();
+    let mut pane = String::new();
+    while start.elapsed() < std::time::Duration::from_secs(60) {
+        pane = tmux_pane(&session.0);
+        if pane.contains(&format!("| tick 3 of {tag}")) {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let line = pane
+        .lines()
+        .find(|l| l.contains("x86_64-musl") && l.contains("building"))
+        .unwrap_or_else(|| panic!("no building line in the pane:\n{pane}"));
+    assert!(line.contains(&format!("building  | tick 3 of {tag}")), "{line}");
+    // The elapsed time between the name and the stage (indicatif: `3s`).
+    let between = line
+        .split("x86_64-musl")
+        .nth(1)
+        .unwrap()
+        .split("building")
+        .next()
+        .unwrap();
+    assert!(
+        between.trim().ends_with('s') && between.trim().starts_with(|c: char| c.is_ascii_digit()),
+        "no elapsed time in {line:?}"
+    );
+}
+
+/// `'text'` for a POSIX shell.
+fn shell_quote(text: &str) -> String {
+    format!("'{}'", text.replace('\'', r"'\''"))
 }
