@@ -333,10 +333,15 @@ pub fn shell_line<I: IntoIterator<Item = S>, S: AsRef<OsStr>>(args: I) -> String
         .join(" ")
 }
 
-/// The line a user most needs from nix's stderr: nix's real error message (see [`classify`]),
-/// else its last line.
+/// The line a user most needs from nix's stderr: `error: ` and nix's real error message (see
+/// [`classify`]), else its last line.
 pub fn error_summary(stderr: &str) -> String {
-    classify(stderr).message
+    let message = classify(stderr).message;
+    if stderr.lines().any(|l| l.trim_start().starts_with("error:")) {
+        format!("error: {message}")
+    } else {
+        message
+    }
 }
 
 /// What kind of failure nix's stderr shows (see [`classify`]).
@@ -1159,7 +1164,7 @@ mod tests {
 
     #[test]
     fn error_summary_prefers_error_lines() {
-        assert_eq!(error_summary("warning: x\nerror: boom\n  at y\n"), "boom at y");
+        assert_eq!(error_summary("warning: x\nerror: boom\n  at y\n"), "error: boom at y");
         assert_eq!(error_summary("a\nlast\n"), "last");
         assert_eq!(error_summary(""), "no output");
     }
@@ -1206,7 +1211,7 @@ mod tests {
         let text = recorded("2.26", "offline-input");
         assert!(text.lines().any(|l| l == "error:"));
         assert_ne!(error_summary(&text), "error:");
-        assert!(error_summary(&text).starts_with("unable to download"));
+        assert!(error_summary(&text).starts_with("error: unable to download"));
     }
 
     #[test]
