@@ -1164,7 +1164,10 @@ mod tests {
 
     #[test]
     fn error_summary_prefers_error_lines() {
-        assert_eq!(error_summary("warning: x\nerror: boom\n  at y\n"), "error: boom at y");
+        assert_eq!(
+            error_summary("warning: x\nerror: boom\n  at y\n"),
+            "error: boom at y"
+        );
         assert_eq!(error_summary("a\nlast\n"), "last");
         assert_eq!(error_summary(""), "no output");
     }
