@@ -10,6 +10,11 @@
 //!
 //! Builds stream nix's stderr line by line to a callback (progress, `-v` passthrough) and poll
 //! an interrupt flag, so SIGINT/SIGTERM end the child nix and return [`NixError::Interrupted`].
+//!
+//! nix's wording is read here and nowhere else: [`classify`] turns a failed command's stderr
+//! (Nix 2.8's and current Nix's formats, tested on recordings in `tests/fixtures/nix-stderr/`)
+//! into nix's real message and the fix kiln knows, which [`NixError::Failed`] carries; and
+//! [`lock_requirements`] states which Nix a `flake.lock`'s inputs need.
 
 use std::collections::BTreeMap;
 use std::ffi::OsStr;
