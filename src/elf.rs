@@ -128,7 +128,8 @@ pub struct Facts {
     pub glibc_max: Option<String>,
     /// The undefined dynamic symbols bound to the highest `GLIBC_` versions, highest first, as
     /// `name@GLIBC_x.y` (at most [`GLIBC_SYMBOLS_KEPT`]): what ties the binary to a newer glibc.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    /// Not part of `inspect --json` (the policy names them in `glibc-too-new`).
+    #[serde(skip)]
     pub glibc_symbols: Vec<String>,
     /// Position-independent executable (`ET_DYN` that is an executable, static-pie included).
     pub pie: Option<bool>,
