@@ -221,13 +221,23 @@ pub enum BuildEnd {
     Interrupted(u8),
 }
 
-fn nix_context(flake: &str, e: NixError) -> anyhow::Error {
+/// A nix failure about `flake`, on one line: nix's message with kiln's fix (see
+/// [`nix::classify`]), and, when the local flake's `flake.lock` asks for a newer Nix than
+/// `version`, that too (the likely cause of whatever nix said).
+fn nix_context(flake: &str, version: nix::NixVersion, e: NixError) -> anyhow::Error {
+    let too_old = crate::project::local_dir(flake)
+        .map(|d| nix::unmet_requirements(&d, version))
+        .unwrap_or_default();
+    let note = too_old.first().map_or_else(String::new, |r| {
+        format!(
+            "; note: this flake's flake.lock needs Nix >= {} ({}: {}), this is Nix {version}",
+            r.min, r.input, r.why
+        )
+    });
     match e {
         NixError::NotFound | NixError::Interrupted => anyhow!(e),
-        NixError::Failed { message, .. } => {
-            anyhow!("flake '{flake}': {}", message.trim_start_matches("error: "))
-        }
-        other => anyhow!("flake '{flake}': {other}"),
+        NixError::Failed { message, .. } => anyhow!("flake '{flake}': {message}{note}"),
+        other => anyhow!("flake '{flake}': {other}{note}"),
     }
 }
 
@@ -494,7 +504,7 @@ impl Pipeline<'_> {
                 self.checkpoint()?;
                 self.nix
                     .flake_metadata(&req.flake)
-                    .map_err(|e| Stop::Error(nix_context(&req.flake, e)))?
+                    .map_err(|e| Stop::Error(nix_context(&req.flake, self.nix.version, e)))?
             }
         };
         let packages = self.packages(&metadata, packages, run.as_ref(), &attr_refs)?;
@@ -511,9 +521,12 @@ impl Pipeline<'_> {
                 missing.join(", ")
             )));
         }
-        for r in &mut self.reports {
+        for (i, r) in self.reports.iter_mut().enumerate() {
             let p = packages.get(&r.attr).cloned().flatten();
             r.drv_path = p.as_ref().map(|p| p.drv_path.clone());
+            if let Some(p) = &p {
+                self.progress.set_drv(i, &p.drv_path);
+            }
             r.info = p;
         }
         let run = if let Some(run) = run {
@@ -582,7 +595,7 @@ impl Pipeline<'_> {
                     NixError::Failed { stderr, .. } if stderr.contains("does not provide attribute") => {
                         anyhow!("flake '{}' has no attribute packages.{system}", req.flake)
                     }
-                    _ => nix_context(&req.flake, e),
+                    _ => nix_context(&req.flake, self.nix.version, e),
                 })
             })?;
             if let (Some(dir), Some(key)) = (&self.eval_cache, &key) {
@@ -601,9 +614,9 @@ impl Pipeline<'_> {
     /// Follows the one `nix build --json --no-link` of all units to its end.
     fn follow_build(&mut self, build: nix::Pending) -> Result<nix::BuildRun, Stop> {
         self.progress.set_all(Stage::Building);
-        let (reports, progress, verbose) = (&self.reports, &mut self.progress, self.req.verbose);
+        let (progress, verbose) = (&mut self.progress, self.req.verbose);
         Ok(Nix::finish_build(build, self.interrupt.flag(), |line| {
-            on_nix_line(line, reports, progress, verbose, Stage::Building);
+            on_nix_line(line, progress, verbose, Stage::Building);
         })?)
     }
 
@@ -657,11 +670,11 @@ impl Pipeline<'_> {
             rebuild: true,
             keep_failed: true,
         };
-        let (reports, progress, verbose) = (&self.reports, &mut self.progress, self.req.verbose);
+        let (progress, verbose) = (&mut self.progress, self.req.verbose);
         let run = self
             .nix
             .build(&installables, flags, self.interrupt.flag(), |line| {
-                on_nix_line(line, reports, progress, verbose, Stage::CheckingReproducible);
+                on_nix_line(line, progress, verbose, Stage::CheckingReproducible);
             })?;
         remove_kept_build_dirs(&run.stderr);
         for &i in &idx {
@@ -778,17 +791,11 @@ fn remove_kept_build_dirs(stderr: &str) {
     }
 }
 
-fn on_nix_line(line: &str, reports: &[TargetReport], progress: &mut Progress, verbose: bool, stage: Stage) {
+fn on_nix_line(line: &str, progress: &mut Progress, verbose: bool, stage: Stage) {
     if verbose {
         progress.println(line);
     }
-    for (i, r) in reports.iter().enumerate() {
-        if let Some(drv) = &r.drv_path
-            && line.contains(drv.as_str())
-        {
-            progress.set(i, stage, "");
-        }
-    }
+    progress.nix_line(line, stage);
 }
 
 /// Fills `store_path` from nix's JSON by drvPath, then from output validity for the rest.

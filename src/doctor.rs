@@ -1,5 +1,7 @@
 //! `kiln doctor`: can this machine build and verify releases? One line per check, each ok,
-//! warn or fail with a hint; a `fail` means `kiln build` cannot work here (exit 2).
+//! warn or fail with a hint; a `fail` means `kiln build` cannot work here (exit 2). Besides
+//! what kiln needs, it checks the Nix version against what the flake in the current directory
+//! needs (its `flake.lock`: see [`crate::nix::lock_requirements`]).
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -63,6 +65,7 @@ pub fn run(verbose: bool) -> Vec<Check> {
         format!("{} at {}", nix.version, nix.program().display()),
         None,
     ));
+    flake_nix_check(&nix, Path::new("."), &mut out);
     let config = match nix.config() {
         Ok(c) => c,
         Err(e) => {
@@ -79,6 +82,55 @@ pub fn run(verbose: bool) -> Vec<Check> {
     settings_checks(&nix, &config, &mut out);
     tool_checks(&mut out);
     out
+}
+
+/// The Nix the flake in `dir` needs, by its `flake.lock` ([`nix::lock_requirements`]): `warn`
+/// when this Nix is older (`kiln build` of that flake cannot work, other flakes still can: the
+/// machine is not at fault, so the exit code stays 0), nothing without a lock.
+fn flake_nix_check(nix: &Nix, dir: &Path, out: &mut Vec<Check>) {
+    let Ok(text) = std::fs::read_to_string(dir.join("flake.lock")) else {
+        return;
+    };
+    let reqs = nix::lock_requirements(&text);
+    let Some(top) = reqs.first().cloned() else {
+        out.push(check(
+            "flake-nix",
+            Level::Ok,
+            "flake.lock here locks no input with a known Nix minimum",
+            None,
+        ));
+        return;
+    };
+    let names = |rs: &[nix::Requirement]| {
+        rs.iter()
+            .map(|r| format!("{} >= {} ({})", r.input, r.min, r.why))
+            .collect::<Vec<_>>()
+            .join("; ")
+    };
+    if nix.version >= top.min {
+        out.push(check(
+            "flake-nix",
+            Level::Ok,
+            format!(
+                "Nix {} meets what flake.lock here needs: {}",
+                nix.version,
+                names(&reqs)
+            ),
+            None,
+        ));
+    } else {
+        let unmet: Vec<nix::Requirement> = reqs.into_iter().filter(|r| nix.version < r.min).collect();
+        out.push(check(
+            "flake-nix",
+            Level::Warn,
+            format!(
+                "Nix {} is too old for the flake here: {}",
+                nix.version,
+                names(&unmet)
+            ),
+            Some(&format!("install Nix {} or later", top.min)),
+        ));
+    }
 }
 
 /// Flakes, sandbox, store, substituters, systems: what nix's settings say.

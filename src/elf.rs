@@ -126,6 +126,11 @@ pub struct Facts {
     pub libc: Option<crate::target::Libc>,
     /// Highest `GLIBC_x.y[.z]` in the version-needs section (`.gnu.version_r`).
     pub glibc_max: Option<String>,
+    /// The undefined dynamic symbols bound to the highest `GLIBC_` versions, highest first, as
+    /// `name@GLIBC_x.y` (at most [`GLIBC_SYMBOLS_KEPT`]): what ties the binary to a newer glibc.
+    /// Not part of `inspect --json` (the policy names them in `glibc-too-new`).
+    #[serde(skip)]
+    pub glibc_symbols: Vec<String>,
     /// Position-independent executable (`ET_DYN` that is an executable, static-pie included).
     pub pie: Option<bool>,
     /// RELRO level.
@@ -191,6 +196,7 @@ impl Facts {
             linkage: None,
             libc: None,
             glibc_max: None,
+            glibc_symbols: Vec::new(),
             pie: None,
             relro: None,
             nx: None,
@@ -484,6 +490,7 @@ fn elf_facts(
     facts.build_id = build_id(&elf, bytes);
     let glibc_versions = glibc_needs(&elf);
     facts.glibc_max = glibc_versions.iter().max().map(ToString::to_string);
+    facts.glibc_symbols = glibc_symbols(&elf);
     facts.libc = detect_libc(&LibcEvidence {
         interpreter: interpreter.as_deref(),
         needed: &needed,
@@ -969,6 +976,46 @@ fn glibc_needs(elf: &Elf<'_>) -> Vec<GlibcVersion> {
         }
     }
     out
+}
+
+/// How many of the symbols behind `glibc_max` [`Facts::glibc_symbols`] keeps.
+pub const GLIBC_SYMBOLS_KEPT: usize = 8;
+
+/// The undefined dynamic symbols whose version (`.gnu.version`, matched to a `.gnu.version_r`
+/// entry by its index) is a `GLIBC_` one, highest version first, then by name; at most
+/// [`GLIBC_SYMBOLS_KEPT`].
+fn glibc_symbols(elf: &Elf<'_>) -> Vec<String> {
+    let (Some(verneed), Some(versym)) = (&elf.verneed, &elf.versym) else {
+        return Vec::new();
+    };
+    let mut by_index = std::collections::BTreeMap::new();
+    for need in verneed {
+        for aux in &need {
+            if let Some(name) = elf.dynstrtab.get_at(aux.vna_name)
+                && let Some(v) = name.strip_prefix("GLIBC_").and_then(GlibcVersion::parse)
+            {
+                by_index.insert(aux.vna_other, (v, name));
+            }
+        }
+    }
+    let mut found: Vec<(&GlibcVersion, &str, &str)> = elf
+        .dynsyms
+        .iter()
+        .enumerate()
+        .filter(|(_, sym)| sym.st_shndx == 0)
+        .filter_map(|(i, sym)| {
+            let (v, vname) = by_index.get(&versym.get_at(i)?.version())?;
+            let name = elf.dynstrtab.get_at(sym.st_name).filter(|n| !n.is_empty())?;
+            Some((v, name, *vname))
+        })
+        .collect();
+    found.sort_by(|a, b| b.0.cmp(a.0).then(a.1.cmp(b.1)));
+    found.dedup();
+    found
+        .into_iter()
+        .take(GLIBC_SYMBOLS_KEPT)
+        .map(|(_, name, v)| format!("{name}@{v}"))
+        .collect()
 }
 
 /// What [`detect_libc`] looks at.

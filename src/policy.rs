@@ -333,12 +333,36 @@ fn check_glibc(f: &Facts, t: &Target, opts: &Options, out: &mut Findings) {
         if let Some(floor) = floor
             && max > floor
         {
-            out.error(
-                "glibc-too-new",
-                format!("needs GLIBC_{max}, above the floor {floor}; it will not run on older hosts"),
-            );
+            out.error("glibc-too-new", glibc_too_new(f, &max, &floor));
         }
     }
+}
+
+/// How many of the symbols above the floor `glibc-too-new` names.
+const GLIBC_SYMBOLS_NAMED: usize = 3;
+
+/// `needs GLIBC_2.34 (pthread_create@GLIBC_2.34, getrandom@GLIBC_2.25), above the floor 2.17; …`:
+/// the highest few symbols above the floor, then the fix.
+fn glibc_too_new(f: &Facts, max: &GlibcVersion, floor: &GlibcVersion) -> String {
+    let above: Vec<&str> = f
+        .glibc_symbols
+        .iter()
+        .filter(|s| {
+            s.rsplit_once("@GLIBC_")
+                .and_then(|(_, v)| GlibcVersion::parse(v))
+                .is_some_and(|v| v > *floor)
+        })
+        .map(String::as_str)
+        .collect();
+    let symbols = match above.len() {
+        0 => String::new(),
+        n if n <= GLIBC_SYMBOLS_NAMED => format!(" ({})", above.join(", ")),
+        _ => format!(" ({}, …)", above[..GLIBC_SYMBOLS_NAMED].join(", ")),
+    };
+    format!(
+        "needs GLIBC_{max}{symbols}, above the floor {floor}; it will not run on older hosts \
+         (fix: build with the flake's gnu targets, which pin the glibc floor, or use a musl target)"
+    )
 }
 
 /// Hardening: warnings unless asked for more.

@@ -70,9 +70,10 @@ struct KilnTable {
     cache: Option<toml::Value>,
 }
 
-/// A `Cargo.toml` that exists but does not parse.
+/// A `Cargo.toml` that exists but does not parse (the message starts with `LINE:COLUMN: ` when
+/// the parser knows where, so the error reads `Cargo.toml:7:11: unknown field …`).
 #[derive(Debug, thiserror::Error)]
-#[error("{path}: {message}")]
+#[error("{path}:{message}")]
 pub struct ProjectError {
     /// The file.
     pub path: PathBuf,
@@ -89,13 +90,19 @@ pub fn load(dir: &Path) -> Result<Option<ProjectConfig>, ProjectError> {
         Err(e) => {
             return Err(ProjectError {
                 path,
-                message: e.to_string(),
+                message: format!(" {e}"),
             });
         }
     };
     let m: Manifest = toml::from_str(&text).map_err(|e| ProjectError {
         path: path.clone(),
-        message: e.message().to_owned(),
+        message: match e.span() {
+            Some(span) => {
+                let (line, col) = line_col(&text, span.start);
+                format!("{line}:{col}: {}", e.message())
+            }
+            None => format!(" {}", e.message()),
+        },
     })?;
     let Some(pkg) = m.package.or_else(|| {
         m.workspace.map(|w| Package {
@@ -124,6 +131,53 @@ pub fn load(dir: &Path) -> Result<Option<ProjectConfig>, ProjectError> {
             .and_then(|c| c.as_str().map(str::to_owned)),
         glibc_max: kiln.and_then(|k| k.glibc_max),
     }))
+}
+
+/// The 1-based line and column (in characters) of byte offset `at` in `text`.
+fn line_col(text: &str, at: usize) -> (usize, usize) {
+    let before = text.get(..at).unwrap_or(text);
+    let line = before.matches('\n').count() + 1;
+    let col = before.rsplit('\n').next().unwrap_or("").chars().count() + 1;
+    (line, col)
+}
+
+/// Refuses a local flake that nix cannot see: a `flake.nix` in a git work tree that git does
+/// not track (nix copies only tracked files of a git checkout, so it would fail with a bare
+/// "…-source/flake.nix: No such file"). Nothing is checked for `path:` references, remote
+/// ones, or when git is not installed.
+pub fn check_flake_tracked(flake: &str) -> Result<(), ProjectError> {
+    if flake.starts_with("path:") {
+        return Ok(());
+    }
+    let Some(dir) = local_dir(flake) else {
+        return Ok(());
+    };
+    let path = dir.join("flake.nix");
+    if !path.is_file() {
+        return Ok(());
+    }
+    let git = |args: &[&str]| {
+        std::process::Command::new("git")
+            .arg("-C")
+            .arg(&dir)
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .ok()
+            .map(|s| s.success())
+    };
+    if git(&["rev-parse", "--is-inside-work-tree"]) != Some(true) {
+        return Ok(());
+    }
+    if git(&["ls-files", "--error-unmatch", "--", "flake.nix"]) == Some(false) {
+        return Err(ProjectError {
+            path,
+            message: " not tracked by git, so nix cannot see it: run `git add flake.nix` (and commit flake.lock once it exists)".into(),
+        });
+    }
+    Ok(())
 }
 
 /// The text of a regular file. Opened without blocking and checked before it is read, so a FIFO
@@ -203,7 +257,7 @@ mod tests {
         assert!(load(dir.path()).unwrap().is_none());
         std::fs::write(dir.path().join("Cargo.toml"), "[package\n").unwrap();
         let e = load(dir.path()).unwrap_err().to_string();
-        assert!(e.contains("Cargo.toml: "), "{e}");
+        assert!(e.contains("Cargo.toml:1:"), "{e}");
         std::fs::write(
             dir.path().join("Cargo.toml"),
             "[package.metadata.kiln]\ntarget = []\n",
@@ -215,6 +269,18 @@ mod tests {
                 .to_string()
                 .contains("unknown field")
         );
+    }
+
+    #[test]
+    fn issue17_kiln_table_errors_give_line_and_column() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("Cargo.toml"),
+            "[package]\nname = \"x\"\n\n[package.metadata.kiln]\ntargets = [\"x86_64-musl\"]\narchive = 7\n",
+        )
+        .unwrap();
+        let e = load(dir.path()).unwrap_err().to_string();
+        assert!(e.contains("Cargo.toml:6:11: invalid type"), "{e}");
     }
 
     #[test]

@@ -396,12 +396,38 @@ fn build(a: &BuildArgs, style: Style) -> Result<Outcome> {
             crate::stderr_line(&format!("kiln: interrupted; {} left as it was", a.out.display()));
             Ok(Outcome::Interrupted(interrupt.exit_code()))
         }
+        Err(e) if a.json => {
+            // `--json` promises a document on stdout whatever the end; stderr keeps its line.
+            print_json(&JsonError::new(&e))?;
+            Err(e)
+        }
         other => other,
+    }
+}
+
+/// The document `build --json` prints on exit 2 (a usage or environment error): `ok` as in a
+/// build report, the one-line `error` (as on stderr, without `kiln: error: `) and the exit code.
+#[derive(serde::Serialize)]
+struct JsonError {
+    ok: bool,
+    error: String,
+    code: u8,
+}
+
+impl JsonError {
+    fn new(e: &anyhow::Error) -> JsonError {
+        JsonError {
+            ok: false,
+            error: crate::one_line(e),
+            code: crate::EXIT_USAGE,
+        }
     }
 }
 
 fn build_with(a: &BuildArgs, style: Style, interrupt: &Interrupt) -> Result<Outcome> {
     let project = load_project(&a.flake)?;
+    // Before any nix runs: a flake.nix git does not track is invisible to nix.
+    project::check_flake_tracked(&a.flake)?;
     let target_names: Vec<String> = if !a.target.is_empty() {
         a.target.clone()
     } else if let Some(t) = &project.targets {

@@ -5,6 +5,7 @@
 
 mod build;
 mod cache;
+mod errors;
 mod faults;
 mod hermetic;
 mod image;
