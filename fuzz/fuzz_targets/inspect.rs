@@ -24,6 +24,7 @@ fuzz_target!(|data: &[u8]| {
         },
         require_stripped: switches & 4 != 0,
         strict: switches & 8 != 0,
+        allow_debug: switches & 16 != 0,
     };
     for target in kiln::target::all() {
         let findings = policy::check(&inspection, target, &opts).expect("in-memory bytes never fail to read");
