@@ -410,17 +410,12 @@ fn hash_and_scan(
         }
         start = end;
     }
-    (hex(&hasher.finalize()), scanner.finish(), glibc_strings, rust)
-}
-
-/// Lower-case hex of a byte string.
-pub fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write;
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        let _ = write!(s, "{b:02x}");
-    }
-    s
+    (
+        hex::encode(hasher.finalize()),
+        scanner.finish(),
+        glibc_strings,
+        rust,
+    )
 }
 
 fn elf_facts(
@@ -905,7 +900,7 @@ fn build_id(elf: &Elf<'_>, bytes: &[u8]) -> Option<String> {
     notes(elf, bytes)
         .into_iter()
         .find(|(name, ty, _)| name == "GNU" && *ty == goblin::elf::note::NT_GNU_BUILD_ID)
-        .map(|(_, _, desc)| hex(&desc))
+        .map(|(_, _, desc)| hex::encode(desc))
 }
 
 /// `NT_GNU_ABI_TAG` (`.note.ABI-tag`): glibc's crt1.o carries it; musl's does not.

@@ -143,7 +143,7 @@ pub fn random_invocation_id() -> String {
 
 /// `8-4-4-4-12` hex of 16 bytes.
 pub fn uuid_text(b: &[u8; 16]) -> String {
-    let h = crate::elf::hex(b);
+    let h = hex::encode(b);
     format!(
         "{}-{}-{}-{}-{}",
         &h[..8],
@@ -176,7 +176,7 @@ fn sri_hex(sri: &str) -> Option<(String, String)> {
     use base64::Engine;
     let (alg, b64) = sri.split_once('-')?;
     let bytes = base64::engine::general_purpose::STANDARD.decode(b64).ok()?;
-    Some((alg.to_owned(), crate::elf::hex(&bytes)))
+    Some((alg.to_owned(), hex::encode(bytes)))
 }
 
 /// The digest set of a Nix source: its git commit, else its NAR hash (as `nixNarSha256`).

@@ -347,24 +347,18 @@ mod tests {
     #[test]
     fn rfc8032_test_vector_1() {
         // RFC 8032 §7.1 TEST 1: empty message.
-        let seed: [u8; 32] = hex32("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60");
+        let seed: [u8; 32] =
+            hex::FromHex::from_hex("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60")
+                .unwrap();
         let key = SigningKey::from_bytes(&seed);
         assert_eq!(
-            crate::elf::hex(key.verifying_key().as_bytes()),
+            hex::encode(key.verifying_key().as_bytes()),
             "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a"
         );
         assert_eq!(
-            crate::elf::hex(&key.sign(b"").to_bytes()),
+            hex::encode(key.sign(b"").to_bytes()),
             "e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e065224901555fb8821590a33bacc61e39701cf9b46bd25bf5f0595bbe24655141438e7a100b"
         );
-    }
-
-    fn hex32(s: &str) -> [u8; 32] {
-        let mut out = [0u8; 32];
-        for (i, o) in out.iter_mut().enumerate() {
-            *o = u8::from_str_radix(&s[2 * i..2 * i + 2], 16).unwrap();
-        }
-        out
     }
 
     #[test]

@@ -120,7 +120,7 @@ fn hash_file(f: &mut File) -> io::Result<(String, u64)> {
         hasher.update(&buf[..n]);
         n_total += n as u64;
     }
-    Ok((crate::elf::hex(&hasher.finalize()), n_total))
+    Ok((hex::encode(hasher.finalize()), n_total))
 }
 
 /// A file of the release, opened once: what was hashed is what is unpacked.
@@ -1343,7 +1343,7 @@ impl Collector {
         if keep.is_none() && self.keep_all {
             data = Some(spill(&pending)?);
         }
-        let sha256 = crate::elf::hex(&hasher.finalize());
+        let sha256 = hex::encode(hasher.finalize());
         self.files.insert(
             name,
             Member {
