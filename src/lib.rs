@@ -3,8 +3,9 @@
 //! The binary is a thin shell over [`main_entry`]. Modules, one concept each:
 //! - [`cli`]: command-line syntax (clap), seen by [`run`](mod@run) only;
 //! - [`target`]: the target table embedded from `nix/targets.json`;
-//! - [`elf`]: facts about a binary (inspection), never judgements; [`profile`]: its build profile;
-//! - [`store_refs`]: finding real `/nix/store` paths in bytes;
+//! - [`elf`]: facts about a binary (inspection), never judgements, with the helpers that read
+//!   its bytes: [`elf::profile`] (its build profile), [`elf::store_refs`] (real `/nix/store`
+//!   paths in bytes) and the memory map they share;
 //! - [`policy`]: judging facts against a target, as findings with stable codes;
 //! - [`report`]: rendering facts and findings for humans and as JSON;
 //! - [`ui`]: terminal concerns (colour, `NO_COLOR`);
@@ -35,11 +36,9 @@ pub mod image;
 pub mod init;
 pub mod lock;
 pub mod manifest;
-mod mapped;
 pub mod nix;
 pub mod policy;
 mod proc;
-pub mod profile;
 pub mod progress;
 pub mod project;
 pub mod provenance;
@@ -48,7 +47,6 @@ pub mod report;
 pub mod run;
 pub mod sbom;
 pub mod sign;
-pub mod store_refs;
 pub mod target;
 pub mod ui;
 pub mod verify_release;

@@ -170,7 +170,7 @@ pub struct RustMarkers {
 }
 
 impl RustMarkers {
-    /// Looks for markers that start in `bytes[start..end]`; the window reaches [`TAIL`] bytes
+    /// Looks for markers that start in `bytes[start..end]`; the window reaches `TAIL` bytes
     /// past `end` so that a marker straddling the boundary is seen whole, once.
     pub fn scan(&mut self, bytes: &[u8], start: usize, end: usize) {
         let window = &bytes[start..(end + TAIL).min(bytes.len())];
