@@ -3,8 +3,9 @@
 //! The lock is an exclusive [`File::try_lock`] (an `flock(2)` on Linux) on `.<name>.kiln-lock`
 //! beside the destination, taken before the build starts and released after the export (or any
 //! failure): the second run fails at once naming the holder's pid, which the holder writes into
-//! the file, or with `--wait-lock` waits for it. The holder removes the file when it is done; a run that locked a file someone just
-//! removed notices (the path no longer names the locked inode) and locks the new one instead.
+//! the file, or with `--wait-lock` waits for it. The holder removes the file when it is done; a
+//! run that locked a file someone just removed notices (the path no longer names the locked
+//! inode) and locks the new one instead.
 
 use std::fs::{self, File, OpenOptions, TryLockError};
 use std::io::{Read, Seek, Write};
