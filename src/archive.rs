@@ -1001,14 +1001,6 @@ mod tests {
         DOS_MIN + days * 86_400 + secs
     }
 
-    fn hex(bytes: &[u8]) -> String {
-        use std::fmt::Write as _;
-        bytes.iter().fold(String::new(), |mut s, b| {
-            let _ = write!(s, "{b:02x}");
-            s
-        })
-    }
-
     fn python(script: &str, args: &[&Path]) -> Value {
         let out = run(Command::new(tool("python3")).arg("-c").arg(script).args(args));
         serde_json::from_str(&out).unwrap()
@@ -1374,7 +1366,7 @@ print(json.dumps(out))
                     (&Value::from(""), &Value::from("")),
                     "{format} {key}"
                 );
-                let hex = data.as_ref().map(|d| hex(d));
+                let hex = data.as_ref().map(hex::encode);
                 assert_eq!(m["data"], serde_json::json!(hex), "{format} {key}");
             }
         }
@@ -1498,7 +1490,11 @@ with zipfile.ZipFile(sys.argv[1]) as zf:
             assert_eq!(m["flags"], u64::from(utf8), "{name}: flags (no data descriptor)");
             let stored = data.as_ref().is_none_or(Vec::is_empty);
             assert_eq!(m["method"], if stored { 0 } else { 8 }, "{name}");
-            assert_eq!(m["data"], hex(data.as_deref().unwrap_or_default()), "{name}");
+            assert_eq!(
+                m["data"],
+                hex::encode(data.as_deref().unwrap_or_default()),
+                "{name}"
+            );
         }
     }
 

@@ -935,7 +935,8 @@ fn verify_target(r: &mut TargetReport, t: &Target, root: &Path, opts: &policy::O
             },
         };
         if verdict.error.is_none()
-            && let Some(f) = crate::profile::mismatch(cargo_profile, inspection.facts.build_profile, opts)
+            && let Some(f) =
+                crate::elf::profile::mismatch(cargo_profile, inspection.facts.build_profile, opts)
         {
             verdict.ok &= f.severity != Severity::Error;
             verdict.findings.push(f);

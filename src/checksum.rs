@@ -67,7 +67,7 @@ pub enum ChecksumError {
 
 /// Lower-case hex SHA-256 of `bytes`.
 pub fn sha256_bytes(bytes: &[u8]) -> String {
-    hex(&Sha256::digest(bytes))
+    hex::encode(Sha256::digest(bytes))
 }
 
 /// Lower-case hex SHA-256 of the file at `path`, read in 1 MiB chunks.
@@ -84,17 +84,7 @@ pub fn sha256_file(path: impl AsRef<Path>) -> io::Result<String> {
         };
         hasher.update(&buf[..n]);
     }
-    Ok(hex(&hasher.finalize()))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for &b in bytes {
-        s.push(char::from(DIGITS[usize::from(b >> 4)]));
-        s.push(char::from(DIGITS[usize::from(b & 0xf)]));
-    }
-    s
+    Ok(hex::encode(hasher.finalize()))
 }
 
 /// Why `name` may not appear in a `SHA256SUMS` kiln writes or reads, if it may not.
@@ -425,13 +415,13 @@ mod tests {
             let given: Vec<(String, String)> = entries
                 .iter()
                 .map(|(n, d)| {
-                    let hex = hex(d);
+                    let hex = hex::encode(d);
                     (n.clone(), if upper { hex.to_uppercase() } else { hex })
                 })
                 .collect();
             let text = write_sha256sums(&given).unwrap();
             prop_assert_eq!(text.lines().count(), given.len());
-            let want: Vec<(String, String)> = entries.iter().map(|(n, d)| (n.clone(), hex(d))).collect();
+            let want: Vec<(String, String)> = entries.iter().map(|(n, d)| (n.clone(), hex::encode(d))).collect();
             prop_assert_eq!(parse_sha256sums(&text).unwrap(), want);
             let mut reversed = given.clone();
             reversed.reverse();

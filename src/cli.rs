@@ -1,5 +1,5 @@
-//! Command-line syntax, and nothing else: clap structures that [`crate::run`] turns into work.
-//! No other module sees these types.
+//! Command-line syntax, and nothing else: clap structures that [`crate::config`] checks and
+//! turns into the values the commands run on. No module after it sees these types.
 //!
 //! The doc comments below are the `--help` text, written for a terminal: `packages.<system>`
 //! and `REPO[:TAG]` are meant literally, not as HTML or links.

@@ -1,7 +1,8 @@
 //! OCI images, built in memory and byte-reproducible: blobs, config, manifest, index, the image
 //! layout directory and the `oci-archive` tar.
 //!
-//! One image per target, no base image. Its single layer is an uncompressed ustar
+//! One image per target, from scratch or on the platform's image of a `--base` layout (whose
+//! layers come first). kiln's single layer is an uncompressed ustar
 //! (`application/vnd.oci.image.layer.v1.tar`, written by [`crate::archive::ustar_bytes`]:
 //! sorted members, mtime `SOURCE_DATE_EPOCH`, uid/gid 0, modes 0755/0644) holding:
 //!
@@ -94,7 +95,8 @@ pub struct ImageOptions {
     pub tzdata: Option<PathBuf>,
 }
 
-/// One target's binaries, already verified (static, right machine), as `(name, bytes)`.
+/// One target's binaries, already verified (right machine; static unless built on a `--base`),
+/// as `(name, bytes)`.
 #[derive(Debug, Clone)]
 pub struct ImageInput {
     /// The target.

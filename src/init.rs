@@ -312,12 +312,7 @@ pub fn unified_diff(old: &str, new: &str, from: &str, to: &str) -> String {
 }
 
 fn sha256_hex(text: &str) -> String {
-    Sha256::digest(text.as_bytes())
-        .iter()
-        .fold(String::new(), |mut s, b| {
-            let _ = write!(s, "{b:02x}");
-            s
-        })
+    hex::encode(Sha256::digest(text.as_bytes()))
 }
 
 /// `body` with the marker line kiln recognises its own files by; it says what a later

@@ -1,10 +1,13 @@
 //! kiln: deterministic, verified release builds of Rust for Linux, driven by Nix.
 //!
 //! The binary is a thin shell over [`main_entry`]. Modules, one concept each:
-//! - [`cli`]: command-line syntax (clap), seen by [`run`](mod@run) only;
+//! - [`cli`]: command-line syntax (clap), seen by [`config`] only;
+//! - [`config`]: the config stage: the parsed command line checked, defaults from Cargo.toml
+//!   applied, as one [`config::Command`] per subcommand; [`run`](mod@run): dispatches it;
 //! - [`target`]: the target table embedded from `nix/targets.json`;
-//! - [`elf`]: facts about a binary (inspection), never judgements; [`profile`]: its build profile;
-//! - [`store_refs`]: finding real `/nix/store` paths in bytes;
+//! - [`elf`]: facts about a binary (inspection), never judgements, with the helpers that read
+//!   its bytes: [`elf::profile`] (its build profile), [`elf::store_refs`] (real `/nix/store`
+//!   paths in bytes) and the memory map they share;
 //! - [`policy`]: judging facts against a target, as findings with stable codes;
 //! - [`report`]: rendering facts and findings for humans and as JSON;
 //! - [`ui`]: terminal concerns (colour, `NO_COLOR`);
@@ -26,6 +29,7 @@ pub mod cache;
 pub mod checksum;
 pub mod civil;
 pub mod cli;
+pub mod config;
 pub mod dist_image;
 pub mod doctor;
 pub mod elf;
@@ -35,11 +39,9 @@ pub mod image;
 pub mod init;
 pub mod lock;
 pub mod manifest;
-mod mapped;
 pub mod nix;
 pub mod policy;
 mod proc;
-pub mod profile;
 pub mod progress;
 pub mod project;
 pub mod provenance;
@@ -48,7 +50,6 @@ pub mod report;
 pub mod run;
 pub mod sbom;
 pub mod sign;
-pub mod store_refs;
 pub mod target;
 pub mod ui;
 pub mod verify_release;
@@ -57,7 +58,7 @@ pub mod workflow;
 use std::ffi::OsString;
 use std::process::ExitCode;
 
-pub use run::{Outcome, run};
+pub use run::{Outcome, execute};
 
 /// Exit code for success.
 pub const EXIT_OK: u8 = 0;
@@ -77,7 +78,7 @@ pub fn main_entry<I: IntoIterator<Item = OsString>>(args: I) -> ExitCode {
             return ExitCode::from(if e.use_stderr() { EXIT_USAGE } else { EXIT_OK });
         }
     };
-    match run(cli) {
+    match execute(cli) {
         Ok(Outcome::Ok) => ExitCode::from(EXIT_OK),
         Ok(Outcome::Failed) => ExitCode::from(EXIT_FAILED),
         Ok(Outcome::Error) => ExitCode::from(EXIT_USAGE),

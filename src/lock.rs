@@ -1,16 +1,15 @@
 //! The lock that keeps two `kiln build` runs from exporting into the same `--out` at once.
 //!
-//! The lock is an `flock(2)` on `.<name>.kiln-lock` beside the destination, taken before the
-//! build starts and released after the export (or any failure): the second run fails at once
-//! naming the holder's pid, which the holder writes into the file, or with `--wait-lock` waits
-//! for it. The holder removes the file when it is done; a run that locked a file someone just
-//! removed notices (the path no longer names the locked inode) and locks the new one instead.
-#![allow(unsafe_code)]
+//! The lock is an exclusive [`File::try_lock`] (an `flock(2)` on Linux) on `.<name>.kiln-lock`
+//! beside the destination, taken before the build starts and released after the export (or any
+//! failure): the second run fails at once naming the holder's pid, which the holder writes into
+//! the file, or with `--wait-lock` waits for it. The holder removes the file when it is done; a
+//! run that locked a file someone just removed notices (the path no longer names the locked
+//! inode) and locks the new one instead.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File, OpenOptions, TryLockError};
 use std::io::{Read, Seek, Write};
 use std::os::unix::fs::MetadataExt;
-use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -63,19 +62,12 @@ pub fn lock_path(dest: &Path) -> PathBuf {
     parent.join(format!(".{name}.kiln-lock"))
 }
 
-/// `flock(fd, LOCK_EX | LOCK_NB)`: `Ok(false)` when another holds it.
-fn try_flock(file: &File) -> std::io::Result<bool> {
-    // SAFETY: flock(2) on a file descriptor this `File` owns and keeps open; it touches no
-    // memory of this process.
-    let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
-    if rc == 0 {
-        return Ok(true);
-    }
-    let err = std::io::Error::last_os_error();
-    if err.raw_os_error() == Some(libc::EWOULDBLOCK) {
-        Ok(false)
-    } else {
-        Err(err)
+/// Takes the exclusive lock without waiting: `Ok(false)` when another holds it.
+fn try_lock(file: &File) -> std::io::Result<bool> {
+    match file.try_lock() {
+        Ok(()) => Ok(true),
+        Err(TryLockError::WouldBlock) => Ok(false),
+        Err(TryLockError::Error(e)) => Err(e),
     }
 }
 
@@ -99,7 +91,7 @@ impl OutLock {
                 .truncate(false)
                 .open(&path)
                 .map_err(io)?;
-            if try_flock(&file).map_err(io)? {
+            if try_lock(&file).map_err(io)? {
                 // The previous holder may have removed the file between our open and lock.
                 let same = fs::metadata(&path)
                     .ok()
@@ -156,7 +148,7 @@ mod tests {
         let first = OutLock::acquire(&dest, false, &never).unwrap();
         let text = fs::read_to_string(lock_path(&dest)).unwrap();
         assert_eq!(text.trim(), std::process::id().to_string());
-        // flock locks belong to the open file description: a second open in this process
+        // The lock belongs to the open file description: a second open in this process
         // conflicts just as another process would.
         let err = OutLock::acquire(&dest, false, &never).unwrap_err();
         let msg = err.to_string();

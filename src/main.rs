@@ -1,4 +1,5 @@
-//! The `kiln` binary: parse, run, map the outcome to an exit code. Everything else is the library.
+//! The `kiln` binary: parse, check, run, map the outcome to an exit code ([`kiln::main_entry`]).
+//! Everything else is the library.
 
 use std::process::ExitCode;
 

@@ -188,7 +188,7 @@ fn check_facts(f: &Facts, t: &Target, opts: &Options, out: &mut Findings) {
 
 /// Release mode only: a binary whose bytes show a debug build is an error.
 fn check_profile(f: &Facts, opts: &Options, out: &mut Findings) {
-    if f.build_profile == Some(crate::profile::Profile::Debug) {
+    if f.build_profile == Some(crate::elf::profile::Profile::Debug) {
         let evidence = f.profile_evidence.first().map_or("", String::as_str);
         let msg = format!("a debug build, not a release: {evidence}");
         if opts.allow_debug {

@@ -1,26 +1,28 @@
 //! Process control that std lacks: a polite SIGTERM to a child, and the signal flags that let
-//! kiln clean up (end nix, remove staging directories) instead of dying mid-write.
-#![allow(unsafe_code)]
+//! kiln clean up (end nix, remove staging directories) instead of dying mid-write. Safe code
+//! only: rustix wraps kill(2), signal-hook's `flag` module the handlers.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-/// Sends SIGTERM to `pid`.
+use rustix::process::{Pid, Signal, kill_process};
+use signal_hook::consts::{SIGINT, SIGTERM};
+
+/// Sends SIGTERM to `pid` (a child's; nothing for 0 or a pid out of range).
 pub(crate) fn terminate(pid: u32) {
-    let Ok(pid) = libc::pid_t::try_from(pid) else {
+    let Some(pid) = i32::try_from(pid).ok().and_then(Pid::from_raw) else {
         return;
     };
-    // SAFETY: kill(2) with a child's pid and a valid signal number has no memory effects.
-    unsafe {
-        libc::kill(pid, libc::SIGTERM);
-    }
+    // A child that already exited (ESRCH) is what was wanted anyway.
+    let _ = kill_process(pid, Signal::TERM);
 }
 
 /// Set when SIGINT or SIGTERM arrives; remembers which one for the exit code.
 #[derive(Clone)]
 pub struct Interrupt {
     flag: Arc<AtomicBool>,
-    signal: Arc<AtomicI32>,
+    /// The number of the last signal received, 0 before any.
+    signal: Arc<AtomicUsize>,
 }
 
 impl Interrupt {
@@ -28,14 +30,11 @@ impl Interrupt {
     /// longer dies on those signals: long operations must poll [`Interrupt::is_set`].
     pub fn install() -> std::io::Result<Interrupt> {
         let flag = Arc::new(AtomicBool::new(false));
-        let signal = Arc::new(AtomicI32::new(0));
-        for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        let signal = Arc::new(AtomicUsize::new(0));
+        for sig in [SIGINT, SIGTERM] {
             signal_hook::flag::register(sig, Arc::clone(&flag))?;
-            let s = Arc::clone(&signal);
-            // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
-            unsafe {
-                signal_hook::low_level::register(sig, move || s.store(sig, Ordering::SeqCst))?;
-            }
+            let number = usize::try_from(sig).expect("signal numbers are positive");
+            signal_hook::flag::register_usize(sig, Arc::clone(&signal), number)?;
         }
         Ok(Interrupt { flag, signal })
     }
@@ -44,7 +43,7 @@ impl Interrupt {
     pub fn never() -> Interrupt {
         Interrupt {
             flag: Arc::new(AtomicBool::new(false)),
-            signal: Arc::new(AtomicI32::new(0)),
+            signal: Arc::new(AtomicUsize::new(0)),
         }
     }
 
@@ -60,9 +59,10 @@ impl Interrupt {
 
     /// The conventional exit status for the signal received: 130 (SIGINT) or 143 (SIGTERM).
     pub fn exit_code(&self) -> u8 {
-        match self.signal.load(Ordering::SeqCst) {
-            signal_hook::consts::SIGTERM => 143,
-            _ => 130,
+        if self.signal.load(Ordering::SeqCst) == SIGTERM as usize {
+            143
+        } else {
+            130
         }
     }
 }

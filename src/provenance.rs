@@ -136,22 +136,15 @@ pub fn random_invocation_id() -> String {
     use std::io::Read;
     let mut b = [0u8; 16];
     let _ = std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut b));
-    b[6] = (b[6] & 0x0f) | 0x40;
-    b[8] = (b[8] & 0x3f) | 0x80;
-    format!("urn:uuid:{}", uuid_text(&b))
+    invocation_id(b)
 }
 
-/// `8-4-4-4-12` hex of 16 bytes.
-pub fn uuid_text(b: &[u8; 16]) -> String {
-    let h = crate::elf::hex(b);
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..]
-    )
+/// The `urn:uuid:` of a version-4 UUID made of `random` (version and variant bits set).
+fn invocation_id(random: [u8; 16]) -> String {
+    uuid::Builder::from_random_bytes(random)
+        .into_uuid()
+        .urn()
+        .to_string()
 }
 
 /// RFC 3339 UTC with second precision (`1970-01-01T00:00:00Z`), from seconds since the epoch.
@@ -176,7 +169,7 @@ fn sri_hex(sri: &str) -> Option<(String, String)> {
     use base64::Engine;
     let (alg, b64) = sri.split_once('-')?;
     let bytes = base64::engine::general_purpose::STANDARD.decode(b64).ok()?;
-    Some((alg.to_owned(), crate::elf::hex(&bytes)))
+    Some((alg.to_owned(), hex::encode(bytes)))
 }
 
 /// The digest set of a Nix source: its git commit, else its NAR hash (as `nixNarSha256`).
@@ -462,6 +455,18 @@ pub fn subjects_of(statement: &Value) -> Result<BTreeMap<String, String>, String
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn invocation_ids_are_version_4_urns() {
+        assert_eq!(
+            invocation_id([0xff; 16]),
+            "urn:uuid:ffffffff-ffff-4fff-bfff-ffffffffffff"
+        );
+        assert_eq!(
+            invocation_id([0; 16]),
+            "urn:uuid:00000000-0000-4000-8000-000000000000"
+        );
+    }
 
     #[test]
     fn rfc3339_known_instants() {

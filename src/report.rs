@@ -52,7 +52,7 @@ pub fn show_path(path: &Path) -> String {
 pub fn bytes_unless_exact(bytes: &[u8]) -> Option<String> {
     match escape_bytes(bytes) {
         (_, true) => None,
-        (_, false) => Some(crate::elf::hex(bytes)),
+        (_, false) => Some(hex::encode(bytes)),
     }
 }
 
@@ -62,7 +62,7 @@ fn put_path<M: serde::ser::SerializeMap>(map: &mut M, name: &str, path: &Path) -
     let (shown, exact) = escape_bytes(bytes);
     map.serialize_entry(name, &shown)?;
     if !exact {
-        map.serialize_entry(&format!("{name}_bytes"), &crate::elf::hex(bytes))?;
+        map.serialize_entry(&format!("{name}_bytes"), &hex::encode(bytes))?;
     }
     Ok(())
 }

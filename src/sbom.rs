@@ -183,8 +183,8 @@ fn document(
         "components": components,
         "dependencies": graph,
     });
-    let digest = crate::checksum::sha256_bytes(&serde_json::to_vec(&doc).unwrap_or_default());
-    doc["serialNumber"] = json!(format!("urn:uuid:{}", uuid_v8(&digest)));
+    let serial = uuid_v8(&serde_json::to_vec(&doc).unwrap_or_default());
+    doc["serialNumber"] = json!(serial.urn().to_string());
     let mut out = serde_json::to_vec_pretty(&doc).unwrap_or_default();
     out.push(b'\n');
     out
@@ -529,20 +529,28 @@ fn is_sha256_hex(s: &str) -> bool {
     s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
-/// A version-8 UUID from the first 16 bytes of a hex SHA-256.
-fn uuid_v8(sha_hex: &str) -> String {
+/// A version-8 UUID from the first 16 bytes of the SHA-256 of `bytes` (version and variant
+/// bits set).
+fn uuid_v8(bytes: &[u8]) -> uuid::Uuid {
+    use sha2::Digest as _;
+    let digest = sha2::Sha256::digest(bytes);
     let mut b = [0u8; 16];
-    for (i, o) in b.iter_mut().enumerate() {
-        *o = u8::from_str_radix(&sha_hex[2 * i..2 * i + 2], 16).unwrap_or(0);
-    }
-    b[6] = (b[6] & 0x0f) | 0x80;
-    b[8] = (b[8] & 0x3f) | 0x80;
-    crate::provenance::uuid_text(&b)
+    b.copy_from_slice(&digest[..16]);
+    uuid::Builder::from_custom_bytes(b).into_uuid()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn serial_is_the_digest_as_a_version_8_uuid() {
+        // SHA-256("") = e3b0c44298fc1c149afbf4c8996fb924…: version nibble 8, variant bits 10.
+        assert_eq!(
+            uuid_v8(b"").urn().to_string(),
+            "urn:uuid:e3b0c442-98fc-8c14-9afb-f4c8996fb924"
+        );
+    }
 
     const LOCK: &str = r#"
 version = 4

@@ -6,8 +6,9 @@
 //!   prefix followed by the 32-byte seed; created with mode 0600;
 //! - public: SubjectPublicKeyInfo PEM (`-----BEGIN PUBLIC KEY-----`), RFC 8410 as well.
 //!
-//! Both are what OpenSSL and Python's `cryptography` read and write for ed25519. The key id in
-//! an envelope is the lower-case hex SHA-256 of the raw 32-byte public key.
+//! Both are what OpenSSL and Python's `cryptography` read and write for ed25519; the DER and
+//! PEM are ed25519-dalek's `pkcs8`/`pem` encodings. The key id in an envelope is the
+//! lower-case hex SHA-256 of the raw 32-byte public key.
 
 use std::fs::OpenOptions;
 use std::io::{Read, Write};
@@ -17,6 +18,10 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, anyhow, bail};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
+use ed25519_dalek::pkcs8::spki::der::pem::LineEnding;
+use ed25519_dalek::pkcs8::{
+    DecodePrivateKey, DecodePublicKey, EncodePrivateKey, EncodePublicKey, KeypairBytes,
+};
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 use serde::{Deserialize, Serialize};
 
@@ -24,15 +29,6 @@ use crate::checksum;
 
 /// The payload type of an in-toto statement inside a DSSE envelope.
 pub const PAYLOAD_TYPE: &str = "application/vnd.in-toto+json";
-
-/// DER prefix of an ed25519 PKCS#8 v1 private key (RFC 8410 §7), before the 32-byte seed.
-const PKCS8_PREFIX: [u8; 16] = [
-    0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20,
-];
-/// DER prefix of an ed25519 SubjectPublicKeyInfo (RFC 8410 §4), before the 32-byte key.
-const SPKI_PREFIX: [u8; 12] = [
-    0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00,
-];
 
 /// DSSE v1 pre-authentication encoding:
 /// `"DSSEv1" SP LEN(type) SP type SP LEN(body) SP body`, lengths in ASCII decimal bytes.
@@ -70,68 +66,33 @@ pub fn key_id(key: &VerifyingKey) -> String {
     checksum::sha256_bytes(key.as_bytes())
 }
 
-fn pem(label: &str, der: &[u8]) -> String {
-    let body = B64.encode(der);
-    let mut s = format!("-----BEGIN {label}-----\n");
-    for chunk in body.as_bytes().chunks(64) {
-        s.push_str(std::str::from_utf8(chunk).unwrap_or_default());
-        s.push('\n');
-    }
-    s.push_str("-----END ");
-    s.push_str(label);
-    s.push_str("-----\n");
-    s
-}
-
-fn unpem(label: &str, text: &str) -> Result<Vec<u8>> {
-    let begin = format!("-----BEGIN {label}-----");
-    let end = format!("-----END {label}-----");
-    let start = text
-        .find(&begin)
-        .ok_or_else(|| anyhow!("not a PEM file with a `{begin}` line"))?;
-    let rest = &text[start + begin.len()..];
-    let stop = rest.find(&end).ok_or_else(|| anyhow!("no `{end}` line"))?;
-    let body: String = rest[..stop].chars().filter(|c| !c.is_whitespace()).collect();
-    B64.decode(body)
-        .map_err(|e| anyhow!("bad base64 in the PEM body: {e}"))
-}
-
-/// PKCS#8 PEM of a secret key.
+/// PKCS#8 v1 PEM of a secret key: the seed alone. ed25519-dalek's own `SigningKey` encoding
+/// is v2 (it adds the public key); kiln's key files have always been v1, so they stay so.
 pub fn secret_pem(key: &SigningKey) -> String {
-    let mut der = PKCS8_PREFIX.to_vec();
-    der.extend_from_slice(&key.to_bytes());
-    pem("PRIVATE KEY", &der)
+    let pair = KeypairBytes {
+        secret_key: key.to_bytes(),
+        public_key: None,
+    };
+    pair.to_pkcs8_pem(LineEnding::LF)
+        .expect("an ed25519 PKCS#8 document always encodes")
+        .to_string()
 }
 
 /// SubjectPublicKeyInfo PEM of a public key.
 pub fn public_pem(key: &VerifyingKey) -> String {
-    let mut der = SPKI_PREFIX.to_vec();
-    der.extend_from_slice(key.as_bytes());
-    pem("PUBLIC KEY", &der)
+    key.to_public_key_pem(LineEnding::LF)
+        .expect("an ed25519 SubjectPublicKeyInfo always encodes")
 }
 
-/// Parses a PKCS#8 PEM ed25519 secret key.
+/// Parses a PKCS#8 PEM ed25519 secret key (v1, or v2 whose public key matches).
 pub fn parse_secret(text: &str) -> Result<SigningKey> {
-    let der = unpem("PRIVATE KEY", text)?;
-    let seed = der
-        .strip_prefix(&PKCS8_PREFIX[..])
-        .filter(|s| s.len() == 32)
-        .ok_or_else(|| anyhow!("not an ed25519 PKCS#8 v1 private key"))?;
-    let mut bytes = [0u8; 32];
-    bytes.copy_from_slice(seed);
-    Ok(SigningKey::from_bytes(&bytes))
+    SigningKey::from_pkcs8_pem(text).map_err(|e| anyhow!("not an ed25519 PKCS#8 private key: {e}"))
 }
 
 /// Parses a SubjectPublicKeyInfo PEM ed25519 public key.
 pub fn parse_public(text: &str) -> Result<VerifyingKey> {
-    let der = unpem("PUBLIC KEY", text)?;
-    let raw = der
-        .strip_prefix(&SPKI_PREFIX[..])
-        .filter(|s| s.len() == 32)
-        .ok_or_else(|| anyhow!("not an ed25519 SubjectPublicKeyInfo public key"))?;
-    let mut bytes = [0u8; 32];
-    bytes.copy_from_slice(raw);
-    let key = VerifyingKey::from_bytes(&bytes).map_err(|e| anyhow!("not a valid ed25519 public key: {e}"))?;
+    let key = VerifyingKey::from_public_key_pem(text)
+        .map_err(|e| anyhow!("not an ed25519 SubjectPublicKeyInfo public key: {e}"))?;
     // A small-order point (the identity among them) lets a forged signature verify for any
     // message; no key pair made by a real key generator has one.
     if key.is_weak() {
@@ -347,24 +308,42 @@ mod tests {
     #[test]
     fn rfc8032_test_vector_1() {
         // RFC 8032 §7.1 TEST 1: empty message.
-        let seed: [u8; 32] = hex32("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60");
+        let seed: [u8; 32] =
+            hex::FromHex::from_hex("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60")
+                .unwrap();
         let key = SigningKey::from_bytes(&seed);
         assert_eq!(
-            crate::elf::hex(key.verifying_key().as_bytes()),
+            hex::encode(key.verifying_key().as_bytes()),
             "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a"
         );
         assert_eq!(
-            crate::elf::hex(&key.sign(b"").to_bytes()),
+            hex::encode(key.sign(b"").to_bytes()),
             "e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e065224901555fb8821590a33bacc61e39701cf9b46bd25bf5f0595bbe24655141438e7a100b"
         );
     }
 
-    fn hex32(s: &str) -> [u8; 32] {
-        let mut out = [0u8; 32];
-        for (i, o) in out.iter_mut().enumerate() {
-            *o = u8::from_str_radix(&s[2 * i..2 * i + 2], 16).unwrap();
-        }
-        out
+    /// The files of the key with seed `[7; 32]` as kiln wrote them with its own DER prefixes
+    /// (RFC 8410) before it used the pkcs8 crate: key files stay byte-identical.
+    const SECRET_7: &str = "-----BEGIN PRIVATE KEY-----
+MC4CAQAwBQYDK2VwBCIEIAcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcH
+-----END PRIVATE KEY-----
+";
+    const PUBLIC_7: &str = "-----BEGIN PUBLIC KEY-----
+MCowBQYDK2VwAyEA6kpsY+KcUgq+9VB7Ey7F+ZVHdq6+vnuSQh7qaRRG0iw=
+-----END PUBLIC KEY-----
+";
+
+    #[test]
+    fn key_files_are_what_kiln_always_wrote() {
+        let key = SigningKey::from_bytes(&[7u8; 32]);
+        assert_eq!(secret_pem(&key), SECRET_7);
+        assert_eq!(public_pem(&key.verifying_key()), PUBLIC_7);
+        assert_eq!(parse_secret(SECRET_7).unwrap().to_bytes(), [7u8; 32]);
+        assert_eq!(parse_public(PUBLIC_7).unwrap(), key.verifying_key());
+        // A v2 document (with the public key, as ed25519-dalek writes it) reads too.
+        let v2 = key.to_pkcs8_pem(LineEnding::LF).unwrap();
+        assert_ne!(v2.as_str(), SECRET_7);
+        assert_eq!(parse_secret(&v2).unwrap().to_bytes(), [7u8; 32]);
     }
 
     #[test]
@@ -413,9 +392,10 @@ mod tests {
         // The identity point: with (R = identity, s = 0) the lax equation holds for any message.
         let mut point = [0u8; 32];
         point[0] = 1;
-        let mut der = SPKI_PREFIX.to_vec();
-        der.extend_from_slice(&point);
-        let err = parse_public(&pem("PUBLIC KEY", &der)).unwrap_err().to_string();
+        let spki = ed25519_dalek::pkcs8::PublicKeyBytes(point)
+            .to_public_key_pem(LineEnding::LF)
+            .unwrap();
+        let err = parse_public(&spki).unwrap_err().to_string();
         assert!(err.contains("weak (small-order)"), "{err}");
         let weak = VerifyingKey::from_bytes(&point).unwrap();
         let mut sig = [0u8; 64];

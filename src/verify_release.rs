@@ -25,9 +25,9 @@ use sha2::{Digest, Sha256};
 
 use crate::archive::ArchiveFormat;
 use crate::checksum;
+use crate::elf::profile::Profile;
 use crate::manifest::Manifest;
 use crate::policy::{self, Severity};
-use crate::profile::Profile;
 use crate::provenance::{ENVELOPE_FILE, STATEMENT_FILE, subjects_of};
 use crate::sign::{self, Envelope};
 use crate::target;
@@ -120,7 +120,7 @@ fn hash_file(f: &mut File) -> io::Result<(String, u64)> {
         hasher.update(&buf[..n]);
         n_total += n as u64;
     }
-    Ok((crate::elf::hex(&hasher.finalize()), n_total))
+    Ok((hex::encode(hasher.finalize()), n_total))
 }
 
 /// A file of the release, opened once: what was hashed is what is unpacked.
@@ -658,7 +658,7 @@ fn profile_problem(
             a.file, b.path
         ));
     }
-    crate::profile::mismatch(a.cargo_profile.as_deref(), shown, opts)
+    crate::elf::profile::mismatch(a.cargo_profile.as_deref(), shown, opts)
         .filter(|f| f.severity == Severity::Error)
         .map(|f| format!("{}: {}: {} ({})", a.file, b.path, f.message, f.code))
 }
@@ -985,7 +985,7 @@ impl Member {
     /// Runs `f` over the member's kept bytes, mapped rather than read into memory.
     fn with_mapped<T>(&self, f: impl FnOnce(&[u8]) -> T) -> Option<io::Result<T>> {
         let file = self.data.as_ref()?;
-        Some(crate::mapped::Mapped::open(file, self.size).map(|m| f(m.bytes())))
+        Some(crate::elf::mapped::Mapped::open(file, self.size).map(|m| f(m.bytes())))
     }
 }
 
@@ -1343,7 +1343,7 @@ impl Collector {
         if keep.is_none() && self.keep_all {
             data = Some(spill(&pending)?);
         }
-        let sha256 = crate::elf::hex(&hasher.finalize());
+        let sha256 = hex::encode(hasher.finalize());
         self.files.insert(
             name,
             Member {

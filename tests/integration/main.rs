@@ -1,7 +1,8 @@
 //! kiln's integration tests: they drive the built `kiln` binary on real
 //! binaries made by `tests/fixtures/elf/build.sh` (see the README there)
 //! and on real Nix builds of the fixture flakes in `tests/fixtures/flakes`.
-//! One module per command; `util` and `nixenv` are the shared harnesses.
+//! One module per command or concern (errors, faults, hermetic, profile, remote); `util` and
+//! `nixenv` are the shared harnesses.
 
 mod build;
 mod cache;

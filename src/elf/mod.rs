@@ -13,6 +13,14 @@
 //! whatever its bytes; problems the kernel would refuse are [`LoadProblem`]s.
 //!
 //! How each fact is decided is documented on its field and in `docs/inspect.md`.
+//!
+//! The helpers that read the same bytes live beside it: `mapped` (the memory map, kiln's one
+//! use of `unsafe`), [`store_refs`] (finding `/nix/store` paths) and [`profile`] (the build
+//! profile the bytes show).
+
+pub(crate) mod mapped;
+pub mod profile;
+pub mod store_refs;
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -24,7 +32,7 @@ use goblin::elf::program_header::{PF_X, PT_DYNAMIC, PT_GNU_RELRO, PT_GNU_STACK, 
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use crate::store_refs::StoreRefScanner;
+use store_refs::StoreRefScanner;
 
 /// The container format of a file, from its magic bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -149,9 +157,9 @@ pub struct Facts {
     /// Distinct `/nix/store/<hash>-<name>` strings anywhere in the bytes, sorted. Only real
     /// Nix base-32 hashes count, so crane's `eeee…` placeholders do not.
     pub store_references: Vec<String>,
-    /// Build profile the bytes show: `debug`, `release` or `unknown` (see [`crate::profile`]);
+    /// Build profile the bytes show: `debug`, `release` or `unknown` (see [`profile`]);
     /// `None` when the file is not a parsable ELF.
-    pub build_profile: Option<crate::profile::Profile>,
+    pub build_profile: Option<profile::Profile>,
     /// The short facts `build_profile` rests on.
     pub profile_evidence: Vec<String>,
     /// File size in bytes.
@@ -277,7 +285,7 @@ fn inspect_into(path: &Path, facts: &mut Facts) -> Result<(), InspectError> {
         return Err(InspectError::Io(format!("not a regular file ({what})")));
     }
     let len = meta.len();
-    let map = crate::mapped::Mapped::open(&file, len).map_err(|e| InspectError::Io(io_message(&e)))?;
+    let map = mapped::Mapped::open(&file, len).map_err(|e| InspectError::Io(io_message(&e)))?;
     pause_for_tests();
     let result = bytes_into(
         map.bytes(),
@@ -378,16 +386,16 @@ const CHUNK: usize = 8 << 20;
 const GLIBC_STRINGS: [&[u8]; 2] = [b"GLIBC_PRIVATE", b"glibc.malloc."];
 
 /// One sequential pass: SHA-256, store-reference scan, the search for [`GLIBC_STRINGS`] and
-/// the Rust build-profile markers ([`crate::profile::RustMarkers`]), telling `release` about
+/// the Rust build-profile markers ([`profile::RustMarkers`]), telling `release` about
 /// each chunk once it is done with it (and stopping when it says so). Nothing else reads the
 /// whole file, so its pages are resident one chunk at a time.
 fn hash_and_scan(
     bytes: &[u8],
     mut release: impl FnMut(usize, usize) -> bool,
-) -> (String, Vec<String>, bool, crate::profile::RustMarkers) {
+) -> (String, Vec<String>, bool, profile::RustMarkers) {
     let mut hasher = Sha256::new();
     let mut scanner = StoreRefScanner::new();
-    let mut rust = crate::profile::RustMarkers::default();
+    let mut rust = profile::RustMarkers::default();
     let mut glibc_strings = false;
     let mut start = 0;
     while start < bytes.len() {
@@ -410,23 +418,18 @@ fn hash_and_scan(
         }
         start = end;
     }
-    (hex(&hasher.finalize()), scanner.finish(), glibc_strings, rust)
-}
-
-/// Lower-case hex of a byte string.
-pub fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write;
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        let _ = write!(s, "{b:02x}");
-    }
-    s
+    (
+        hex::encode(hasher.finalize()),
+        scanner.finish(),
+        glibc_strings,
+        rust,
+    )
 }
 
 fn elf_facts(
     bytes: &[u8],
     glibc_strings: bool,
-    rust_markers: &crate::profile::RustMarkers,
+    rust_markers: &profile::RustMarkers,
     facts: &mut Facts,
 ) -> Result<(), InspectError> {
     let elf = parse_elf(bytes)?;
@@ -523,7 +526,7 @@ fn elf_facts(
         });
     }
 
-    let profile = crate::profile::detect(rust_markers, bytes, &elf);
+    let profile = profile::detect(rust_markers, bytes, &elf);
     facts.build_profile = Some(profile.profile);
     facts.profile_evidence = profile.facts;
 
@@ -905,7 +908,7 @@ fn build_id(elf: &Elf<'_>, bytes: &[u8]) -> Option<String> {
     notes(elf, bytes)
         .into_iter()
         .find(|(name, ty, _)| name == "GNU" && *ty == goblin::elf::note::NT_GNU_BUILD_ID)
-        .map(|(_, _, desc)| hex(&desc))
+        .map(|(_, _, desc)| hex::encode(desc))
 }
 
 /// `NT_GNU_ABI_TAG` (`.note.ABI-tag`): glibc's crt1.o carries it; musl's does not.

@@ -1,4 +1,5 @@
-//! A read-only memory map of one file, the only place kiln's ELF inspection uses `unsafe`.
+//! A read-only memory map of one file (for ELF inspection and `verify-release`'s reads), and
+//! the only module of kiln with `unsafe` code: mmap, `madvise` and the `SIGBUS` handler.
 //!
 //! kiln reads every byte of a binary once (hash and store-reference scan) and a few structures of
 //! it again (ELF headers). A map gives both without copying the file into memory; releasing each
