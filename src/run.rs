@@ -12,14 +12,14 @@ use crate::cli::{
     BuildArgs, CacheCommand, CacheTargets, CiCommand, CiInitArgs, Cli, Command, DoctorArgs, ImageArgs,
     InspectArgs, KeygenArgs, PolicyArgs, SignArgs, TargetsArgs, VerifyArgs, VerifyReleaseArgs,
 };
-use crate::dist_image::{self, ImageRequest};
 use crate::doctor;
 use crate::elf::{self, GlibcVersion};
 use crate::init;
+use crate::oci::dist::{self, ImageRequest};
+use crate::oci::push;
 use crate::policy::{self, Severity};
 use crate::proc::Interrupt;
 use crate::project;
-use crate::registry;
 use crate::report::{self, Verdict};
 use crate::target;
 use crate::ui::Style;
@@ -510,7 +510,7 @@ fn build_with(a: &BuildArgs, style: Style, interrupt: &Interrupt) -> Result<Outc
                     base: a.image_content.base.clone(),
                     sign_key: req.sign_key.clone(),
                 };
-                let (manifest, _) = dist_image::run(&req, interrupt)?;
+                let (manifest, _) = dist::add_images(&req, interrupt)?;
                 report.manifest = Some(manifest);
             }
             if a.json {
@@ -541,7 +541,7 @@ fn doctor(a: &DoctorArgs, style: Style) -> Result<Outcome> {
     })
 }
 
-fn image_summary(images: &crate::image::ImageSet) -> String {
+fn image_summary(images: &crate::oci::ImageSet) -> String {
     let mut s = String::new();
     for p in &images.platforms {
         let _ = writeln!(s, "image {:<12} {}  {}", p.platform, p.manifest, p.target);
@@ -555,7 +555,7 @@ fn image_summary(images: &crate::image::ImageSet) -> String {
 }
 
 fn image(a: &ImageArgs) -> Result<Outcome> {
-    let reference = a.push.as_deref().map(registry::Reference::parse).transpose()?;
+    let reference = a.push.as_deref().map(push::Reference::parse).transpose()?;
     if let Some(r) = &reference {
         r.loopback_addr()?;
     }
@@ -569,15 +569,15 @@ fn image(a: &ImageArgs) -> Result<Outcome> {
     };
     let interrupt = Interrupt::install().context("installing signal handlers")?;
     // Held until the image files are published (and pushed): one writer per dist/. Then
-    // dist_image::run refuses a directory that is not a dist kiln wrote, before it reads it.
+    // dist::add_images refuses a directory that is not a dist kiln wrote, before it reads it.
     let _lock = match lock_out(&a.from, a.wait_lock, &interrupt)? {
         Ok(lock) => lock,
         Err(outcome) => return Ok(outcome),
     };
-    let (manifest, layout) = dist_image::run(&req, &interrupt)?;
-    let images = manifest.images.expect("dist_image::run sets images");
+    let (manifest, layout) = dist::add_images(&req, &interrupt)?;
+    let images = manifest.images.expect("dist::add_images sets images");
     let pushed = match &reference {
-        Some(r) => Some(registry::push(&layout, r)?),
+        Some(r) => Some(push::push(&layout, r)?),
         None => None,
     };
     if a.json {
@@ -620,11 +620,11 @@ fn sign(a: &SignArgs) -> Result<Outcome> {
 
 fn verify_release(a: &VerifyReleaseArgs) -> Result<Outcome> {
     let key = a.key.as_deref().map(crate::sign::load_public).transpose()?;
-    let report = crate::verify_release::verify(&a.dir, key.as_ref())?;
+    let report = crate::release::verify(&a.dir, key.as_ref())?;
     if a.json {
         print_json(&report)?;
     } else {
-        print(&crate::verify_release::render(&report))?;
+        print(&crate::release::render(&report))?;
     }
     Ok(if report.ok { Outcome::Ok } else { Outcome::Failed })
 }
