@@ -6,7 +6,7 @@
 //!   compressor settings; see its documentation);
 //! - [`read`](mod@read): an archive read whole, streaming and within fixed limits, the way `tar`,
 //!   `gzip -d`, `xz -d` and `zstd -d` read it, refusing whatever two extractors could read
-//!   differently; [`zip`](mod@zip) parses the zip layout the writer produces.
+//!   differently; its private `zip` module parses the zip layout the writer produces.
 //!
 //! Both sides share [`ArchiveFormat`], and the writer takes [`Member`]s: a name, where the bytes
 //! come from, and a mode.
