@@ -20,7 +20,7 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context, Result, anyhow};
+use anyhow::{Result, anyhow};
 use serde::Serialize;
 
 use crate::build::Unit;
@@ -84,8 +84,12 @@ struct Output {
 
 fn outputs_from_dist(req: &CacheRequest, dist: &std::path::Path) -> Result<Vec<Output>> {
     let path = dist.join(crate::release::read::MANIFEST_FILE);
-    let manifest =
-        crate::release::read::manifest(dist).with_context(|| format!("reading {}", dist.display()))?;
+    let manifest = crate::release::read::manifest(dist).map_err(|e| match e {
+        crate::release::read::ReadError::Missing { .. } => {
+            anyhow!("reading {}: no such file", path.display())
+        }
+        e => anyhow!("reading {}: {e}", dist.display()),
+    })?;
     let outs: Vec<Output> = manifest
         .artifacts
         .into_iter()
