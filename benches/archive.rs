@@ -18,7 +18,7 @@ use std::time::Duration;
 mod common;
 
 use common::{best, env_num, random_file};
-use kiln::archive::{ArchiveFormat, Entry, EntrySource};
+use kiln::archive::{ArchiveFormat, Member, MemberSource};
 
 /// Writes about `mib` MiB of log-like lines to `path`.
 fn text_file(path: &Path, mib: u64) {
@@ -58,11 +58,11 @@ fn main() {
     text_file(&files[2].1, quarter);
     text_file(&files[3].1, quarter);
     let input: u64 = files.iter().map(|(_, p)| fs::metadata(p).unwrap().len()).sum();
-    let entries: Vec<Entry> = files
+    let entries: Vec<Member> = files
         .iter()
-        .map(|(n, p)| Entry {
+        .map(|(n, p)| Member {
             name: format!("release/{n}"),
-            source: EntrySource::File(p.clone()),
+            source: MemberSource::File(p.clone()),
             mode: 0o644,
         })
         .collect();

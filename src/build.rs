@@ -33,7 +33,7 @@ use serde::Serialize;
 use crate::archive::ArchiveFormat;
 use crate::elf::{self, GlibcVersion};
 use crate::eval_cache;
-use crate::export::{self, Output, Staging};
+use crate::export::{self, DistFile, Staging};
 use crate::manifest::{self, Artifact, Binary, Manifest, NixInfo, Smoke, Source};
 use crate::nix::{self, BuildFlags, Nix, NixError, PackageInfo};
 use crate::policy::{self, Severity};
@@ -1182,7 +1182,7 @@ fn write_provenance(
     ctx: &ExportContext<'_>,
     staging: &Staging,
     sums: &[(String, String)],
-    outputs: &[provenance::Output],
+    outputs: &[provenance::BuiltOutput],
 ) -> Result<()> {
     let req = ctx.req;
     let statement = provenance::statement_bytes(&provenance::Inputs {
@@ -1190,18 +1190,14 @@ fn write_provenance(
         flake: &req.flake,
         metadata: ctx.metadata,
         outputs,
-        flags: serde_json::json!({
-            "archive": req.archive.to_string(),
-            "checkReproducible": req.check_reproducible,
-            "keepGoing": req.keep_going,
-            "smoke": req.smoke,
-            "system": req.system,
-            "glibcMax": req.policy.glibc_max.as_ref().map(ToString::to_string),
-            "allowNeeded": req.policy.allow_needed,
-            "requireStripped": req.policy.require_stripped,
-            "strict": req.policy.strict,
-            "allowDebug": req.policy.allow_debug,
-        }),
+        flags: provenance::Flags {
+            archive: req.archive.to_string(),
+            check_reproducible: req.check_reproducible,
+            keep_going: req.keep_going,
+            smoke: req.smoke.clone(),
+            system: req.system.clone(),
+            ..provenance::Flags::of_policy(&req.policy)
+        },
         nix_version: &ctx.nix.version.to_string(),
         system: ctx.system,
         sandbox: ctx.sandbox,
@@ -1211,12 +1207,12 @@ fn write_provenance(
         invocation_id: provenance::random_invocation_id(),
     });
     if let Some(key) = &req.sign_key {
-        staging.write(&Output::Bytes {
+        staging.write(&DistFile::Bytes {
             file: provenance::ENVELOPE_FILE.into(),
             bytes: key.envelope_line(&statement),
         })?;
     }
-    staging.write(&Output::Bytes {
+    staging.write(&DistFile::Bytes {
         file: provenance::STATEMENT_FILE.into(),
         bytes: statement,
     })?;
@@ -1251,8 +1247,8 @@ fn cargo_lock(dir: Option<&Path>) -> Result<Option<sbom::Crate>> {
 }
 
 /// What the provenance records of one exported target.
-fn provenance_output(system: &str, r: &TargetReport) -> provenance::Output {
-    provenance::Output {
+fn provenance_output(system: &str, r: &TargetReport) -> provenance::BuiltOutput {
+    provenance::BuiltOutput {
         target: r.target.clone(),
         attribute: format!("packages.{system}.{}", r.attr),
         store_path: r.store_path.clone().unwrap_or_default(),
@@ -1355,7 +1351,7 @@ fn export_release(
         let bins: Vec<(String, PathBuf)> = r.bins.iter().map(|(n, p, _)| (n.clone(), p.clone())).collect();
         let entries = export::target_entries(&stem, &bins, &docs);
         let (sha, size) = staging
-            .write(&Output::Archive {
+            .write(&DistFile::Archive {
                 file: file.clone(),
                 format: req.archive,
                 entries,
@@ -1364,7 +1360,7 @@ fn export_release(
         sums.push((file.clone(), sha.clone()));
         if let Some(packages) = &lock {
             let sbom_file = sbom::file_name(&stem);
-            let (sbom_sha, _) = staging.write(&Output::Bytes {
+            let (sbom_sha, _) = staging.write(&DistFile::Bytes {
                 file: sbom_file.clone(),
                 bytes: packages.sbom(name, &version, &r.target, &stem),
             })?;
@@ -1417,7 +1413,7 @@ fn export_release(
     };
     let mut json = serde_json::to_vec_pretty(&manifest)?;
     json.push(b'\n');
-    let (sha, _) = staging.write(&Output::Bytes {
+    let (sha, _) = staging.write(&DistFile::Bytes {
         file: "manifest.json".into(),
         bytes: json,
     })?;

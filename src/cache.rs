@@ -4,8 +4,8 @@
 //! every target, [`crate::build::Unit`]) and one `nix eval` of their `packages.<system>.<attr>`,
 //! so a cache entry is exactly the store path a build of the same flake would produce (no
 //! `dist/` is needed, and a stale `dist/` cannot point at the wrong path). With
-//! `--from-dist DIR` they are read from `DIR/manifest.json` (`artifacts[].store_path`) instead,
-//! without evaluating anything. Then:
+//! `--from-dist DIR` they are read from `DIR/manifest.json` (`artifacts[].store_path`, through
+//! [`crate::release::read`]) instead, without evaluating anything. Then:
 //!
 //! - `push --to URI [--key SECRET]`: the outputs must be built locally; with a key (the
 //!   `nix key generate-secret` format) they are signed with their closures
@@ -20,7 +20,7 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context, Result, anyhow};
+use anyhow::{Result, anyhow};
 use serde::Serialize;
 
 use crate::build::Unit;
@@ -83,10 +83,13 @@ struct Output {
 }
 
 fn outputs_from_dist(req: &CacheRequest, dist: &std::path::Path) -> Result<Vec<Output>> {
-    let path = dist.join("manifest.json");
-    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-    let manifest: crate::manifest::Manifest =
-        serde_json::from_str(&text).with_context(|| format!("{}: not a kiln manifest", path.display()))?;
+    let path = dist.join(crate::release::read::MANIFEST_FILE);
+    let manifest = crate::release::read::manifest(dist).map_err(|e| match e {
+        crate::release::read::ReadError::Missing { .. } => {
+            anyhow!("reading {}: no such file", path.display())
+        }
+        e => anyhow!("reading {}: {e}", dist.display()),
+    })?;
     let outs: Vec<Output> = manifest
         .artifacts
         .into_iter()

@@ -21,12 +21,12 @@ use crate::archive::ArchiveFormat;
 use crate::build::{self, BuildRequest};
 use crate::cache::CacheRequest;
 use crate::cli::{self, BuildArgs, CacheTargets, CiInitArgs, InitArgs, PolicyArgs};
-use crate::dist_image::ImageRequest;
 use crate::elf::GlibcVersion;
 use crate::init::{self, InitRequest};
+use crate::oci::dist::ImageRequest;
+use crate::oci::push;
 use crate::policy;
 use crate::project::{self, ProjectConfig};
-use crate::registry;
 use crate::sign::{self, SecretKey};
 use crate::target::{self, Target};
 use crate::ui::Style;
@@ -139,7 +139,7 @@ pub struct ImageConfig {
     /// What to add to which dist.
     pub request: ImageRequest,
     /// The registry reference to push to (a loopback address, checked).
-    pub push: Option<registry::Reference>,
+    pub push: Option<push::Reference>,
     /// Wait for another kiln's lock on the dist instead of failing at once.
     pub wait_lock: bool,
     /// Print JSON.
@@ -324,7 +324,7 @@ impl ImageContent {
 
 impl ImageConfig {
     fn from_args(a: cli::ImageArgs) -> Result<ImageConfig> {
-        let push = a.push.as_deref().map(registry::Reference::parse).transpose()?;
+        let push = a.push.as_deref().map(push::Reference::parse).transpose()?;
         if let Some(r) = &push {
             r.loopback_addr()?;
         }

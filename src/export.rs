@@ -21,7 +21,7 @@ use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::archive::{self, ArchiveFormat, Entry, EntrySource};
+use crate::archive::{self, ArchiveFormat, Member, MemberSource};
 use crate::checksum;
 use crate::proc::Interrupt;
 
@@ -398,7 +398,7 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> ExportError + '_ {
 }
 
 /// One file of the release, to be written into the staging directory.
-pub enum Output {
+pub enum DistFile {
     /// An archive built from entries.
     Archive {
         /// File name in `dist/`.
@@ -406,7 +406,7 @@ pub enum Output {
         /// Its format.
         format: ArchiveFormat,
         /// Its members.
-        entries: Vec<Entry>,
+        entries: Vec<Member>,
     },
     /// A file with given contents.
     Bytes {
@@ -462,11 +462,11 @@ impl Staging {
     }
 
     /// Writes one output, fsynced; returns its SHA-256 and size.
-    pub fn write(&self, output: &Output) -> Result<(String, u64), ExportError> {
+    pub fn write(&self, output: &DistFile) -> Result<(String, u64), ExportError> {
         self.check_interrupt()?;
         pause_for_tests();
         let name = match output {
-            Output::Archive { file, .. } | Output::Bytes { file, .. } => file,
+            DistFile::Archive { file, .. } | DistFile::Bytes { file, .. } => file,
         };
         let path = self.dir.join(name);
         if let Some(parent) = path.parent() {
@@ -475,7 +475,7 @@ impl Staging {
         let file = File::create(&path).map_err(io_err(&path))?;
         let mut w = BufWriter::with_capacity(1 << 20, file);
         match output {
-            Output::Archive {
+            DistFile::Archive {
                 file,
                 format,
                 entries,
@@ -487,7 +487,7 @@ impl Staging {
                     }
                 })?;
             }
-            Output::Bytes { bytes, .. } => w.write_all(bytes).map_err(io_err(&path))?,
+            DistFile::Bytes { bytes, .. } => w.write_all(bytes).map_err(io_err(&path))?,
         }
         let file = w.into_inner().map_err(|e| ExportError::Io {
             path: path.clone(),
@@ -508,7 +508,7 @@ impl Staging {
             path: self.dir.join("SHA256SUMS"),
             source: std::io::Error::other(e.to_string()),
         })?;
-        self.write(&Output::Bytes {
+        self.write(&DistFile::Bytes {
             file: "SHA256SUMS".into(),
             bytes: text.into_bytes(),
         })?;
@@ -592,19 +592,19 @@ fn pause_for_tests() {
 
 /// Archive entries for one target: `<top>/<binary>` (0755) for each binary and `<top>/<doc>`
 /// (0644) for each document.
-pub fn target_entries(top: &str, binaries: &[(String, PathBuf)], docs: &[(String, PathBuf)]) -> Vec<Entry> {
+pub fn target_entries(top: &str, binaries: &[(String, PathBuf)], docs: &[(String, PathBuf)]) -> Vec<Member> {
     let mut entries = Vec::new();
     for (name, path) in binaries {
-        entries.push(Entry {
+        entries.push(Member {
             name: format!("{top}/{name}"),
-            source: EntrySource::File(path.clone()),
+            source: MemberSource::File(path.clone()),
             mode: 0o755,
         });
     }
     for (name, path) in docs {
-        entries.push(Entry {
+        entries.push(Member {
             name: format!("{top}/{name}"),
-            source: EntrySource::File(path.clone()),
+            source: MemberSource::File(path.clone()),
             mode: 0o644,
         });
     }
@@ -642,7 +642,7 @@ mod tests {
         let s = Staging::new(dest, 0, Interrupt::never())?;
         let mut sums = Vec::new();
         for f in files {
-            let (sha, _) = s.write(&Output::Bytes {
+            let (sha, _) = s.write(&DistFile::Bytes {
                 file: (*f).into(),
                 bytes: f.as_bytes().to_vec(),
             })?;

@@ -14,11 +14,14 @@
 //! - [`nix`]: the only module that runs `nix`;
 //! - [`build`]: the `kiln build` pipeline; [`eval_cache`]: its memory of evaluations; [`export`]: atomic `dist/`; [`lock`]: one writer per
 //!   `--out`; [`manifest`]: its schema;
-//! - [`archive`], [`checksum`]: deterministic archives and `SHA256SUMS`; [`civil`]: UTC dates;
-//! - [`image`]: OCI image layouts; [`dist_image`]: `kiln image` on a `dist/`; [`registry`]: push
-//!   to a loopback registry;
-//! - [`provenance`], [`sbom`], [`sign`], [`verify_release`]: in-toto/SLSA provenance, CycloneDX
-//!   SBOMs, ed25519 DSSE signatures and `kiln verify-release`;
+//! - [`archive`]: deterministic archives written ([`archive::write`]) and read back strictly
+//!   ([`archive::read`], with its private `zip` parser); [`checksum`]: `SHA256SUMS`; [`civil`]: UTC dates;
+//! - [`oci`]: OCI image layouts ([`oci::layout`]), `kiln image` on a `dist/` ([`oci::dist`]) and
+//!   the push to a loopback registry ([`oci::push`]);
+//! - [`provenance`], [`sbom`], [`sign`]: in-toto/SLSA provenance, CycloneDX SBOMs, ed25519 DSSE
+//!   signatures;
+//! - [`release`]: a `dist/` read back ([`release::read`], the one reader of a dist) and
+//!   verified ([`release::verify`](mod@release::verify), `kiln verify-release`);
 //! - [`cache`]: `kiln cache` push/status/pull of built outputs;
 //! - [`init`]: `kiln init` / `kiln ci init`; [`workflow`]: the release workflow's text;
 //! - [`project`]: Cargo.toml metadata; [`progress`]: progress display; [`doctor`]: environment checks.
@@ -30,29 +33,27 @@ pub mod checksum;
 pub mod civil;
 pub mod cli;
 pub mod config;
-pub mod dist_image;
 pub mod doctor;
 pub mod elf;
 pub mod eval_cache;
 pub mod export;
-pub mod image;
 pub mod init;
 pub mod lock;
 pub mod manifest;
 pub mod nix;
+pub mod oci;
 pub mod policy;
 mod proc;
 pub mod progress;
 pub mod project;
 pub mod provenance;
-pub mod registry;
+pub mod release;
 pub mod report;
 pub mod run;
 pub mod sbom;
 pub mod sign;
 pub mod target;
 pub mod ui;
-pub mod verify_release;
 pub mod workflow;
 
 use std::ffi::OsString;

@@ -32,7 +32,7 @@ pub struct Manifest {
     pub artifacts: Vec<Artifact>,
     /// The OCI images made by `kiln image` / `kiln build --image`, when made.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub images: Option<crate::image::ImageSet>,
+    pub images: Option<crate::oci::ImageSet>,
 }
 
 /// The flake that was built.

@@ -7,9 +7,12 @@
 use std::collections::BTreeMap;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Value, json};
 
+use crate::elf::GlibcVersion;
 use crate::nix::FlakeMetadata;
+use crate::policy;
 
 /// The statement's file name in `dist/`.
 pub const STATEMENT_FILE: &str = "provenance.intoto.json";
@@ -46,7 +49,7 @@ pub const CI_ALLOWLIST: &[&str] = &[
 
 /// One built target, as the provenance sees it.
 #[derive(Debug, Clone)]
-pub struct Output {
+pub struct BuiltOutput {
     /// Triple.
     pub target: String,
     /// `packages.<system>.<attr>`.
@@ -59,6 +62,78 @@ pub struct Output {
     pub verification: Value,
 }
 
+/// The build's flags as the statement records them (`externalParameters.flags`): written by
+/// `kiln build`, read back by `kiln verify-release` to check every binary again with the
+/// policy it was built with. The same type on both sides; when read, an unknown key, a missing
+/// one (but `allowDebug`, absent from statements written before `--allow-debug`, whose absence
+/// is the stricter `false`) or a value of the wrong type is refused, so a flag renamed or added
+/// on one side cannot make the reader fall back to a weaker policy.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Flags {
+    /// `--archive`.
+    pub archive: String,
+    /// `--check-reproducible`.
+    pub check_reproducible: bool,
+    /// `--keep-going`.
+    pub keep_going: bool,
+    /// `--smoke` arguments (`null` without a smoke run).
+    #[serde(deserialize_with = "present")]
+    pub smoke: Option<Vec<String>>,
+    /// `--system` (`null`: nix's own).
+    #[serde(deserialize_with = "present")]
+    pub system: Option<String>,
+    /// `--glibc-max` (`null`: the target's floor).
+    #[serde(deserialize_with = "present")]
+    pub glibc_max: Option<String>,
+    /// `--allow-needed`.
+    pub allow_needed: Vec<String>,
+    /// `--require-stripped`.
+    pub require_stripped: bool,
+    /// `--strict`.
+    pub strict: bool,
+    /// `--allow-debug`.
+    #[serde(default)]
+    pub allow_debug: bool,
+}
+
+/// An `Option` whose key must be present (`null` for `None`): serde's default for a missing
+/// `Option` field is `None`, which for `glibcMax` would lift the glibc cap.
+fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {
+    Option::deserialize(d)
+}
+
+impl Flags {
+    /// The policy fields of `opts`, the others empty: fill them in with struct update syntax.
+    pub fn of_policy(opts: &policy::Options) -> Flags {
+        Flags {
+            glibc_max: opts.glibc_max.as_ref().map(ToString::to_string),
+            allow_needed: opts.allow_needed.clone(),
+            require_stripped: opts.require_stripped,
+            strict: opts.strict,
+            allow_debug: opts.allow_debug,
+            ..Flags::default()
+        }
+    }
+
+    /// The policy the build checked its binaries with; the inverse of [`Flags::of_policy`].
+    pub fn policy(&self) -> Result<policy::Options, String> {
+        let glibc_max = match &self.glibc_max {
+            None => None,
+            Some(v) => {
+                Some(GlibcVersion::parse(v).ok_or_else(|| format!("glibcMax {v:?} is not a glibc version"))?)
+            }
+        };
+        Ok(policy::Options {
+            glibc_max,
+            allow_needed: self.allow_needed.clone(),
+            require_stripped: self.require_stripped,
+            strict: self.strict,
+            allow_debug: self.allow_debug,
+        })
+    }
+}
+
 /// Everything the statement records.
 #[derive(Debug, Clone)]
 pub struct Inputs<'a> {
@@ -69,9 +144,9 @@ pub struct Inputs<'a> {
     /// Flake metadata (source and lock graph).
     pub metadata: &'a FlakeMetadata,
     /// Targets built and exported.
-    pub outputs: &'a [Output],
-    /// Flags of the build (JSON object).
-    pub flags: Value,
+    pub outputs: &'a [BuiltOutput],
+    /// Flags of the build.
+    pub flags: Flags,
     /// `nix --version`.
     pub nix_version: &'a str,
     /// Nix system.
@@ -452,6 +527,18 @@ pub fn subjects_of(statement: &Value) -> Result<BTreeMap<String, String>, String
     Ok(out)
 }
 
+/// The build's [`Flags`] a statement records; `Err` says what is missing or malformed.
+pub fn flags_of(statement: &Value) -> Result<Flags, String> {
+    let flags = statement
+        .pointer("/predicate/buildDefinition/externalParameters/flags")
+        .ok_or("no externalParameters.flags")?;
+    let flags = Flags::deserialize(flags).map_err(|e| format!("externalParameters.flags: {e}"))?;
+    flags
+        .policy()
+        .map_err(|e| format!("externalParameters.flags: {e}"))?;
+    Ok(flags)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -466,6 +553,54 @@ mod tests {
             invocation_id([0; 16]),
             "urn:uuid:00000000-0000-4000-8000-000000000000"
         );
+    }
+
+    #[test]
+    fn flags_read_back_are_the_flags_written_and_nothing_weaker() {
+        let opts = policy::Options {
+            glibc_max: GlibcVersion::parse("2.28"),
+            allow_needed: vec!["libssl".into()],
+            require_stripped: true,
+            strict: true,
+            allow_debug: false,
+        };
+        let written = Flags {
+            archive: "tar.zst".into(),
+            smoke: Some(vec!["--version".into()]),
+            ..Flags::of_policy(&opts)
+        };
+        let statement = |flags: Value| json!({"predicate": {"buildDefinition": {"externalParameters": {"flags": flags}}}});
+        let value = serde_json::to_value(&written).unwrap();
+        assert_eq!(value["glibcMax"], "2.28", "{value:#}");
+        let read = flags_of(&statement(value.clone())).unwrap();
+        assert_eq!(read, written);
+        let back = read.policy().unwrap();
+        assert_eq!(back.glibc_max.map(|v| v.to_string()).as_deref(), Some("2.28"));
+        assert!(back.require_stripped && back.strict && !back.allow_debug);
+        assert_eq!(back.allow_needed, ["libssl"]);
+        // A key renamed, dropped or of the wrong type is refused, never read as its default.
+        for (key, edit) in [
+            ("glibcMax", None),
+            ("strict", None),
+            ("strict", Some(json!("yes"))),
+            ("glibcMax", Some(json!("two"))),
+        ] {
+            let mut v = value.clone();
+            match edit {
+                None => drop(v.as_object_mut().unwrap().remove(key)),
+                Some(x) => v[key] = x,
+            }
+            assert!(flags_of(&statement(v)).is_err(), "{key}");
+        }
+        let mut renamed = value.clone();
+        let strict = renamed.as_object_mut().unwrap().remove("strict").unwrap();
+        renamed["strictMode"] = strict;
+        let err = flags_of(&statement(renamed)).unwrap_err();
+        assert!(err.contains("strictMode"), "{err}");
+        // Statements from before --allow-debug read it as the stricter false.
+        let mut old = value;
+        old.as_object_mut().unwrap().remove("allowDebug");
+        assert!(!flags_of(&statement(old)).unwrap().allow_debug);
     }
 
     #[test]

@@ -10,13 +10,13 @@ use crate::build::{self, BuildEnd};
 use crate::cache;
 use crate::cli::Cli;
 use crate::config::{BuildConfig, CacheAction, CacheConfig, Command, Config, ImageConfig, VerifyConfig};
-use crate::dist_image;
 use crate::doctor;
 use crate::elf;
 use crate::init::{self, InitRequest};
+use crate::oci::dist;
+use crate::oci::push;
 use crate::policy::{self, Severity};
 use crate::proc::Interrupt;
-use crate::registry;
 use crate::report::{self, Verdict};
 use crate::target;
 use crate::ui::Style;
@@ -314,7 +314,7 @@ fn build(c: &BuildConfig, style: Style, interrupt: &Interrupt) -> Result<Outcome
         BuildEnd::Done(mut report) => {
             if let Some(content) = c.image.as_ref().filter(|_| report.ok) {
                 let image_req = content.request(&req.out, req.sign_key.clone());
-                let (manifest, _) = dist_image::run(&image_req, interrupt)?;
+                let (manifest, _) = dist::add_images(&image_req, interrupt)?;
                 report.manifest = Some(manifest);
             }
             if c.json {
@@ -345,7 +345,7 @@ fn doctor(json: bool, verbose: bool, style: Style) -> Result<Outcome> {
     })
 }
 
-fn image_summary(images: &crate::image::ImageSet) -> String {
+fn image_summary(images: &crate::oci::ImageSet) -> String {
     let mut s = String::new();
     for p in &images.platforms {
         let _ = writeln!(s, "image {:<12} {}  {}", p.platform, p.manifest, p.target);
@@ -361,15 +361,15 @@ fn image_summary(images: &crate::image::ImageSet) -> String {
 fn image(c: &ImageConfig) -> Result<Outcome> {
     let interrupt = Interrupt::install().context("installing signal handlers")?;
     // Held until the image files are published (and pushed): one writer per dist/. Then
-    // dist_image::run refuses a directory that is not a dist kiln wrote, before it reads it.
+    // dist::add_images refuses a directory that is not a dist kiln wrote, before it reads it.
     let _lock = match lock_out(&c.request.dist, c.wait_lock, &interrupt)? {
         Ok(lock) => lock,
         Err(outcome) => return Ok(outcome),
     };
-    let (manifest, layout) = dist_image::run(&c.request, &interrupt)?;
-    let images = manifest.images.expect("dist_image::run sets images");
+    let (manifest, layout) = dist::add_images(&c.request, &interrupt)?;
+    let images = manifest.images.expect("dist::add_images sets images");
     let pushed = match &c.push {
-        Some(r) => Some(registry::push(&layout, r)?),
+        Some(r) => Some(push::push(&layout, r)?),
         None => None,
     };
     if c.json {
@@ -415,11 +415,11 @@ fn verify_release(
     key: Option<&ed25519_dalek::VerifyingKey>,
     json: bool,
 ) -> Result<Outcome> {
-    let report = crate::verify_release::verify(dir, key)?;
+    let report = crate::release::verify(dir, key)?;
     if json {
         print_json(&report)?;
     } else {
-        print(&crate::verify_release::render(&report))?;
+        print(&crate::release::render(&report))?;
     }
     Ok(if report.ok { Outcome::Ok } else { Outcome::Failed })
 }

@@ -4,7 +4,7 @@
 #![no_main]
 
 use kiln::archive::ArchiveFormat;
-use kiln::verify_release::read_archive;
+use kiln::archive::read_archive;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

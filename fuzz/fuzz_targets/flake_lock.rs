@@ -10,7 +10,7 @@ use std::time::{Duration, UNIX_EPOCH};
 use kiln::nix::FlakeMetadata;
 use kiln::provenance::{Inputs, locked_uri, statement_bytes, subjects_of};
 use libfuzzer_sys::fuzz_target;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 fuzz_target!(|data: &[u8]| {
     let Ok(value) = serde_json::from_slice::<Value>(data) else {
@@ -38,7 +38,7 @@ fuzz_target!(|data: &[u8]| {
         flake: ".",
         metadata: &metadata,
         outputs: &[],
-        flags: json!({}),
+        flags: kiln::provenance::Flags::default(),
         nix_version: "nix (Nix) 2.26.3",
         system: "x86_64-linux",
         sandbox: Some("true"),

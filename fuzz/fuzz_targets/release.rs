@@ -1,4 +1,4 @@
-//! A whole release directory through `kiln verify-release` (`verify_release::verify`): the
+//! A whole release directory through `kiln verify-release` (`release::verify`): the
 //! SHA256SUMS, manifest, statement and envelope checks and the policy re-check of every binary
 //! in the archive, on files the harness writes to a private temporary directory.
 //!
@@ -128,8 +128,8 @@ fuzz_target!(|data: &[u8]| {
         None
     };
 
-    let report = kiln::verify_release::verify(&dir, key.as_ref()).expect("the directory is readable");
-    let text = kiln::verify_release::render(&report);
+    let report = kiln::release::verify(&dir, key.as_ref()).expect("the directory is readable");
+    let text = kiln::release::render(&report);
     // `KILN_FUZZ_DEBUG=1 cargo fuzz run release INPUT` shows what verify-release said.
     if std::env::var_os("KILN_FUZZ_DEBUG").is_some() {
         eprint!("{text}");

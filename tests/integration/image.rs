@@ -221,7 +221,7 @@ fn issue7_build_image_layout_is_valid_and_runs_on_both_arches() {
         .as_str()
         .unwrap();
     let epoch = m["source_date_epoch"].as_u64().unwrap();
-    assert_eq!(created, kiln::image::rfc3339(epoch));
+    assert_eq!(created, kiln::oci::layout::rfc3339(epoch));
     let archived = skopeo(
         dir,
         &["inspect", "--raw", &format!("oci-archive:{OCI_TAR}:1.2.3")],

@@ -401,20 +401,20 @@ fn issue6_verify_release_catches_tampering() {
             "extra-member",
             Box::new(move |d: &Path| {
                 // Slip a script into the archive, with every digest consistent and signed.
-                use kiln::archive::{ArchiveFormat, Entry, archive_bytes};
+                use kiln::archive::{ArchiveFormat, Member, archive_bytes};
                 let path = d.join(archive);
-                let members = kiln::verify_release::read_archive_keeping(
+                let members = kiln::archive::read_archive_keeping(
                     ArchiveFormat::TarGz,
                     fs::File::open(&path).unwrap(),
                     true,
                 )
                 .unwrap();
                 let stem = archive.trim_end_matches(".tar.gz");
-                let mut entries: Vec<Entry> = members
+                let mut entries: Vec<Member> = members
                     .into_iter()
-                    .map(|(n, m)| Entry::bytes(n, m.bytes().unwrap().unwrap(), 0o755))
+                    .map(|(n, m)| Member::bytes(n, m.bytes().unwrap().unwrap(), 0o755))
                     .collect();
-                entries.push(Entry::bytes(
+                entries.push(Member::bytes(
                     format!("{stem}/install.sh"),
                     b"#!/bin/sh\n".to_vec(),
                     0o755,
@@ -641,7 +641,7 @@ fn copy_tree(from: &Path, to: &Path) {
 
 /// Every member of an archive in the dist, bytes and mode, in archive order of names.
 fn members13(path: &Path, format: kiln::archive::ArchiveFormat) -> Vec<(String, Vec<u8>, u32)> {
-    kiln::verify_release::read_archive_keeping(format, fs::File::open(path).unwrap(), true)
+    kiln::archive::read_archive_keeping(format, fs::File::open(path).unwrap(), true)
         .unwrap()
         .into_iter()
         .map(|(n, m)| (n, m.bytes().unwrap().unwrap(), m.mode))
@@ -781,7 +781,7 @@ fn four_target_release(fx: &Fixture, secret: &Path) -> PathBuf {
     clippy::format_collect
 )]
 fn issue13_tamper_matrix() {
-    use kiln::archive::{ArchiveFormat, Entry, archive_bytes};
+    use kiln::archive::{ArchiveFormat, Member, archive_bytes};
     let fx = Fixture::new("ok");
     let (secret, public) = keygen(fx.dir(), "k");
     let (other_secret, other_public) = keygen(fx.dir(), "other");
@@ -799,9 +799,9 @@ fn issue13_tamper_matrix() {
     .unwrap()
     .1;
     // The kiln tar, and raw tars of the musl archive's files with one change.
-    let entries: Vec<Entry> = members
+    let entries: Vec<Member> = members
         .iter()
-        .map(|(n, b, m)| Entry::bytes(n.clone(), b.clone(), *m))
+        .map(|(n, b, m)| Member::bytes(n.clone(), b.clone(), *m))
         .collect();
     let tar = kiln::archive::ustar_bytes(&entries, 315_532_800).unwrap();
     let files: Vec<(String, u32, Vec<u8>)> = members

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
 
-use crate::image::Layout;
+use crate::oci::layout::Layout;
 
 /// A parsed `HOST:PORT/REPO[:TAG]` reference.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -24,7 +24,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
 
-use crate::archive::{self, Entry};
+use crate::archive::{self, Member};
 use crate::checksum;
 use crate::target::Target;
 
@@ -218,7 +218,7 @@ fn group() -> String {
 
 /// Files of a zoneinfo directory as layer entries (symlinked files are stored as copies;
 /// symlinked directories are skipped, so `posix -> .` loops cannot happen).
-fn zoneinfo_entries(root: &Path, rel: &str, out: &mut Vec<Entry>) -> Result<()> {
+fn zoneinfo_entries(root: &Path, rel: &str, out: &mut Vec<Member>) -> Result<()> {
     let dir = root.join(rel);
     let mut names: Vec<_> = fs::read_dir(&dir)
         .with_context(|| format!("--tzdata: reading {}", dir.display()))?
@@ -241,7 +241,7 @@ fn zoneinfo_entries(root: &Path, rel: &str, out: &mut Vec<Entry>) -> Result<()> 
             }
         } else if meta.is_file() {
             let bytes = fs::read(&path).with_context(|| format!("--tzdata: {}", path.display()))?;
-            out.push(Entry::bytes(format!("{ZONEINFO_DIR}/{child}"), bytes, 0o644));
+            out.push(Member::bytes(format!("{ZONEINFO_DIR}/{child}"), bytes, 0o644));
         }
     }
     Ok(())
@@ -249,11 +249,11 @@ fn zoneinfo_entries(root: &Path, rel: &str, out: &mut Vec<Entry>) -> Result<()> 
 
 /// The layer entries common to every platform: CA bundle, zoneinfo (passwd and group are
 /// added for images without a base).
-fn common_entries(opts: &ImageOptions) -> Result<Vec<Entry>> {
+fn common_entries(opts: &ImageOptions) -> Result<Vec<Member>> {
     let mut entries = Vec::new();
     if let Some(ca) = &opts.ca_certs {
         let bytes = fs::read(ca).with_context(|| format!("--ca-certs {}", ca.display()))?;
-        entries.push(Entry::bytes(CA_CERTS_PATH, bytes, 0o644));
+        entries.push(Member::bytes(CA_CERTS_PATH, bytes, 0o644));
     }
     if let Some(tz) = &opts.tzdata {
         if !tz.is_dir() {
@@ -509,7 +509,7 @@ struct Common<'a> {
     created: String,
     labels: BTreeMap<String, String>,
     tag: String,
-    files: Vec<Entry>,
+    files: Vec<Member>,
 }
 
 /// One platform's layer, config and manifest; returns its record and manifest descriptor.
@@ -528,11 +528,11 @@ fn platform_image(
     let entrypoint = format!("{BIN_DIR}/{}", main.0);
     let mut entries = c.files.clone();
     if input.base.is_none() {
-        entries.push(Entry::bytes("etc/passwd", passwd(), 0o644));
-        entries.push(Entry::bytes("etc/group", group(), 0o644));
+        entries.push(Member::bytes("etc/passwd", passwd(), 0o644));
+        entries.push(Member::bytes("etc/group", group(), 0o644));
     }
     for (name, bytes) in &bins {
-        entries.push(Entry::bytes(
+        entries.push(Member::bytes(
             format!("{}/{name}", &BIN_DIR[1..]),
             bytes.clone(),
             0o755,
@@ -704,10 +704,10 @@ impl Layout {
     /// The `oci-archive`: the layout tarred deterministically (ustar, sorted, root-owned,
     /// mtime = `SOURCE_DATE_EPOCH`), members at the top level as skopeo's `oci-archive:` reads.
     pub fn oci_archive(&self) -> Result<Vec<u8>> {
-        let entries: Vec<Entry> = self
+        let entries: Vec<Member> = self
             .files()
             .into_iter()
-            .map(|(name, bytes)| Entry::bytes(name, bytes.to_vec(), 0o644))
+            .map(|(name, bytes)| Member::bytes(name, bytes.to_vec(), 0o644))
             .collect();
         archive::ustar_bytes(&entries, self.epoch).context("writing the oci-archive")
     }

@@ -1,4 +1,4 @@
-//! Deterministic release archives: `tar.gz`, `tar.xz`, `tar.zst` and `zip`.
+//! Writing deterministic release archives: `tar.gz`, `tar.xz`, `tar.zst` and `zip`.
 //!
 //! This module owns the bytes of every archive kiln ships. The same entries and the same
 //! `SOURCE_DATE_EPOCH` give the same bytes, whatever the input order, the host, the user, the
@@ -27,15 +27,15 @@
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
-use std::fmt;
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 
 use flate2::write::{DeflateEncoder, GzEncoder};
 use flate2::{Compression, Crc, GzBuilder};
+
+use super::{ArchiveFormat, Member, MemberSource, normalize_mode};
 
 /// gzip compression level (the maximum).
 pub const GZIP_LEVEL: u32 = 9;
@@ -46,11 +46,6 @@ pub const GZIP_OS: u8 = 255;
 pub const XZ_PRESET: u32 = 6;
 /// zstd compression level.
 pub const ZSTD_LEVEL: i32 = 19;
-/// The most memory kiln lets the xz decoder take when reading an archive back: 64 MiB. The
-/// dictionary size comes from the archive's block header (up to 4 GiB, allocated up front and
-/// filled as the stream is decoded); kiln's preset 6 needs 9 MiB to decode, presets up to 8
-/// fit, and the limit keeps `kiln verify-release` under 128 MiB resident whatever the archive.
-pub const XZ_MEMLIMIT: u64 = 64 << 20;
 /// Raw deflate level for zip members.
 pub const ZIP_DEFLATE_LEVEL: u32 = 9;
 /// The largest mtime a ustar header holds: 11 octal digits (year 2242).
@@ -80,111 +75,7 @@ const S_IFDIR: u32 = 0o040_000;
 /// MS-DOS directory attribute, in the low byte of the external attributes.
 const DOS_DIR_ATTR: u32 = 0x10;
 
-/// An archive format kiln can write.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum ArchiveFormat {
-    /// ustar compressed with gzip.
-    TarGz,
-    /// ustar compressed with xz.
-    TarXz,
-    /// ustar compressed with zstd.
-    TarZst,
-    /// zip with raw deflate.
-    Zip,
-}
-
-impl ArchiveFormat {
-    /// Every format, in the order of their names.
-    pub const ALL: [ArchiveFormat; 4] = [
-        ArchiveFormat::TarGz,
-        ArchiveFormat::TarXz,
-        ArchiveFormat::TarZst,
-        ArchiveFormat::Zip,
-    ];
-
-    /// The file-name extension, without a leading dot: `tar.gz`, `tar.xz`, `tar.zst`, `zip`.
-    /// It is also the format's name for [`FromStr`] and [`fmt::Display`].
-    pub fn extension(self) -> &'static str {
-        match self {
-            ArchiveFormat::TarGz => "tar.gz",
-            ArchiveFormat::TarXz => "tar.xz",
-            ArchiveFormat::TarZst => "tar.zst",
-            ArchiveFormat::Zip => "zip",
-        }
-    }
-}
-
-impl fmt::Display for ArchiveFormat {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.extension())
-    }
-}
-
-impl FromStr for ArchiveFormat {
-    type Err = ArchiveError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        ArchiveFormat::ALL
-            .into_iter()
-            .find(|f| f.extension() == s)
-            .ok_or_else(|| ArchiveError::UnknownFormat { given: s.to_owned() })
-    }
-}
-
-/// Where an entry's bytes come from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum EntrySource {
-    /// A regular file, read when the archive is written. Symlinks, directories and other
-    /// special files are refused; the file's own mode and timestamps are ignored.
-    File(PathBuf),
-    /// Bytes given in memory.
-    Bytes(Vec<u8>),
-}
-
-/// One file in an archive. Directories are implied by the names.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Entry {
-    /// Path inside the archive: relative, `/`-separated, with no empty, `.` or `..`
-    /// components, no `\`, no control characters and no trailing `/`.
-    pub name: String,
-    /// The entry's bytes.
-    pub source: EntrySource,
-    /// Unix mode; only whether any execute bit is set matters (see [`normalize_mode`]).
-    pub mode: u32,
-}
-
-impl Entry {
-    /// An entry read from the file at `path`.
-    pub fn file(name: impl Into<String>, path: impl Into<PathBuf>, mode: u32) -> Entry {
-        Entry {
-            name: name.into(),
-            source: EntrySource::File(path.into()),
-            mode,
-        }
-    }
-
-    /// An entry with the given bytes.
-    pub fn bytes(name: impl Into<String>, bytes: impl Into<Vec<u8>>, mode: u32) -> Entry {
-        Entry {
-            name: name.into(),
-            source: EntrySource::Bytes(bytes.into()),
-            mode,
-        }
-    }
-}
-
-/// An xz decoder of `r` bounded by [`XZ_MEMLIMIT`], for archives kiln reads back.
-pub fn xz_decoder<R: Read>(r: R) -> Result<liblzma::read::XzDecoder<R>, liblzma::stream::Error> {
-    let stream = liblzma::stream::Stream::new_stream_decoder(XZ_MEMLIMIT, 0)?;
-    Ok(liblzma::read::XzDecoder::new_stream(r, stream))
-}
-
-/// The mode a file entry is written with: `0o755` if `mode` has any execute bit, else `0o644`.
-pub fn normalize_mode(mode: u32) -> u32 {
-    if mode & 0o111 == 0 { 0o644 } else { 0o755 }
-}
-
-/// Why an archive could not be written. Entry errors name the entry and, for a file source,
+/// Why an archive could not be written. Member errors name the entry and, for a file source,
 /// the file.
 #[derive(Debug, thiserror::Error)]
 pub enum ArchiveError {
@@ -302,7 +193,7 @@ pub enum ArchiveError {
 /// `write_all`: on error nothing has been written. `out` is not flushed or synced.
 pub fn write_archive<W: Write + ?Sized>(
     format: ArchiveFormat,
-    entries: &[Entry],
+    entries: &[Member],
     mtime: u64,
     out: &mut W,
 ) -> Result<(), ArchiveError> {
@@ -312,7 +203,7 @@ pub fn write_archive<W: Write + ?Sized>(
 
 /// The bytes of the `format` archive of `entries` with every mtime `mtime`; see the module
 /// documentation for what is normalised.
-pub fn archive_bytes(format: ArchiveFormat, entries: &[Entry], mtime: u64) -> Result<Vec<u8>, ArchiveError> {
+pub fn archive_bytes(format: ArchiveFormat, entries: &[Member], mtime: u64) -> Result<Vec<u8>, ArchiveError> {
     if mtime > MAX_MTIME {
         return Err(ArchiveError::MtimeOutOfRange { mtime });
     }
@@ -337,7 +228,7 @@ pub fn archive_bytes(format: ArchiveFormat, entries: &[Entry], mtime: u64) -> Re
 
 /// The bytes of a plain, uncompressed ustar archive of `entries` (the tar inside a `tar.gz`,
 /// with the same normalisation): what OCI image layers and the `oci-archive` are made of.
-pub fn ustar_bytes(entries: &[Entry], mtime: u64) -> Result<Vec<u8>, ArchiveError> {
+pub fn ustar_bytes(entries: &[Member], mtime: u64) -> Result<Vec<u8>, ArchiveError> {
     if mtime > MAX_MTIME {
         return Err(ArchiveError::MtimeOutOfRange { mtime });
     }
@@ -347,33 +238,33 @@ pub fn ustar_bytes(entries: &[Entry], mtime: u64) -> Result<Vec<u8>, ArchiveErro
 
 /// One archive member: a file entry or an implied directory.
 #[derive(Debug)]
-enum Member<'a> {
+enum Record<'a> {
     Dir { name: String },
-    File { entry: &'a Entry, mode: u32 },
+    File { member: &'a Member, mode: u32 },
 }
 
-impl Member<'_> {
+impl Record<'_> {
     /// The name written into the archive; directories end with `/`.
     fn archive_name(&self) -> Cow<'_, str> {
         match self {
-            Member::Dir { name } => Cow::Owned(format!("{name}/")),
-            Member::File { entry, .. } => Cow::Borrowed(&entry.name),
+            Record::Dir { name } => Cow::Owned(format!("{name}/")),
+            Record::File { member, .. } => Cow::Borrowed(&member.name),
         }
     }
 
     /// The name errors report.
     fn entry_name(&self) -> &str {
         match self {
-            Member::Dir { name } => name,
-            Member::File { entry, .. } => &entry.name,
+            Record::Dir { name } => name,
+            Record::File { member, .. } => &member.name,
         }
     }
 }
 
 /// Validates the entries and returns the members in archive order: files and implied
 /// directories, sorted by the bytes of their archive names.
-fn plan(entries: &[Entry]) -> Result<Vec<Member<'_>>, ArchiveError> {
-    let mut files: BTreeMap<&str, &Entry> = BTreeMap::new();
+fn plan(entries: &[Member]) -> Result<Vec<Record<'_>>, ArchiveError> {
+    let mut files: BTreeMap<&str, &Member> = BTreeMap::new();
     for entry in entries {
         check_name(&entry.name)?;
         if files.insert(entry.name.as_str(), entry).is_some() {
@@ -395,11 +286,11 @@ fn plan(entries: &[Entry]) -> Result<Vec<Member<'_>>, ArchiveError> {
             child: (*child).to_owned(),
         });
     }
-    let mut members: Vec<Member<'_>> = dirs
+    let mut members: Vec<Record<'_>> = dirs
         .into_keys()
-        .map(|d| Member::Dir { name: d.to_owned() })
-        .chain(files.into_values().map(|e| Member::File {
-            entry: e,
+        .map(|d| Record::Dir { name: d.to_owned() })
+        .chain(files.into_values().map(|e| Record::File {
+            member: e,
             mode: normalize_mode(e.mode),
         }))
         .collect();
@@ -440,12 +331,12 @@ fn check_name(name: &str) -> Result<(), ArchiveError> {
 }
 
 /// The bytes of a member: a file's contents, or nothing for a directory.
-fn member_data<'a>(member: &'a Member<'_>) -> Result<Cow<'a, [u8]>, ArchiveError> {
+fn member_data<'a>(member: &'a Record<'_>) -> Result<Cow<'a, [u8]>, ArchiveError> {
     match member {
-        Member::Dir { .. } => Ok(Cow::Borrowed(&[])),
-        Member::File { entry, .. } => match &entry.source {
-            EntrySource::Bytes(bytes) => Ok(Cow::Borrowed(bytes)),
-            EntrySource::File(path) => read_source(&entry.name, path).map(Cow::Owned),
+        Record::Dir { .. } => Ok(Cow::Borrowed(&[])),
+        Record::File { member, .. } => match &member.source {
+            MemberSource::Bytes(bytes) => Ok(Cow::Borrowed(bytes)),
+            MemberSource::File(path) => read_source(&member.name, path).map(Cow::Owned),
         },
     }
 }
@@ -503,7 +394,7 @@ fn ustar_split(path: &str) -> Option<(&str, &str)> {
 }
 
 /// The uncompressed ustar archive of `members`; `format` is named in errors.
-fn tar_bytes(members: &[Member<'_>], mtime: u64, format: ArchiveFormat) -> Result<Vec<u8>, ArchiveError> {
+fn tar_bytes(members: &[Record<'_>], mtime: u64, format: ArchiveFormat) -> Result<Vec<u8>, ArchiveError> {
     let mut builder = tar::Builder::new(Vec::new());
     for member in members {
         let archive_name = member.archive_name();
@@ -531,8 +422,8 @@ fn tar_bytes(members: &[Member<'_>], mtime: u64, format: ArchiveFormat) -> Resul
         ustar.name[..name.len()].copy_from_slice(name.as_bytes());
         ustar.prefix[..prefix.len()].copy_from_slice(prefix.as_bytes());
         let (entry_type, mode) = match member {
-            Member::Dir { .. } => (tar::EntryType::Directory, 0o755),
-            Member::File { mode, .. } => (tar::EntryType::Regular, *mode),
+            Record::Dir { .. } => (tar::EntryType::Directory, 0o755),
+            Record::File { mode, .. } => (tar::EntryType::Regular, *mode),
         };
         header.set_entry_type(entry_type);
         header.set_mode(mode);
@@ -608,7 +499,7 @@ fn put32(buf: &mut Vec<u8>, v: u32) {
 }
 
 /// The zip archive of `members`.
-fn zip_bytes(members: &[Member<'_>], mtime: u64) -> Result<Vec<u8>, ArchiveError> {
+fn zip_bytes(members: &[Record<'_>], mtime: u64) -> Result<Vec<u8>, ArchiveError> {
     if members.len() > ZIP_MAX_ENTRIES {
         return Err(ArchiveError::TooManyEntries { count: members.len() });
     }
@@ -653,8 +544,8 @@ fn zip_bytes(members: &[Member<'_>], mtime: u64) -> Result<Vec<u8>, ArchiveError
         let uncompressed = zip_u32(size, entry_name)?;
         let offset = zip_u32(out.len() as u64, entry_name)?;
         let external = match member {
-            Member::Dir { .. } => ((S_IFDIR | 0o755) << 16) | DOS_DIR_ATTR,
-            Member::File { mode, .. } => (S_IFREG | mode) << 16,
+            Record::Dir { .. } => ((S_IFDIR | 0o755) << 16) | DOS_DIR_ATTR,
+            Record::File { mode, .. } => (S_IFREG | mode) << 16,
         };
 
         // Local file header.
@@ -760,18 +651,18 @@ mod tests {
     /// A release-like set of entries, one from a real file with odd permissions, and the tree
     /// it must extract to: path (no trailing `/`) -> (mode, bytes or `None` for a directory).
     #[allow(clippy::type_complexity)]
-    fn fixture(dir: &Path) -> (Vec<Entry>, BTreeMap<String, (u32, Option<Vec<u8>>)>) {
+    fn fixture(dir: &Path) -> (Vec<Member>, BTreeMap<String, (u32, Option<Vec<u8>>)>) {
         let license = dir.join("LICENSE");
         fs::write(&license, b"MIT License\n\nCopyright kiln authors\n").unwrap();
         fs::set_permissions(&license, Permissions::from_mode(0o600)).unwrap();
         let binary: Vec<u8> = b"\x7fELF not really\n".repeat(300);
         let entries = vec![
-            Entry::bytes("kiln-1.0/bin/kiln", binary.clone(), 0o700),
-            Entry::file("kiln-1.0/LICENSE", &license, 0o600),
-            Entry::bytes("kiln-1.0/README.md", "# kiln\n", 0o664),
-            Entry::bytes("kiln-1.0/share/doc/empty", Vec::new(), 0o644),
-            Entry::bytes("kiln-1.0/bin-helper", "#!/bin/sh\n", 0o100_775),
-            Entry::bytes(long_name(), "deep\n", 0o755),
+            Member::bytes("kiln-1.0/bin/kiln", binary.clone(), 0o700),
+            Member::file("kiln-1.0/LICENSE", &license, 0o600),
+            Member::bytes("kiln-1.0/README.md", "# kiln\n", 0o664),
+            Member::bytes("kiln-1.0/share/doc/empty", Vec::new(), 0o644),
+            Member::bytes("kiln-1.0/bin-helper", "#!/bin/sh\n", 0o100_775),
+            Member::bytes(long_name(), "deep\n", 0o755),
         ];
         let mut tree = BTreeMap::new();
         for d in ["kiln-1.0", "kiln-1.0/bin", "kiln-1.0/share", "kiln-1.0/share/doc"] {
@@ -1110,8 +1001,8 @@ mod tests {
     #[test]
     fn pinned_digests() {
         let entries = [
-            Entry::bytes("demo/bin/demo", b"#!/bin/sh\necho demo\n".repeat(50), 0o755),
-            Entry::bytes("demo/README", "demo\n", 0o644),
+            Member::bytes("demo/bin/demo", b"#!/bin/sh\necho demo\n".repeat(50), 0o755),
+            Member::bytes("demo/README", "demo\n", 0o644),
         ];
         let tar = decompress(
             ArchiveFormat::TarGz,
@@ -1168,7 +1059,7 @@ mod tests {
 
     #[test]
     fn gzip_header_has_no_name_no_mtime_fixed_os() {
-        let bytes = archive_bytes(ArchiveFormat::TarGz, &[Entry::bytes("a", "a", 0o644)], MTIME).unwrap();
+        let bytes = archive_bytes(ArchiveFormat::TarGz, &[Member::bytes("a", "a", 0o644)], MTIME).unwrap();
         assert_eq!(bytes[..3], [0x1f, 0x8b, 8], "gzip magic, deflate");
         assert_eq!(bytes[3], 0, "FLG: no FNAME, FCOMMENT, FEXTRA or FHCRC");
         assert_eq!(bytes[4..8], [0, 0, 0, 0], "MTIME 0");
@@ -1191,7 +1082,7 @@ mod tests {
 
     #[test]
     fn xz_stream_uses_crc64() {
-        let bytes = archive_bytes(ArchiveFormat::TarXz, &[Entry::bytes("a", "a", 0o644)], MTIME).unwrap();
+        let bytes = archive_bytes(ArchiveFormat::TarXz, &[Member::bytes("a", "a", 0o644)], MTIME).unwrap();
         assert_eq!(bytes[..6], [0xfd, b'7', b'z', b'X', b'Z', 0]);
         assert_eq!(bytes[6..8], [0, 0x04], "stream flags: CRC64");
         let dir = tempfile::tempdir().unwrap();
@@ -1208,7 +1099,7 @@ mod tests {
 
     #[test]
     fn zstd_frame_has_checksum_and_exact_size() {
-        let entries = [Entry::bytes("a", "a", 0o644)];
+        let entries = [Member::bytes("a", "a", 0o644)];
         let bytes = archive_bytes(ArchiveFormat::TarZst, &entries, MTIME).unwrap();
         assert_eq!(bytes[..4], [0x28, 0xb5, 0x2f, 0xfd]);
         assert_ne!(bytes[4] & 0b100, 0, "content checksum flag");
@@ -1443,7 +1334,7 @@ with zipfile.ZipFile(sys.argv[1]) as zf:
     fn python_zipfile_reads_zip() {
         let dir = tempfile::tempdir().unwrap();
         let (mut entries, mut tree) = fixture(dir.path());
-        entries.push(Entry::bytes("kiln-1.0/données.txt", "é\n", 0o644));
+        entries.push(Member::bytes("kiln-1.0/données.txt", "é\n", 0o644));
         tree.insert(
             "kiln-1.0/données.txt".to_owned(),
             (0o644, Some("é\n".as_bytes().to_vec())),
@@ -1539,8 +1430,8 @@ with zipfile.ZipFile(sys.argv[1]) as zf:
 
     #[test]
     fn zip_refuses_too_many_entries() {
-        let entries: Vec<Entry> = (0..=ZIP_MAX_ENTRIES)
-            .map(|i| Entry::bytes(format!("f{i}"), Vec::new(), 0o644))
+        let entries: Vec<Member> = (0..=ZIP_MAX_ENTRIES)
+            .map(|i| Member::bytes(format!("f{i}"), Vec::new(), 0o644))
             .collect();
         let err = archive_bytes(ArchiveFormat::Zip, &entries, MTIME).unwrap_err();
         assert!(
@@ -1568,7 +1459,7 @@ with zipfile.ZipFile(sys.argv[1]) as zf:
             ("a/./b", "`.` component"),
         ] {
             for format in ArchiveFormat::ALL {
-                let err = archive_bytes(format, &[Entry::bytes(name, "x", 0o644)], MTIME).unwrap_err();
+                let err = archive_bytes(format, &[Member::bytes(name, "x", 0o644)], MTIME).unwrap_err();
                 let ArchiveError::InvalidName {
                     name: got,
                     reason: why,
@@ -1587,7 +1478,7 @@ with zipfile.ZipFile(sys.argv[1]) as zf:
         // Dots inside names are fine.
         archive_bytes(
             ArchiveFormat::TarGz,
-            &[Entry::bytes("a/..b/c.d/.e", "x", 0o644)],
+            &[Member::bytes("a/..b/c.d/.e", "x", 0o644)],
             MTIME,
         )
         .unwrap();
@@ -1595,13 +1486,16 @@ with zipfile.ZipFile(sys.argv[1]) as zf:
 
     #[test]
     fn refuses_duplicates_and_files_used_as_directories() {
-        let dup = [Entry::bytes("a/b", "1", 0o644), Entry::bytes("a/b", "2", 0o644)];
+        let dup = [Member::bytes("a/b", "1", 0o644), Member::bytes("a/b", "2", 0o644)];
         let err = archive_bytes(ArchiveFormat::Zip, &dup, MTIME).unwrap_err();
         assert!(
             matches!(err, ArchiveError::DuplicateName { ref name } if name == "a/b"),
             "{err}"
         );
-        let clash = [Entry::bytes("a/b/c", "1", 0o644), Entry::bytes("a/b", "2", 0o644)];
+        let clash = [
+            Member::bytes("a/b/c", "1", 0o644),
+            Member::bytes("a/b", "2", 0o644),
+        ];
         let err = archive_bytes(ArchiveFormat::TarGz, &clash, MTIME).unwrap_err();
         assert!(
             matches!(err, ArchiveError::FileIsDirectory { ref name, ref child } if name == "a/b" && child == "a/b/c"),
@@ -1617,7 +1511,7 @@ with zipfile.ZipFile(sys.argv[1]) as zf:
         let link = dir.path().join("link");
         std::os::unix::fs::symlink(&target, &link).unwrap();
         for format in ArchiveFormat::ALL {
-            let err = archive_bytes(format, &[Entry::file("bin/tool", &link, 0o755)], MTIME).unwrap_err();
+            let err = archive_bytes(format, &[Member::file("bin/tool", &link, 0o755)], MTIME).unwrap_err();
             assert!(
                 matches!(
                     err,
@@ -1641,7 +1535,7 @@ with zipfile.ZipFile(sys.argv[1]) as zf:
         let dir = tempfile::tempdir().unwrap();
         let err = archive_bytes(
             ArchiveFormat::TarXz,
-            &[Entry::file("share", dir.path(), 0o755)],
+            &[Member::file("share", dir.path(), 0o755)],
             MTIME,
         )
         .unwrap_err();
@@ -1665,8 +1559,12 @@ with zipfile.ZipFile(sys.argv[1]) as zf:
     fn refuses_missing_source_naming_entry_and_file() {
         let dir = tempfile::tempdir().unwrap();
         let missing = dir.path().join("nope");
-        let err =
-            archive_bytes(ArchiveFormat::Zip, &[Entry::file("nope", &missing, 0o644)], MTIME).unwrap_err();
+        let err = archive_bytes(
+            ArchiveFormat::Zip,
+            &[Member::file("nope", &missing, 0o644)],
+            MTIME,
+        )
+        .unwrap_err();
         assert!(matches!(err, ArchiveError::ReadSource { .. }), "{err}");
         assert!(
             err.to_string().contains("`nope`") && err.to_string().contains(&missing.display().to_string())
@@ -1722,7 +1620,7 @@ with zipfile.ZipFile(sys.argv[1]) as zf:
             (deep.clone(), Some("p".repeat(155))),
         ] {
             for format in TAR_FORMATS {
-                let result = archive_bytes(format, &[Entry::bytes(name.clone(), "x", 0o644)], MTIME);
+                let result = archive_bytes(format, &[Member::bytes(name.clone(), "x", 0o644)], MTIME);
                 match (result, &refused) {
                     (Ok(bytes), None) => {
                         assert_eq!(read_tar(&decompress(format, &bytes)).last().unwrap().0, name);
@@ -1743,7 +1641,7 @@ with zipfile.ZipFile(sys.argv[1]) as zf:
             // zip has no such limit.
             archive_bytes(
                 ArchiveFormat::Zip,
-                &[Entry::bytes(name.clone(), "x", 0o644)],
+                &[Member::bytes(name.clone(), "x", 0o644)],
                 MTIME,
             )
             .unwrap();
@@ -1752,9 +1650,9 @@ with zipfile.ZipFile(sys.argv[1]) as zf:
 
     #[test]
     fn refuses_mtime_past_ustar() {
-        archive_bytes(ArchiveFormat::TarGz, &[Entry::bytes("a", "x", 0o644)], MAX_MTIME).unwrap();
+        archive_bytes(ArchiveFormat::TarGz, &[Member::bytes("a", "x", 0o644)], MAX_MTIME).unwrap();
         for format in ArchiveFormat::ALL {
-            let err = archive_bytes(format, &[Entry::bytes("a", "x", 0o644)], MAX_MTIME + 1).unwrap_err();
+            let err = archive_bytes(format, &[Member::bytes("a", "x", 0o644)], MAX_MTIME + 1).unwrap_err();
             assert!(matches!(err, ArchiveError::MtimeOutOfRange { .. }), "{err}");
         }
     }
@@ -1763,8 +1661,8 @@ with zipfile.ZipFile(sys.argv[1]) as zf:
     fn nothing_is_written_on_error() {
         let mut out = Vec::new();
         let entries = [
-            Entry::bytes("ok", "x", 0o644),
-            Entry::file("zz", "/nonexistent/kiln-test", 0o644),
+            Member::bytes("ok", "x", 0o644),
+            Member::file("zz", "/nonexistent/kiln-test", 0o644),
         ];
         for format in ArchiveFormat::ALL {
             assert!(write_archive(format, &entries, MTIME, &mut out).is_err());
@@ -1801,8 +1699,8 @@ with zipfile.ZipFile(sys.argv[1]) as zf:
             format in prop::sample::select(ArchiveFormat::ALL.to_vec()),
             mtime in 0u64..4_500_000_000,
         ) {
-            let entries: Vec<Entry> = files.iter().map(|(n, b, m)| Entry::bytes(n.clone(), b.clone(), *m)).collect();
-            let other: Vec<Entry> = shuffled.iter().map(|(n, b, m)| Entry::bytes(n.clone(), b.clone(), *m)).collect();
+            let entries: Vec<Member> = files.iter().map(|(n, b, m)| Member::bytes(n.clone(), b.clone(), *m)).collect();
+            let other: Vec<Member> = shuffled.iter().map(|(n, b, m)| Member::bytes(n.clone(), b.clone(), *m)).collect();
             let first = archive_bytes(format, &entries, mtime).unwrap();
             prop_assert_eq!(&first, &archive_bytes(format, &entries, mtime).unwrap());
             prop_assert_eq!(sha256_bytes(&first), sha256_bytes(&archive_bytes(format, &other, mtime).unwrap()));

@@ -15,17 +15,19 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::io::Read;
+use std::io::{Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, anyhow, bail};
 
+use crate::archive::{ArchiveFormat, read_archive};
 use crate::checksum;
-use crate::export::{self, Existing, Output, Staging};
-use crate::image::{self, BaseImage, ImageInput, ImageOptions, ImageSet, Layout};
+use crate::export::{self, DistFile, Existing, Staging};
 use crate::manifest::{Artifact, Manifest};
+use crate::oci::layout::{self, BaseImage, ImageInput, ImageOptions, ImageSet, Layout};
 use crate::proc::Interrupt;
 use crate::provenance;
+use crate::release::read::{self, ReadError};
 use crate::target::{self, ExpectedLinkage, Libc, Target};
 
 /// What `kiln image` was asked to do.
@@ -45,11 +47,12 @@ pub struct ImageRequest {
     pub sign_key: Option<crate::sign::SecretKey>,
 }
 
-/// Reads `manifest.json` of `dist`.
+/// Reads `manifest.json` of `dist` (through [`crate::release::read`]).
 pub fn read_manifest(dist: &Path) -> Result<Manifest> {
-    let path = dist.join("manifest.json");
-    let text = fs::read(&path).with_context(|| format!("{}: run kiln build first", path.display()))?;
-    serde_json::from_slice(&text).with_context(|| format!("{}: not a kiln manifest", path.display()))
+    read::manifest(dist).map_err(|e| match e {
+        ReadError::Missing { .. } => anyhow!("{}: {e}; run kiln build first", dist.display()),
+        e => anyhow!("{}: {e}", dist.display()),
+    })
 }
 
 /// The artifacts to image, with their targets; refuses gnu targets asked for by name.
@@ -115,30 +118,23 @@ fn select<'m>(
     Ok(out)
 }
 
-/// Opens an archive for reading as a tar stream, by its file name.
-fn tar_reader(path: &Path) -> Result<Box<dyn Read>> {
-    let f = fs::File::open(path).with_context(|| path.display().to_string())?;
-    let name = path.to_string_lossy();
-    Ok(if name.ends_with(".tar.gz") {
-        Box::new(flate2::read::GzDecoder::new(f))
-    } else if name.ends_with(".tar.xz") {
-        Box::new(crate::archive::xz_decoder(f).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?)
-    } else if name.ends_with(".tar.zst") {
-        Box::new(zstd::Decoder::new(f)?)
-    } else {
-        bail!(
-            "{}: kiln image reads tar.gz, tar.xz or tar.zst archives, not zip",
-            path.display()
-        );
-    })
-}
-
-/// The verified binaries of one artifact, read from its archive and checked against the
-/// manifest's SHA-256 of the archive and of every binary.
+/// The verified binaries of one artifact, read from its archive (through
+/// [`crate::release::read`] and [`crate::archive::read`]) and checked against the manifest's
+/// SHA-256 of the archive and of every binary. What was hashed is what is unpacked.
 fn binaries_of(dist: &Path, t: &'static Target, a: &Artifact, base: Option<BaseImage>) -> Result<ImageInput> {
-    let path = dist.join(&a.file);
-    let sha = checksum::sha256_file(&path).with_context(|| path.display().to_string())?;
-    if sha != a.sha256 {
+    let format = match ArchiveFormat::of_file(&a.file) {
+        Some(ArchiveFormat::Zip) | None => bail!(
+            "{}: kiln image reads tar.gz, tar.xz or tar.zst archives, not zip",
+            dist.join(&a.file).display()
+        ),
+        Some(f) => f,
+    };
+    let Some(mut opened) =
+        read::open_hashed(dist, &a.file).map_err(|e| anyhow!("{}: {e}", dist.display()))?
+    else {
+        bail!("{}: {} is missing", dist.display(), a.file);
+    };
+    if opened.sha256 != a.sha256 {
         bail!("{}: SHA-256 differs from manifest.json", a.file);
     }
     for b in a.binaries.iter().filter(|_| base.is_none()) {
@@ -150,20 +146,24 @@ fn binaries_of(dist: &Path, t: &'static Target, a: &Artifact, base: Option<BaseI
             );
         }
     }
+    opened
+        .file
+        .seek(SeekFrom::Start(0))
+        .with_context(|| a.file.clone())?;
+    let members = read_archive(format, &mut opened.file).map_err(|e| anyhow!("{}: {e}", a.file))?;
     let mut found: Vec<(String, Vec<u8>)> = Vec::new();
-    let mut ar = tar::Archive::new(tar_reader(&path)?);
-    for entry in ar.entries().with_context(|| a.file.clone())? {
-        let mut entry = entry.with_context(|| a.file.clone())?;
-        let name = entry.path()?.to_string_lossy().into_owned();
-        let Some(b) = a.binaries.iter().find(|b| b.path == name) else {
+    for (name, m) in &members {
+        let Some(b) = a.binaries.iter().find(|b| &b.path == name) else {
             continue;
         };
-        let mut bytes = Vec::new();
-        entry.read_to_end(&mut bytes)?;
+        let bytes = m
+            .bytes()
+            .unwrap_or_else(|| Ok(Vec::new()))
+            .with_context(|| format!("{}: {name}", a.file))?;
         if checksum::sha256_bytes(&bytes) != b.sha256 {
             bail!("{}: {name}: SHA-256 differs from manifest.json", a.file);
         }
-        let base = name.rsplit('/').next().unwrap_or(&name).to_owned();
+        let base = name.rsplit('/').next().unwrap_or(name).to_owned();
         found.push((base, bytes));
     }
     if found.len() != a.binaries.len() || found.is_empty() {
@@ -186,10 +186,10 @@ pub fn stem(manifest: &Manifest) -> String {
 }
 
 /// Builds the image layout of a dist's static targets (in memory).
-pub fn layout(req: &ImageRequest, manifest: &Manifest) -> Result<Layout> {
+pub fn build_layout(req: &ImageRequest, manifest: &Manifest) -> Result<Layout> {
     let chosen = select(manifest, &req.targets, req.base.is_some())?;
     let mut bases = match &req.base {
-        Some(dir) => image::read_base(dir)?,
+        Some(dir) => layout::read_base(dir)?,
         None => BTreeMap::new(),
     };
     let inputs: Vec<ImageInput> = chosen
@@ -222,7 +222,7 @@ pub fn layout(req: &ImageRequest, manifest: &Manifest) -> Result<Layout> {
         ca_certs: req.ca_certs.clone(),
         tzdata: req.tzdata.clone(),
     };
-    image::build(&inputs, &opts)
+    layout::build(&inputs, &opts)
 }
 
 /// Whether a `dist/` entry is an image file this module writes (replaced on every run).
@@ -238,18 +238,17 @@ fn is_image_file(name: &str) -> bool {
 /// signed again, without one the envelope is dropped (and kiln says so; `kiln sign` adds it back).
 fn restate_provenance(req: &ImageRequest, staging: &Staging, sums: &[(String, String)]) -> Result<()> {
     let path = req.dist.join(provenance::STATEMENT_FILE);
-    let text = match fs::read(&path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(anyhow::anyhow!("{}: {e}", path.display())),
+    let Some(text) = read::read_regular(&req.dist, provenance::STATEMENT_FILE)
+        .map_err(|e| anyhow!("{}: {e}", req.dist.display()))?
+    else {
+        return Ok(());
     };
-    let old: serde_json::Value =
-        serde_json::from_slice(&text).with_context(|| format!("{}: not JSON", path.display()))?;
-    let statement = provenance::restate(&old, sums, std::time::SystemTime::now())
+    let old = read::parse_statement(&text).map_err(|e| anyhow!("{}: {e}", req.dist.display()))?;
+    let statement = provenance::restate(&old.value, sums, std::time::SystemTime::now())
         .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
     let was_signed = req.dist.join(provenance::ENVELOPE_FILE).exists();
     if let Some(key) = &req.sign_key {
-        staging.write(&Output::Bytes {
+        staging.write(&DistFile::Bytes {
             file: provenance::ENVELOPE_FILE.into(),
             bytes: key.envelope_line(&statement),
         })?;
@@ -259,7 +258,7 @@ fn restate_provenance(req: &ImageRequest, staging: &Staging, sums: &[(String, St
             req.dist.display()
         ));
     }
-    staging.write(&Output::Bytes {
+    staging.write(&DistFile::Bytes {
         file: provenance::STATEMENT_FILE.into(),
         bytes: statement,
     })?;
@@ -272,7 +271,7 @@ fn restate_provenance(req: &ImageRequest, staging: &Staging, sums: &[(String, St
 fn verify_before_signing(dist: &Path, key: &crate::sign::SecretKey) -> Result<()> {
     let public = key.public();
     let signed = fs::symlink_metadata(dist.join(provenance::ENVELOPE_FILE)).is_ok();
-    let report = crate::verify_release::verify(dist, signed.then_some(&public))?;
+    let report = crate::release::verify(dist, signed.then_some(&public))?;
     if let Some(first) = report.problems.first() {
         bail!(
             "{}: refusing to sign: the dist does not verify ({first}{}); see `kiln verify-release {}`",
@@ -303,26 +302,19 @@ pub fn check_dist(dist: &Path) -> Result<()> {
 
 /// The file names `SHA256SUMS` of `dist` lists, sorted.
 fn listed_files(dist: &Path) -> Result<Vec<String>> {
-    let path = dist.join("SHA256SUMS");
-    let text = fs::read_to_string(&path).with_context(|| path.display().to_string())?;
-    let mut names: Vec<String> = checksum::parse_sha256sums(&text)
-        .map_err(|e| anyhow!("{}: {e}", path.display()))?
-        .into_iter()
-        .map(|(n, _)| n)
-        .collect();
-    names.sort();
-    Ok(names)
+    let sums = read::sums(dist).map_err(|e| anyhow!("{}: {e}", dist.display()))?;
+    Ok(sums.into_keys().collect())
 }
 
 /// Makes the images and publishes `dist/` again with them; returns the new manifest and the
 /// layout (for `--push`).
-pub fn run(req: &ImageRequest, interrupt: &Interrupt) -> Result<(Manifest, Layout)> {
+pub fn add_images(req: &ImageRequest, interrupt: &Interrupt) -> Result<(Manifest, Layout)> {
     check_dist(&req.dist)?;
     if let Some(key) = &req.sign_key {
         verify_before_signing(&req.dist, key)?;
     }
     let mut manifest = read_manifest(&req.dist)?;
-    let layout = layout(req, &manifest)?;
+    let layout = build_layout(req, &manifest)?;
     let stem = stem(&manifest);
     let layout_dir = format!("{stem}.oci");
     let archive_name = format!("{stem}.oci.tar");
@@ -337,19 +329,19 @@ pub fn run(req: &ImageRequest, interrupt: &Interrupt) -> Result<(Manifest, Layou
         }
         let path = req.dist.join(&name);
         let bytes = fs::read(&path).with_context(|| path.display().to_string())?;
-        let (sha, _) = staging.write(&Output::Bytes {
+        let (sha, _) = staging.write(&DistFile::Bytes {
             file: name.clone(),
             bytes,
         })?;
         sums.push((name, sha));
     }
     for (rel, bytes) in layout.files() {
-        staging.write(&Output::Bytes {
+        staging.write(&DistFile::Bytes {
             file: format!("{layout_dir}/{rel}"),
             bytes: bytes.to_vec(),
         })?;
     }
-    let (archive_sha256, archive_size) = staging.write(&Output::Bytes {
+    let (archive_sha256, archive_size) = staging.write(&DistFile::Bytes {
         file: archive_name.clone(),
         bytes: layout.oci_archive()?,
     })?;
@@ -365,7 +357,7 @@ pub fn run(req: &ImageRequest, interrupt: &Interrupt) -> Result<(Manifest, Layou
     });
     let mut json = serde_json::to_vec_pretty(&manifest)?;
     json.push(b'\n');
-    let (sha, _) = staging.write(&Output::Bytes {
+    let (sha, _) = staging.write(&DistFile::Bytes {
         file: "manifest.json".into(),
         bytes: json,
     })?;
