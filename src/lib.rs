@@ -8,9 +8,10 @@
 //! - [`policy`]: judging facts against a target, as findings with stable codes;
 //! - [`report`]: rendering facts and findings for humans and as JSON;
 //! - [`ui`]: terminal concerns (colour, `NO_COLOR`);
-//! - [`nix`]: the only module that runs `nix`;
-//! - [`build`]: the `kiln build` pipeline; [`eval_cache`]: its memory of evaluations; [`export`]: atomic `dist/`; [`lock`]: one writer per
-//!   `--out`; [`manifest`]: its schema;
+//! - [`nix`]: the only module that runs `nix` and reads its output ([`nix::classify`]: nix's errors);
+//! - [`build`]: the `kiln build` pipeline (request and units, pipeline, verification, smoke runs,
+//!   release assembly, outcome, and [`build::eval_memo`], its memory of evaluations);
+//!   [`export`]: atomic `dist/`; [`lock`]: one writer per `--out`; [`manifest`]: its schema;
 //! - [`archive`], [`checksum`]: deterministic archives and `SHA256SUMS`; [`civil`]: UTC dates;
 //! - [`image`]: OCI image layouts; [`dist_image`]: `kiln image` on a `dist/`; [`registry`]: push
 //!   to a loopback registry;
@@ -29,7 +30,6 @@ pub mod cli;
 pub mod dist_image;
 pub mod doctor;
 pub mod elf;
-pub mod eval_cache;
 pub mod export;
 pub mod image;
 pub mod init;

@@ -495,7 +495,7 @@ fn build_with(a: &BuildArgs, style: Style, interrupt: &Interrupt) -> Result<Outc
         Ok(lock) => lock,
         Err(outcome) => return Ok(outcome),
     };
-    match build::run(&req, interrupt, a.json)? {
+    match build::execute(&req, interrupt, a.json)? {
         BuildEnd::Interrupted(code) => {
             crate::stderr_line(&format!("kiln: interrupted; {} left as it was", a.out.display()));
             Ok(Outcome::Interrupted(code))
