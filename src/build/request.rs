@@ -81,6 +81,16 @@ impl Unit {
             })
             .collect()
     }
+
+    /// Whether `--target`/`--package` pick this unit among already built ones (a dist's
+    /// artifacts): its target is among `targets` and its package among `packages`, an empty
+    /// list picking every one. A unit without a package is picked only when no package is
+    /// asked for: `--package NAME` never builds a target's own attribute.
+    pub fn is_picked(&self, targets: &[&Target], packages: &[String]) -> bool {
+        let target = targets.is_empty() || targets.iter().any(|t| t.triple == self.target.triple);
+        let package = packages.is_empty() || self.package.as_ref().is_some_and(|p| packages.contains(p));
+        target && package
+    }
 }
 
 /// Checks a `--package` name: it becomes part of a flake attribute and of file names.
@@ -124,6 +134,31 @@ mod tests {
         );
         assert_eq!(units[3].target.triple, "aarch64-unknown-linux-gnu");
         assert_eq!(units[3].package.as_deref(), Some("cli"));
+    }
+
+    // issue 18 item 1: `kiln cache --from-dist` picks among a dist's units by the same
+    // `--target`/`--package` rule whatever the dist was built with.
+    #[test]
+    fn units_are_picked_by_target_and_package() {
+        let ts = target::lookup_many(&["x86_64-musl", "aarch64-gnu"]).unwrap();
+        let units = Unit::expand(&ts, &["server".into(), "cli".into()]);
+        let picked = |targets: &[&'static Target], packages: &[String]| -> Vec<String> {
+            units
+                .iter()
+                .filter(|u| u.is_picked(targets, packages))
+                .map(Unit::attr)
+                .collect()
+        };
+        assert_eq!(picked(&[], &[]).len(), 4);
+        assert_eq!(picked(&ts[1..], &[]), ["server-aarch64-gnu", "cli-aarch64-gnu"]);
+        assert_eq!(
+            picked(&[], &["cli".into()]),
+            ["cli-x86_64-musl", "cli-aarch64-gnu"]
+        );
+        assert_eq!(picked(&ts[..1], &["server".into()]), ["server-x86_64-musl"]);
+        let plain = Unit::expand(&ts, &[]);
+        assert!(plain[0].is_picked(&ts, &[]));
+        assert!(!plain[0].is_picked(&ts, &["server".into()]));
     }
 
     #[test]
