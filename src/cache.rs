@@ -227,7 +227,7 @@ pub fn pull(req: &CacheRequest, from: &str, keys: &[String]) -> Result<Vec<Outpu
         .collect())
 }
 
-/// Nix's reason for refusing a substitute (of the `kind` [`crate::nix::classify`] read from
+/// Nix's reason for refusing a substitute (of the `kind` [`crate::nix::classify()`] read from
 /// its `stderr`), as one line.
 pub fn refusal(kind: NixErrorKind, stderr: &str, from: &str) -> String {
     match kind {

@@ -8,7 +8,7 @@
 //! - [`policy`]: judging facts against a target, as findings with stable codes;
 //! - [`report`]: rendering facts and findings for humans and as JSON;
 //! - [`ui`]: terminal concerns (colour, `NO_COLOR`);
-//! - [`nix`]: the only module that runs `nix` and reads its output ([`nix::classify`]: nix's errors);
+//! - [`nix`]: the only module that runs `nix` and reads its output ([`nix::classify()`]: nix's errors);
 //! - [`build`]: the `kiln build` pipeline (request and units, pipeline, verification, smoke runs,
 //!   release assembly, outcome, and [`build::eval_memo`], its memory of evaluations);
 //!   [`export`]: atomic `dist/`; [`lock`]: one writer per `--out`; [`manifest`]: its schema;

@@ -12,7 +12,7 @@
 //! an interrupt flag, so SIGINT/SIGTERM end the child nix and return [`NixError::Interrupted`].
 //!
 //! nix's wording is read here and nowhere else:
-//! - [`classify`] (`classify.rs`): the one classifier of a failed command's stderr (Nix 2.8's
+//! - [`classify()`] ([`mod@classify`]): the one classifier of a failed command's stderr (Nix 2.8's
 //!   and current Nix's formats, tested on recordings in `tests/fixtures/nix-stderr/`) into nix's
 //!   real message, a [`NixErrorKind`] and the fix kiln knows, which [`NixError::Failed`] carries;
 //! - [`log`]: build log lines (`<drv-name>> text`) and kept build directories;
@@ -59,7 +59,7 @@ pub enum NixError {
         cmd: String,
         /// Exit code, or -1 for a signal.
         code: i32,
-        /// What went wrong, as [`classify`] reads stderr: callers branch on this.
+        /// What went wrong, as [`classify()`] reads stderr: callers branch on this.
         kind: NixErrorKind,
         /// nix's real error message and kiln's fix for it, on one line ([`Diagnosis::line`]).
         message: String,
