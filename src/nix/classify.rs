@@ -75,12 +75,14 @@ fn error_text(line: &str) -> Option<&str> {
         .filter(|m| !m.is_empty())
 }
 
-/// A source position nix names (`at FILE:L:C:`), unless it is inside Nix itself (`<nix/…>`).
+/// A source position nix names (`at FILE:L:C:`), unless it is no place a user can look at:
+/// inside Nix itself (`<nix/…>`) or in an expression given on the command line (`«string»`,
+/// e.g. the `--apply` of kiln's own evaluation).
 fn position(line: &str) -> Option<&str> {
     line.trim()
         .strip_prefix("at ")
         .map(|p| p.trim_end_matches(':'))
-        .filter(|p| !p.starts_with('<'))
+        .filter(|p| !p.starts_with(['<', '«']))
 }
 
 /// Index (into `raw`) of the line holding nix's real error message: the first `error: MESSAGE`,
@@ -323,6 +325,27 @@ mod tests {
         for v in VERSIONS {
             let s = error_summary(&recorded(v, "eval-throw"));
             assert!(s.starts_with("error: no toolchain for this target"), "{v}: {s}");
+        }
+    }
+
+    // The same error through kiln's own evaluation query: Nix 2.26's truncated trace names only
+    // kiln's `--apply` expression (`«string»:1:137`), which is no place for the user to look.
+    #[test]
+    fn issue18_classifier_nested_eval_error_of_kiln_query_names_no_apply_position() {
+        let text = recorded("2.26", "eval-throw-kiln");
+        assert!(
+            text.contains("«string»:1:137"),
+            "the recording shows kiln's expression"
+        );
+        for v in VERSIONS {
+            let d = classify(&recorded(v, "eval-throw-kiln"));
+            assert_eq!(d.kind, NixErrorKind::Other, "{v}");
+            assert_eq!(d.message, "no toolchain for this target", "{v}");
+            assert_eq!(
+                error_summary(&recorded(v, "eval-throw-kiln")),
+                "error: no toolchain for this target",
+                "{v}"
+            );
         }
     }
 
