@@ -319,3 +319,19 @@ pub(super) fn export_release(
     }
     Ok(manifest)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // issue 18 item 4: an interrupt seen while archiving stays an interrupt (it used to be
+    // wrapped in anyhow here and found again by downcasting).
+    #[test]
+    fn issue18_an_interrupted_archive_is_a_typed_interrupt() {
+        let stop = gone_from_store(
+            ExportError::Interrupted(PathBuf::from("dist")),
+            Some("/nix/store/00000000000000000000000000000000-gone"),
+        );
+        assert!(matches!(stop, Stop::Interrupted));
+    }
+}
