@@ -5,7 +5,9 @@
 //! so a cache entry is exactly the store path a build of the same flake would produce (no
 //! `dist/` is needed, and a stale `dist/` cannot point at the wrong path). With
 //! `--from-dist DIR` they are read from `DIR/manifest.json` (`artifacts[].store_path`, through
-//! [`crate::release::read`]) instead, without evaluating anything. Then:
+//! [`crate::release::read`]) instead, without evaluating anything, and `--target`/`--package` pick among its units
+//! ([`Unit::is_picked`]). Either way `--package` names are checked as `kiln build` checks them.
+//! Then:
 //!
 //! - `push --to URI [--key SECRET]`: the outputs must be built locally; with a key (the
 //!   `nix key generate-secret` format) they are signed with their closures
@@ -23,8 +25,8 @@ use std::path::PathBuf;
 use anyhow::{Result, anyhow};
 use serde::Serialize;
 
-use crate::build::Unit;
-use crate::nix::{Nix, NixError};
+use crate::build::{Unit, check_package_name};
+use crate::nix::{Nix, NixError, NixErrorKind};
 use crate::target::Target;
 
 /// What the cache commands act on.
@@ -46,9 +48,9 @@ pub struct CacheRequest {
     pub from_dist: Option<PathBuf>,
 }
 
-/// One target's output and what happened to it.
+/// One unit's output and what happened to it: a line of the human output, an object of `--json`.
 #[derive(Debug, Clone, Serialize)]
-pub struct Entry {
+pub struct OutputReport {
     /// Target triple.
     pub target: String,
     /// Flake attribute.
@@ -65,7 +67,7 @@ pub struct Entry {
     pub error: Option<String>,
 }
 
-impl Entry {
+impl OutputReport {
     /// One line for humans.
     pub fn line(&self) -> String {
         match &self.error {
@@ -75,14 +77,24 @@ impl Entry {
     }
 }
 
-struct Output {
-    target: &'static Target,
+/// The output of one unit, as `kiln build` builds it: its flake attribute and store path.
+struct UnitOutput {
+    unit: Unit,
+    /// `packages.<system>.<attr>`: [`Unit::attr`], or what the dist's manifest recorded.
     attr: String,
-    package: Option<String>,
     path: String,
 }
 
-fn outputs_from_dist(req: &CacheRequest, dist: &std::path::Path) -> Result<Vec<Output>> {
+/// `--package` as `kiln build` takes it: each name checked (it becomes part of a flake attribute
+/// and of file names), in build's words.
+fn check_packages(packages: &[String]) -> Result<()> {
+    for p in packages {
+        check_package_name(p).map_err(|e| anyhow!("--package: {e}"))?;
+    }
+    Ok(())
+}
+
+fn outputs_from_dist(req: &CacheRequest, dist: &std::path::Path) -> Result<Vec<UnitOutput>> {
     let path = dist.join(crate::release::read::MANIFEST_FILE);
     let manifest = crate::release::read::manifest(dist).map_err(|e| match e {
         crate::release::read::ReadError::Missing { .. } => {
@@ -90,17 +102,17 @@ fn outputs_from_dist(req: &CacheRequest, dist: &std::path::Path) -> Result<Vec<O
         }
         e => anyhow!("reading {}: {e}", dist.display()),
     })?;
-    let outs: Vec<Output> = manifest
+    let outs: Vec<UnitOutput> = manifest
         .artifacts
         .into_iter()
         .filter_map(|a| {
-            let target = crate::target::lookup(&a.target).ok()?;
-            let wanted = (req.targets.is_empty() || req.targets.iter().any(|t| t.triple == target.triple))
-                && (req.packages.is_empty() || a.package.as_ref().is_some_and(|p| req.packages.contains(p)));
-            wanted.then_some(Output {
-                target,
-                attr: a.attr,
+            let unit = Unit {
+                target: crate::target::lookup(&a.target).ok()?,
                 package: a.package,
+            };
+            unit.is_picked(&req.targets, &req.packages).then_some(UnitOutput {
+                unit,
+                attr: a.attr,
                 path: a.store_path,
             })
         })
@@ -111,7 +123,8 @@ fn outputs_from_dist(req: &CacheRequest, dist: &std::path::Path) -> Result<Vec<O
     Ok(outs)
 }
 
-fn outputs(nix: &Nix, req: &CacheRequest) -> Result<Vec<Output>> {
+fn outputs(nix: &Nix, req: &CacheRequest) -> Result<Vec<UnitOutput>> {
+    check_packages(&req.packages)?;
     if let Some(dist) = &req.from_dist {
         return outputs_from_dist(req, dist);
     }
@@ -130,29 +143,28 @@ fn outputs(nix: &Nix, req: &CacheRequest) -> Result<Vec<Output>> {
     units
         .into_iter()
         .zip(attrs)
-        .map(|(u, attr)| {
+        .map(|(unit, attr)| {
             let info = packages.get(&attr).cloned().flatten().ok_or_else(|| {
                 anyhow!(
                     "flake '{}' has no packages.{system}.{attr} (target {})",
                     req.flake,
-                    u.target.triple
+                    unit.target.triple
                 )
             })?;
-            Ok(Output {
-                target: u.target,
+            Ok(UnitOutput {
+                unit,
                 attr,
-                package: u.package,
                 path: info.out_path,
             })
         })
         .collect()
 }
 
-fn entry(o: &Output, status: &'static str, error: Option<String>) -> Entry {
-    Entry {
-        target: o.target.triple.clone(),
+fn entry(o: &UnitOutput, status: &'static str, error: Option<String>) -> OutputReport {
+    OutputReport {
+        target: o.unit.target.triple.clone(),
         attr: o.attr.clone(),
-        package: o.package.clone(),
+        package: o.unit.package.clone(),
         store_path: o.path.clone(),
         status,
         error,
@@ -160,7 +172,7 @@ fn entry(o: &Output, status: &'static str, error: Option<String>) -> Entry {
 }
 
 /// Signs (with `key`) and copies every target's output to `to`. All outputs must be built.
-pub fn push(req: &CacheRequest, to: &str, key: Option<&PathBuf>) -> Result<Vec<Entry>> {
+pub fn push(req: &CacheRequest, to: &str, key: Option<&PathBuf>) -> Result<Vec<OutputReport>> {
     if let Some(k) = key.filter(|k| !k.is_file()) {
         anyhow::bail!("--key {}: no such file", k.display());
     }
@@ -171,7 +183,7 @@ pub fn push(req: &CacheRequest, to: &str, key: Option<&PathBuf>) -> Result<Vec<E
     let unbuilt: Vec<String> = outs
         .iter()
         .filter(|o| !valid.get(&o.path).copied().unwrap_or(false))
-        .map(|o| format!("{} ({})", o.target.triple, o.path))
+        .map(|o| format!("{} ({})", o.unit.target.triple, o.path))
         .collect();
     if !unbuilt.is_empty() {
         anyhow::bail!(
@@ -189,7 +201,7 @@ pub fn push(req: &CacheRequest, to: &str, key: Option<&PathBuf>) -> Result<Vec<E
 }
 
 /// Which outputs the store at `from` already has.
-pub fn status(req: &CacheRequest, from: &str) -> Result<Vec<Entry>> {
+pub fn status(req: &CacheRequest, from: &str) -> Result<Vec<OutputReport>> {
     let nix = Nix::detect(req.verbose)?;
     let outs = outputs(&nix, req)?;
     outs.iter()
@@ -203,38 +215,33 @@ pub fn status(req: &CacheRequest, from: &str) -> Result<Vec<Entry>> {
 }
 
 /// Copies every output from `from` into the local store, trusting `keys` (public keys).
-pub fn pull(req: &CacheRequest, from: &str, keys: &[String]) -> Result<Vec<Entry>> {
+pub fn pull(req: &CacheRequest, from: &str, keys: &[String]) -> Result<Vec<OutputReport>> {
     let nix = Nix::detect(req.verbose)?;
     let outs = outputs(&nix, req)?;
     Ok(outs
         .iter()
         .map(|o| match nix.copy_from(from, keys, &[o.path.as_str()]) {
             Ok(()) => entry(o, "pulled", None),
-            Err(NixError::Failed { stderr, .. }) => entry(o, "refused", Some(refusal(&stderr, from))),
+            Err(NixError::Failed { kind, stderr, .. }) => {
+                entry(o, "refused", Some(refusal(kind, &stderr, from)))
+            }
             Err(e) => entry(o, "refused", Some(one_line(&e))),
         })
         .collect())
 }
 
-/// Nix's reason for refusing a substitute, as one line.
-pub fn refusal(stderr: &str, from: &str) -> String {
-    let s = stderr.to_ascii_lowercase();
-    if s.contains("lacks a valid signature")
-        || s.contains("not signed by any of the keys")
-        || s.contains("signature")
-    {
-        format!("refused by nix: not signed by a trusted key in {from} (wrong key, or a tampered narinfo)")
-    } else if s.contains("hash mismatch") || s.contains("nar hash") {
-        format!(
+/// Nix's reason for refusing a substitute (of the `kind` [`crate::nix::classify()`] read from
+/// its `stderr`), as one line.
+pub fn refusal(kind: NixErrorKind, stderr: &str, from: &str) -> String {
+    match kind {
+        NixErrorKind::Unsigned => format!(
+            "refused by nix: not signed by a trusted key in {from} (wrong key, or a tampered narinfo)"
+        ),
+        NixErrorKind::HashMismatch => format!(
             "refused by nix: NAR hash mismatch in {from} (the cached data was corrupted or tampered with)"
-        )
-    } else if s.contains("does not have a valid")
-        || s.contains("is not valid")
-        || s.contains("don't know how to build")
-    {
-        format!("not in {from}")
-    } else {
-        crate::nix::error_summary(stderr)
+        ),
+        NixErrorKind::NotInStore => format!("not in {from}"),
+        _ => crate::nix::error_summary(stderr),
     }
 }
 
@@ -249,13 +256,29 @@ fn one_line(e: &NixError) -> String {
 mod tests {
     use super::*;
 
+    fn refused(stderr: &str, from: &str) -> String {
+        refusal(crate::nix::classify(stderr).kind, stderr, from)
+    }
+
     #[test]
     fn refusals_are_named() {
         let sig = "copying 1 paths...\nerror: cannot add path '/nix/store/x-a' because it lacks a valid signature\n";
-        assert!(refusal(sig, "file:///c").contains("not signed by a trusted key in file:///c"));
+        assert!(refused(sig, "file:///c").contains("not signed by a trusted key in file:///c"));
         let nar =
             "error: hash mismatch importing path '/nix/store/x-a';\n  specified: sha256:1\n  got: sha256:2\n";
-        assert!(refusal(nar, "file:///c").contains("NAR hash mismatch"));
-        assert_eq!(refusal("warning: w\nerror: boom\n", "u"), "error: boom");
+        assert!(refused(nar, "file:///c").contains("NAR hash mismatch"));
+        assert_eq!(refused("warning: w\nerror: boom\n", "u"), "error: boom");
+    }
+
+    // issue 18 item 1: `--package` is checked as `kiln build` checks it, with or without
+    // `--from-dist` (which read it unchecked, so a name build refuses was "no artifacts").
+    #[test]
+    fn issue18_package_names_are_checked_as_build_checks_them() {
+        let err = check_packages(&["ok".into(), "a/b".into()]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!("--package: {}", check_package_name("a/b").unwrap_err())
+        );
+        assert!(check_packages(&["server".into(), "c++".into()]).is_ok());
     }
 }

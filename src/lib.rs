@@ -11,9 +11,10 @@
 //! - [`policy`]: judging facts against a target, as findings with stable codes;
 //! - [`report`]: rendering facts and findings for humans and as JSON;
 //! - [`ui`]: terminal concerns (colour, `NO_COLOR`);
-//! - [`nix`]: the only module that runs `nix`;
-//! - [`build`]: the `kiln build` pipeline; [`eval_cache`]: its memory of evaluations; [`export`]: atomic `dist/`; [`lock`]: one writer per
-//!   `--out`; [`manifest`]: its schema;
+//! - [`nix`]: the only module that runs `nix` and reads its output ([`nix::classify()`]: nix's errors);
+//! - [`build`]: the `kiln build` pipeline (request and units, pipeline, verification, smoke runs,
+//!   release assembly, outcome, and [`build::eval_memo`], its memory of evaluations);
+//!   [`export`]: atomic `dist/`; [`lock`]: one writer per `--out`; [`manifest`]: its schema;
 //! - [`archive`]: deterministic archives written ([`archive::write`]) and read back strictly
 //!   ([`archive::read`], with its private `zip` parser); [`checksum`]: `SHA256SUMS`; [`civil`]: UTC dates;
 //! - [`oci`]: OCI image layouts ([`oci::layout`]), `kiln image` on a `dist/` ([`oci::dist`]) and
@@ -35,7 +36,6 @@ pub mod cli;
 pub mod config;
 pub mod doctor;
 pub mod elf;
-pub mod eval_cache;
 pub mod export;
 pub mod init;
 pub mod lock;

@@ -10,6 +10,8 @@ use std::time::{Duration, Instant};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
+use crate::nix::log::{drv_name, log_line, log_prefix};
+
 /// Where a target is in the pipeline.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stage {
@@ -44,31 +46,6 @@ impl Stage {
             Stage::Failed => "failed",
         }
     }
-}
-
-/// The derivation name of a store path `/nix/store/<hash>-<name>.drv`.
-fn drv_name(drv_path: &str) -> Option<&str> {
-    let base = drv_path.rsplit('/').next()?.strip_suffix(".drv")?;
-    Some(base.split_once('-')?.1).filter(|n| !n.is_empty())
-}
-
-/// The prefix nix puts on a derivation's build log lines with `-L`: its name without the version
-/// (as `builtins.parseDrvName` splits it: the version starts at the first `-` before a digit).
-fn log_prefix(name: &str) -> &str {
-    name.char_indices()
-        .find(|&(i, c)| c == '-' && name[i + 1..].starts_with(|d: char| d.is_ascii_digit()))
-        .map_or(name, |(i, _)| &name[..i])
-}
-
-/// A build log line as nix prints it with `-L` (Nix 2.8 and current Nix alike):
-/// `<drv-name>> <text>`, split into the name and the text.
-pub fn log_line(line: &str) -> Option<(&str, &str)> {
-    let (name, text) = line.split_once("> ")?;
-    // A derivation name: no spaces, quotes or slashes (nix's own messages have them).
-    if name.is_empty() || name.contains([' ', '\'', '/', '"']) {
-        return None;
-    }
-    Some((name, text.trim_end()))
 }
 
 /// What one target's line shows.
@@ -327,19 +304,6 @@ mod tests {
 
     const DRV: &str =
         "/nix/store/3lvpqci15sazfwkckzjfjcpjv4wrh7fs-fixture-aarch64-unknown-linux-gnu-1.2.3.drv";
-
-    #[test]
-    fn log_lines_and_drv_names() {
-        assert_eq!(drv_name(DRV), Some("fixture-aarch64-unknown-linux-gnu-1.2.3"));
-        assert_eq!(
-            log_prefix("fixture-aarch64-unknown-linux-gnu-1.2.3"),
-            "fixture-aarch64-unknown-linux-gnu"
-        );
-        assert_eq!(log_prefix("kiln-zig-libc"), "kiln-zig-libc");
-        assert_eq!(log_line("hello> make: ok"), Some(("hello", "make: ok")));
-        assert_eq!(log_line("error: builder for '/nix/store/x> y' failed"), None);
-        assert_eq!(log_line("no marker"), None);
-    }
 
     // issue 17 item 11: the last build log line of recorded `nix build -L` stderr (Nix 2.8 and
     // 2.26) is shown on the target's line while it builds, and the elapsed time is kept at its end.

@@ -303,7 +303,7 @@ fn build(c: &BuildConfig, style: Style, interrupt: &Interrupt) -> Result<Outcome
         Ok(lock) => lock,
         Err(outcome) => return Ok(outcome),
     };
-    match build::run(req, interrupt, c.json)? {
+    match build::execute(req, interrupt, c.json)? {
         BuildEnd::Interrupted(code) => {
             crate::stderr_line(&format!(
                 "kiln: interrupted; {} left as it was",

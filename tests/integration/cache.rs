@@ -388,3 +388,34 @@ fn issue13_cache_uses_the_packages_build_uses() {
     let r = Run::of(c).expect_code(2);
     assert!(r.stderr.contains("no artifacts"), "{}", r.stderr);
 }
+
+// issue 18 item 1: `kiln cache` takes `--package` as `kiln build` does, with `--from-dist` too
+// (which read it unchecked: a name build refuses was reported as "no artifacts").
+#[test]
+fn issue18_cache_from_dist_checks_package_names_as_build_does() {
+    let fx = Fixture::new("many");
+    let mut c = kiln(fx.dir());
+    c.args(["build", "--flake", &fx.flake_ref(), "--package", "a/b"]);
+    let built = Run::of(c).expect_code(2);
+    let refusal = "--package: package 'a/b' is not a name of letters, digits, '_', '-' and '+'";
+    assert!(built.stderr.contains(refusal), "{}", built.stderr);
+    for from_dist in [false, true] {
+        let mut c = kiln(fx.dir());
+        c.args([
+            "cache",
+            "status",
+            "--from",
+            "file:///nonexistent",
+            "--package",
+            "a/b",
+        ]);
+        if from_dist {
+            c.args(["--from-dist", "dist"]);
+        } else {
+            c.args(["--flake", &fx.flake_ref()]);
+        }
+        let r = Run::of(c).expect_code(2);
+        assert!(r.stderr.contains(refusal), "from_dist {from_dist}: {}", r.stderr);
+        assert!(!r.stderr.contains("no artifacts"), "{}", r.stderr);
+    }
+}

@@ -1,4 +1,4 @@
-//! The only module that runs `nix`.
+//! The only module that runs `nix`, and the only one that reads what nix prints.
 //!
 //! [`Nix::detect`] finds `nix` on `PATH` and reads its version once; every later call gates on
 //! that version instead of guessing (Nix 2.8, which Debian 12 ships, lacks `--print-out-paths`,
@@ -11,10 +11,21 @@
 //! Builds stream nix's stderr line by line to a callback (progress, `-v` passthrough) and poll
 //! an interrupt flag, so SIGINT/SIGTERM end the child nix and return [`NixError::Interrupted`].
 //!
-//! nix's wording is read here and nowhere else: [`classify`] turns a failed command's stderr
-//! (Nix 2.8's and current Nix's formats, tested on recordings in `tests/fixtures/nix-stderr/`)
-//! into nix's real message and the fix kiln knows, which [`NixError::Failed`] carries; and
-//! [`lock_requirements`] states which Nix a `flake.lock`'s inputs need.
+//! nix's wording is read here and nowhere else:
+//! - [`classify()`] ([`mod@classify`]): the one classifier of a failed command's stderr (Nix 2.8's
+//!   and current Nix's formats, tested on recordings in `tests/fixtures/nix-stderr/`) into nix's
+//!   real message, a [`NixErrorKind`] and the fix kiln knows, which [`NixError::Failed`] carries;
+//! - [`log`]: build log lines (`<drv-name>> text`) and kept build directories;
+//! - [`flake_lock`]: which Nix a `flake.lock`'s inputs need ([`lock_requirements`]).
+
+pub mod classify;
+pub mod flake_lock;
+pub mod log;
+
+pub use classify::{Diagnosis, NixErrorKind, classify, error_summary, names_as_failed, names_in_error};
+pub use flake_lock::{
+    NIX_FOR_CRANE, NIX_FOR_NIXPKGS_25_11, Requirement, lock_requirements, unmet_requirements,
+};
 
 use std::collections::BTreeMap;
 use std::ffi::OsStr;
@@ -48,6 +59,8 @@ pub enum NixError {
         cmd: String,
         /// Exit code, or -1 for a signal.
         code: i32,
+        /// What went wrong, as [`classify()`] reads stderr: callers branch on this.
+        kind: NixErrorKind,
         /// nix's real error message and kiln's fix for it, on one line ([`Diagnosis::line`]).
         message: String,
         /// The whole stderr.
@@ -82,98 +95,6 @@ fn check_flake_ref(flake: &str) -> Result<(), NixError> {
         return Err(NixError::OptionLikeFlake(flake.to_owned()));
     }
     Ok(())
-}
-
-/// A minimum Nix version that a flake's locked input asks for (see [`lock_requirements`]).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Requirement {
-    /// The input's name in `flake.lock`.
-    pub input: String,
-    /// The oldest Nix it works with.
-    pub min: NixVersion,
-    /// Why, in a few words.
-    pub why: &'static str,
-}
-
-/// Nix 2.31.2: what crane (0.22 and later) requires.
-pub const NIX_FOR_CRANE: NixVersion = NixVersion {
-    major: 2,
-    minor: 31,
-    patch: 2,
-};
-
-/// Nix 2.18: what nixpkgs 25.11 and later require.
-pub const NIX_FOR_NIXPKGS_25_11: NixVersion = NixVersion {
-    major: 2,
-    minor: 18,
-    patch: 0,
-};
-
-/// 2025-11-01T00:00:00Z: a nixpkgs locked from a branch without a release number (unstable,
-/// master) and committed after this is 25.11 or later.
-const NIXPKGS_25_11_EPOCH: i64 = 1_761_955_200;
-
-/// The Nix versions a `flake.lock` asks for, by the rule kiln's docs state (docs/build.md):
-/// a locked `crane` input needs Nix >= 2.31.2; a locked nixpkgs of release 25.11 or later (its
-/// ref `nixos-YY.MM`, `nixpkgs-YY.MM` or `release-YY.MM`, or, without a release in the ref, last
-/// modified since November 2025) needs Nix >= 2.18. Unreadable text asks for nothing.
-pub fn lock_requirements(lock_text: &str) -> Vec<Requirement> {
-    let Ok(lock) = serde_json::from_str::<serde_json::Value>(lock_text) else {
-        return Vec::new();
-    };
-    let Some(nodes) = lock.get("nodes").and_then(|n| n.as_object()) else {
-        return Vec::new();
-    };
-    let mut out = Vec::new();
-    for (name, node) in nodes {
-        let field = |k: &str| {
-            node.get("original")
-                .and_then(|o| o.get(k))
-                .or_else(|| node.get("locked").and_then(|o| o.get(k)))
-                .and_then(|v| v.as_str())
-        };
-        let repo = field("repo").unwrap_or(name);
-        if repo == "crane" {
-            out.push(Requirement {
-                input: name.clone(),
-                min: NIX_FOR_CRANE,
-                why: "crane needs it",
-            });
-        } else if repo == "nixpkgs" {
-            let release = field("ref").and_then(|r| {
-                let (_, v) = r.rsplit_once('-')?;
-                let (y, m) = v.split_once('.')?;
-                Some((y.parse::<u32>().ok()?, m.parse::<u32>().ok()?))
-            });
-            let modified = node
-                .get("locked")
-                .and_then(|l| l.get("lastModified"))
-                .and_then(serde_json::Value::as_i64);
-            let new = match release {
-                Some(r) => r >= (25, 11),
-                None => modified.is_some_and(|t| t >= NIXPKGS_25_11_EPOCH),
-            };
-            if new {
-                out.push(Requirement {
-                    input: name.clone(),
-                    min: NIX_FOR_NIXPKGS_25_11,
-                    why: "nixpkgs 25.11 and later need it",
-                });
-            }
-        }
-    }
-    out.sort_by(|a, b| b.min.cmp(&a.min).then(a.input.cmp(&b.input)));
-    out
-}
-
-/// The requirements of `dir/flake.lock` that `version` does not meet, highest first.
-pub fn unmet_requirements(dir: &Path, version: NixVersion) -> Vec<Requirement> {
-    std::fs::read_to_string(dir.join("flake.lock"))
-        .map(|t| lock_requirements(&t))
-        .unwrap_or_default()
-        .into_iter()
-        .filter(|r| version < r.min)
-        .collect()
 }
 
 /// A parsed `nix --version`.
@@ -341,151 +262,6 @@ pub fn shell_line<I: IntoIterator<Item = S>, S: AsRef<OsStr>>(args: I) -> String
         })
         .collect::<Vec<_>>()
         .join(" ")
-}
-
-/// The line a user most needs from nix's stderr: `error: ` and nix's real error message (see
-/// [`classify`]), else its last line.
-pub fn error_summary(stderr: &str) -> String {
-    let message = classify(stderr).message;
-    if stderr.lines().any(|l| l.trim_start().starts_with("error:")) {
-        format!("error: {message}")
-    } else {
-        message
-    }
-}
-
-/// What kind of failure nix's stderr shows (see [`classify`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum NixErrorKind {
-    /// A download failed: no network to the Nix caches or to an input's host.
-    Offline,
-    /// The flake's source (a git work tree) has no `flake.nix`: it is not added to git.
-    UntrackedFlake,
-    /// The flake lacks the attribute asked for.
-    MissingAttribute,
-    /// The flake (or nixpkgs, crane) asks for a newer Nix.
-    NixTooOld,
-    /// A derivation's builder failed.
-    BuildFailed,
-    /// Anything else (an evaluation error, …): the message is nix's own.
-    Other,
-}
-
-/// nix's stderr, read: the kind of failure, nix's real message on one line, and how to fix it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Diagnosis {
-    /// What went wrong.
-    pub kind: NixErrorKind,
-    /// nix's message, without its `error: ` prefix, with the place it names (`at FILE:L:C`) and
-    /// the input being fetched, on one line.
-    pub message: String,
-    /// The fix kiln knows, if any.
-    pub hint: Option<String>,
-}
-
-/// The host of the first `scheme://host/…` URL quoted in `line`.
-fn url_host(line: &str) -> Option<&str> {
-    let rest = &line[line.find("://")? + 3..];
-    let end = rest.find(['/', '\'', ':', '"', ' ']).unwrap_or(rest.len());
-    Some(&rest[..end]).filter(|h| !h.is_empty())
-}
-
-/// Reads nix's stderr (Nix 2.8's flat `error: MESSAGE` and current Nix's `error:` followed by
-/// indented `… while …` context lines and the nested `error: MESSAGE`): keeps nix's first real
-/// error message, the position it names and the input it was fetching, classifies it and adds
-/// the fix kiln knows. Warnings (`warning: error: … retrying`) are not the error.
-pub fn classify(stderr: &str) -> Diagnosis {
-    let lines: Vec<&str> = stderr.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
-    // The first error, or when it is a bare `error:` (current Nix nests the real one under it
-    // and its `… while` context lines), the first `error:` line with text after it.
-    let first = lines.iter().position(|l| l.starts_with("error:"));
-    let err_at = first.and_then(|f| {
-        lines[f..]
-            .iter()
-            .position(|l| l.strip_prefix("error:").is_some_and(|m| !m.trim().is_empty()))
-            .map(|n| f + n)
-    });
-    let Some(at) = err_at else {
-        let last = lines.last().map_or("no output", |l| l);
-        return Diagnosis {
-            kind: NixErrorKind::Other,
-            message: last.trim_start_matches("error:").trim().to_owned(),
-            hint: None,
-        }
-        .with_default_message();
-    };
-    let mut message = lines[at].trim_start_matches("error:").trim().to_owned();
-    // The position nix names (`at /nix/store/…-source/flake.nix:3:52:`), right below.
-    if let Some(pos) = lines.get(at + 1).and_then(|l| l.strip_prefix("at ")) {
-        message = format!("{message} at {}", pos.trim_end_matches(':'));
-    }
-    // The input being fetched, from current Nix's context lines.
-    if let Some(input) = lines[..at]
-        .iter()
-        .rev()
-        .find_map(|l| l.strip_prefix("… while fetching the input "))
-    {
-        message = format!("{message} (while fetching the input {input})");
-    }
-    let lower = message.to_ascii_lowercase();
-    let (kind, hint) = if lower.contains("unable to download")
-        || lower.contains("resolve host")
-        || lower.contains("couldn't connect")
-        || lower.contains("could not connect")
-        || lower.contains("timeout was reached")
-    {
-        let host = url_host(&message).unwrap_or("the input's host");
-        let what = if host.ends_with("cache.nixos.org") {
-            format!("network to the Nix cache {host}")
-        } else {
-            format!("network to {host}, where a flake input is fetched from")
-        };
-        (
-            NixErrorKind::Offline,
-            Some(format!(
-                "this machine lacks {what}: connect it (or set a proxy), or build where the flake's locked inputs are already in the store"
-            )),
-        )
-    } else if (lower.contains("no such file") || lower.contains("does not exist"))
-        && message.contains("-source/flake.nix")
-    {
-        (
-            NixErrorKind::UntrackedFlake,
-            Some(
-                "`git add flake.nix` (nix sees only files known to git); commit flake.lock once it exists"
-                    .into(),
-            ),
-        )
-    } else if lower.contains("does not provide attribute") {
-        (NixErrorKind::MissingAttribute, None)
-    } else if lower.contains("requires nix") || lower.contains("requires at least nix") {
-        (
-            NixErrorKind::NixTooOld,
-            Some("install a newer Nix (the flake's nixpkgs and crane set the minimum; `kiln doctor` says which)".into()),
-        )
-    } else if lower.starts_with("builder for ") {
-        (NixErrorKind::BuildFailed, None)
-    } else {
-        (NixErrorKind::Other, None)
-    };
-    Diagnosis { kind, message, hint }
-}
-
-impl Diagnosis {
-    fn with_default_message(mut self) -> Diagnosis {
-        if self.message.is_empty() {
-            self.message = "no output".into();
-        }
-        self
-    }
-
-    /// The message and the fix on one line: `MESSAGE (fix: HINT)`.
-    pub fn line(&self) -> String {
-        match &self.hint {
-            Some(h) => format!("{} (fix: {h})", self.message),
-            None => self.message.clone(),
-        }
-    }
 }
 
 impl Nix {
@@ -901,10 +677,12 @@ fn parse_json<T: serde::de::DeserializeOwned>(line: String, text: &str) -> Resul
 fn outcome(line: String, out: std::process::Output) -> Result<String, NixError> {
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     if !out.status.success() {
+        let diagnosis = classify(&stderr);
         return Err(NixError::Failed {
             cmd: line,
             code: out.status.code().unwrap_or(-1),
-            message: classify(&stderr).line(),
+            kind: diagnosis.kind,
+            message: diagnosis.line(),
             stderr,
         });
     }
@@ -1144,131 +922,5 @@ mod tests {
             "nix build .#x86_64-musl"
         );
         assert_eq!(shell_line(["a b", "it's", ""]), r"'a b' 'it'\''s' ''");
-    }
-
-    #[test]
-    fn issue17_lock_requirements_follow_the_documented_rule() {
-        let lock = |nodes: &str| {
-            format!(r#"{{"nodes":{{{nodes},"root":{{"inputs":{{}}}}}},"root":"root","version":7}}"#)
-        };
-        let crane = r#""crane":{"locked":{"owner":"ipetkov","repo":"crane","type":"github","lastModified":1785631643},"original":{"owner":"ipetkov","repo":"crane","type":"github"}}"#;
-        let np = |reference: &str, t: i64| {
-            format!(
-                r#""nixpkgs":{{"locked":{{"owner":"NixOS","repo":"nixpkgs","type":"github","lastModified":{t}}},"original":{{"owner":"NixOS","ref":"{reference}","repo":"nixpkgs","type":"github"}}}}"#
-            )
-        };
-        let reqs = lock_requirements(&lock(&format!("{crane},{}", np("nixos-26.05", 1_786_711_500))));
-        let mins: Vec<String> = reqs.iter().map(|r| format!("{}:{}", r.input, r.min)).collect();
-        assert_eq!(mins, ["crane:2.31.2", "nixpkgs:2.18.0"]);
-        assert!(lock_requirements(&lock(&np("nixos-25.05", 1_786_711_500))).is_empty());
-        assert_eq!(lock_requirements(&lock(&np("nixos-25.11", 1))).len(), 1);
-        assert_eq!(
-            lock_requirements(&lock(&np("nixos-unstable", 1_786_711_500))).len(),
-            1
-        );
-        assert!(lock_requirements(&lock(&np("nixos-unstable", 1_700_000_000))).is_empty());
-        assert!(lock_requirements("not json").is_empty());
-        let v28 = NixVersion::parse("nix (Nix) 2.8.0").unwrap();
-        let v231 = NixVersion::parse("nix (Nix) 2.31.1").unwrap();
-        assert!(v231 < NIX_FOR_CRANE && v28 < NIX_FOR_NIXPKGS_25_11);
-        assert!(NixVersion::parse("2.31.2").unwrap() >= NIX_FOR_CRANE);
-    }
-
-    #[test]
-    fn error_summary_prefers_error_lines() {
-        assert_eq!(
-            error_summary("warning: x\nerror: boom\n  at y\n"),
-            "error: boom at y"
-        );
-        assert_eq!(error_summary("a\nlast\n"), "last");
-        assert_eq!(error_summary(""), "no output");
-    }
-
-    /// Recorded stderr of Nix 2.8 and 2.26 (tests/fixtures/nix-stderr/record).
-    fn recorded(version: &str, case: &str) -> String {
-        let path = format!(
-            "{}/tests/fixtures/nix-stderr/{version}/{case}.stderr",
-            env!("CARGO_MANIFEST_DIR")
-        );
-        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
-    }
-
-    #[test]
-    fn issue17_classifier_offline_names_the_host_and_keeps_nix_message() {
-        for v in ["2.8", "2.26"] {
-            let d = classify(&recorded(v, "offline-input"));
-            assert_eq!(d.kind, NixErrorKind::Offline, "{v}");
-            assert!(
-                d.message.starts_with(
-                    "unable to download 'https://api.github.com/repos/NixOS/nixpkgs/commits/nixos-25.11'"
-                ),
-                "{v}: {}",
-                d.message
-            );
-            assert!(d.message.contains("(6)"), "{v}: {}", d.message);
-            assert!(
-                d.hint.as_deref().unwrap().contains("network to api.github.com"),
-                "{v}"
-            );
-            assert!(!d.line().contains("retrying"), "{v}: a warning is not the error");
-        }
-        // Current Nix names the input it was fetching.
-        let d = classify(&recorded("2.26", "offline-input"));
-        assert!(
-            d.message
-                .ends_with("(while fetching the input 'github:NixOS/nixpkgs/nixos-25.11')")
-        );
-    }
-
-    #[test]
-    fn issue18_classifier_keeps_the_real_message_under_a_bare_error_line() {
-        // Nix 2.26 prints a bare `error:` first: the summary was just that.
-        let text = recorded("2.26", "offline-input");
-        assert!(text.lines().any(|l| l == "error:"));
-        assert_ne!(error_summary(&text), "error:");
-        assert!(error_summary(&text).starts_with("error: unable to download"));
-    }
-
-    #[test]
-    fn issue17_classifier_eval_error_keeps_message_and_position() {
-        for v in ["2.8", "2.26"] {
-            let d = classify(&recorded(v, "eval-error"));
-            assert_eq!(d.kind, NixErrorKind::Other, "{v}");
-            assert!(
-                d.message.starts_with("undefined variable 'undefinedThing' at "),
-                "{v}: {}",
-                d.message
-            );
-            assert!(
-                d.message.ends_with("-source/flake.nix:3:52"),
-                "{v}: {}",
-                d.message
-            );
-        }
-    }
-
-    #[test]
-    fn issue17_classifier_untracked_flake_says_git_add() {
-        for v in ["2.8", "2.26"] {
-            let d = classify(&recorded(v, "untracked-flake"));
-            assert_eq!(d.kind, NixErrorKind::UntrackedFlake, "{v}: {}", d.message);
-            assert!(d.hint.as_deref().unwrap().contains("git add flake.nix"), "{v}");
-        }
-    }
-
-    #[test]
-    fn issue17_classifier_missing_attribute_and_failed_builder() {
-        for v in ["2.8", "2.26"] {
-            let d = classify(&recorded(v, "missing-attribute"));
-            assert_eq!(d.kind, NixErrorKind::MissingAttribute, "{v}");
-            assert!(d.message.contains("does not provide attribute"), "{v}");
-            let d = classify(&recorded(v, "build-log-failed"));
-            assert_eq!(d.kind, NixErrorKind::BuildFailed, "{v}");
-            assert!(
-                d.message.contains("failed with exit code 1"),
-                "{v}: {}",
-                d.message
-            );
-        }
     }
 }

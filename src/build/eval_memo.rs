@@ -1,5 +1,6 @@
-//! kiln's memory of evaluations: which derivation each flake attribute gave, for a locked
-//! source it has evaluated before.
+//! `kiln build`'s memory of evaluations: which derivation each flake attribute gave, for a
+//! locked source it has evaluated before. (Not to be confused with [`crate::cache`], `kiln
+//! cache`, which is about Nix binary caches of built outputs.)
 //!
 //! Evaluating a flake is pure: the same locked source (its NAR hash, which covers `flake.lock`
 //! and so every locked input) evaluated by the same Nix for the same system gives the same
@@ -35,8 +36,9 @@ pub struct Key {
     pub system: String,
 }
 
+/// One remembered evaluation: its key and each attribute's derivation.
 #[derive(Serialize, Deserialize)]
-struct Entry {
+struct Evaluation {
     key: Key,
     packages: BTreeMap<String, PackageInfo>,
 }
@@ -55,9 +57,9 @@ fn file(dir: &Path, key: &Key) -> PathBuf {
     dir.join(format!("{}.json", &sha256_bytes(&id)[..32]))
 }
 
-fn read(dir: &Path, key: &Key) -> Option<Entry> {
+fn read(dir: &Path, key: &Key) -> Option<Evaluation> {
     let bytes = std::fs::read(file(dir, key)).ok()?;
-    let entry: Entry = serde_json::from_slice(&bytes).ok()?;
+    let entry: Evaluation = serde_json::from_slice(&bytes).ok()?;
     (entry.key == *key).then_some(entry)
 }
 
@@ -93,7 +95,7 @@ pub fn lookup(dir: &Path, key: &Key, attrs: &[&str]) -> Option<BTreeMap<String, 
 pub fn store(dir: &Path, key: &Key, packages: &BTreeMap<String, PackageInfo>) {
     let mut all = read(dir, key).map(|e| e.packages).unwrap_or_default();
     all.extend(packages.iter().map(|(a, p)| (a.clone(), p.clone())));
-    let entry = Entry {
+    let entry = Evaluation {
         key: key.clone(),
         packages: all,
     };
