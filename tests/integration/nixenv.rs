@@ -10,8 +10,10 @@ use std::sync::OnceLock;
 
 use crate::harness::{Output, Test, copy_dir, repo, require_tool, sh};
 
-/// The settings file `scripts/nix-env` exports too (the one copy of them).
-const NIX_CONF: &str = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/nix.conf"));
+/// The settings file `scripts/nix-env` exports too (the one copy of them). Read when the tests
+/// run, not embedded: `tests/nix/source-compiles.sh` compiles the tests from a tree without
+/// `scripts/`.
+const NIX_CONF: &str = "scripts/nix.conf";
 
 /// `$KILN_CACHE_DIR`, default `$HOME/.cache/kiln` (where `scripts/setup` puts its tools).
 pub(crate) fn cache_dir() -> PathBuf {
@@ -43,27 +45,34 @@ pub(crate) fn path_env() -> String {
     }
 }
 
-/// NIX_CONFIG for every nix kiln starts in tests.
+/// NIX_CONFIG for every nix kiln starts in tests: `scripts/nix.conf` without its comments, and
+/// an empty flake registry of the tests' own.
 pub(crate) fn nix_config() -> String {
-    static REG: OnceLock<PathBuf> = OnceLock::new();
-    let reg = REG.get_or_init(|| {
-        // One file in the build's own temp dir (CARGO_TARGET_TMPDIR), shared by every run and
-        // written by rename, so no run leaves a directory of its own behind.
-        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
-        std::fs::create_dir_all(&dir).unwrap();
-        let f = dir.join("kiln-test-registry.json");
-        let part = dir.join(format!(".kiln-test-registry.json.{}", std::process::id()));
-        std::fs::write(&part, "{\"flakes\":[],\"version\":2}\n").unwrap();
-        std::fs::rename(&part, &f).unwrap();
-        f
-    });
-    let mut config: String = NIX_CONF
-        .lines()
-        .filter(|l| !l.trim_start().starts_with('#') && !l.trim().is_empty())
-        .map(|l| format!("{l}\n"))
-        .collect();
-    config.push_str(&format!("flake-registry = {}\n", reg.display()));
-    config
+    static CONFIG: OnceLock<String> = OnceLock::new();
+    CONFIG
+        .get_or_init(|| {
+            // One registry file in the build's own temp dir (CARGO_TARGET_TMPDIR), shared by every
+            // run and written by rename, so no run leaves a directory of its own behind.
+            let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+            std::fs::create_dir_all(&dir).unwrap();
+            let registry = dir.join("kiln-test-registry.json");
+            let part = dir.join(format!(".kiln-test-registry.json.{}", std::process::id()));
+            std::fs::write(&part, "{\"flakes\":[],\"version\":2}\n").unwrap();
+            std::fs::rename(&part, &registry).unwrap();
+
+            let path = repo().join(NIX_CONF);
+            let settings =
+                std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            let mut config = String::new();
+            for line in settings.lines() {
+                if !line.trim_start().starts_with('#') && !line.trim().is_empty() {
+                    config.push_str(line);
+                    config.push('\n');
+                }
+            }
+            config + &format!("flake-registry = {}\n", registry.display())
+        })
+        .clone()
 }
 
 /// A fixture flake copied into a fresh temp dir as `<tmp>/f` (with `<tmp>/f/nix/`).
