@@ -12,6 +12,7 @@ mod errors;
 mod faults;
 mod harness;
 mod hermetic;
+mod human_output;
 mod image;
 mod init;
 mod inspect;
