@@ -9,7 +9,8 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::nixenv::{Fixture, Run, kiln, listing, require_tool, sh, staging_dirs};
+use crate::harness::{Output, Test, listing, require_tool, sh, staging_dirs};
+use crate::nixenv::Fixture;
 
 const TRIPLES: [&str; 4] = [
     "x86_64-unknown-linux-gnu",
@@ -23,7 +24,7 @@ fn archive_name(triple: &str) -> String {
 }
 
 /// Runs an extracted binary the way a user would: natively, or under qemu-user.
-fn run_binary(bin: &Path, triple: &str) -> Run {
+fn run_binary(bin: &Path, triple: &str) -> Output {
     let mut cmd = if triple.starts_with("aarch64") {
         require_tool("qemu-aarch64-static");
         let mut c = Command::new("qemu-aarch64-static");
@@ -41,7 +42,7 @@ fn run_binary(bin: &Path, triple: &str) -> Run {
     } else {
         Command::new(bin)
     };
-    Run::of(cmd.arg("--version"))
+    Output::of(cmd.arg("--version"))
 }
 
 // issue 5: all four targets in one nix invocation, verified, exported, checksummed, runnable.
@@ -50,7 +51,7 @@ fn issue5_builds_all_targets_in_one_invocation_and_exports() {
     require_tool("sha256sum");
     require_tool("tar");
     let fx = Fixture::new("ok");
-    let run = Run::of(fx.build(&["-v"])).expect_code(0);
+    let run = fx.build(&["-v"]).success();
     let builds: Vec<&str> = run
         .stderr
         .lines()
@@ -82,7 +83,7 @@ fn issue5_builds_all_targets_in_one_invocation_and_exports() {
         fs::read_to_string(dist.join(".kiln-dist")).unwrap(),
         "kiln-dist v1\n"
     );
-    sh(&dist, "sha256sum -c SHA256SUMS").expect_code(0);
+    sh(&dist, "sha256sum -c SHA256SUMS").success();
 
     let manifest: serde_json::Value =
         serde_json::from_slice(&fs::read(dist.join("manifest.json")).unwrap()).unwrap();
@@ -140,9 +141,9 @@ fn issue5_builds_all_targets_in_one_invocation_and_exports() {
     let x = fx.dir().join("x");
     fs::create_dir(&x).unwrap();
     for triple in TRIPLES {
-        sh(&x, &format!("tar -xzf ../dist/{}", archive_name(triple))).expect_code(0);
+        sh(&x, &format!("tar -xzf ../dist/{}", archive_name(triple))).success();
         let bin = x.join(format!("fixture-1.2.3-{triple}/fixture"));
-        let r = run_binary(&bin, triple).expect_code(0);
+        let r = run_binary(&bin, triple).success();
         assert!(
             r.stdout.contains("1.2.3") && r.stdout.contains(triple),
             "{triple}: {}",
@@ -156,16 +157,17 @@ fn issue5_builds_all_targets_in_one_invocation_and_exports() {
 fn issue5_two_runs_give_byte_identical_dist() {
     require_tool("tar");
     let fx = Fixture::new("ok");
-    Run::of(fx.build(&["--out", "one", "--target", "x86_64-musl,aarch64-gnu"])).expect_code(0);
-    Run::of(fx.build(&[
+    fx.build(&["--out", "one", "--target", "x86_64-musl,aarch64-gnu"])
+        .success();
+    fx.build(&[
         "--out",
         "two",
         "--target",
         "x86_64-musl",
         "--target",
         "aarch64-gnu",
-    ]))
-    .expect_code(0);
+    ])
+    .success();
     let (one, two) = (fx.dir().join("one"), fx.dir().join("two"));
     assert_eq!(listing(&one), listing(&two));
     assert_eq!(listing(&one).len(), 6);
@@ -190,7 +192,7 @@ fn issue5_two_runs_give_byte_identical_dist() {
             archive_name("x86_64-unknown-linux-musl")
         ),
     )
-    .expect_code(0);
+    .success();
     for line in r.stdout.lines() {
         assert!(line.contains(" 0/0 "), "owner not 0/0: {line}");
     }
@@ -202,9 +204,9 @@ fn issue5_two_runs_give_byte_identical_dist() {
             archive_name("x86_64-unknown-linux-musl")
         ),
     )
-    .expect_code(0);
+    .success();
     let date = sh(&one, &format!("date -u -d @{epoch} '+%Y-%m-%d %H:%M:%S'"))
-        .expect_code(0)
+        .success()
         .stdout;
     assert!(
         r.stdout.lines().all(|l| l.contains(date.trim())),
@@ -217,19 +219,17 @@ fn issue5_two_runs_give_byte_identical_dist() {
 #[test]
 fn issue5_source_date_epoch_from_environment() {
     let fx = Fixture::new("ok");
-    Run::of(
-        fx.build(&["--target", "x86_64-musl"])
-            .env("SOURCE_DATE_EPOCH", "1700000000"),
-    )
-    .expect_code(0);
+    fx.build(&["--target", "x86_64-musl"])
+        .env("SOURCE_DATE_EPOCH", "1700000000")
+        .success();
     let m: serde_json::Value =
         serde_json::from_slice(&fs::read(fx.dir().join("dist/manifest.json")).unwrap()).unwrap();
     assert_eq!(m["source_date_epoch"], 1_700_000_000);
-    let r = Run::of(
-        fx.build(&["--target", "x86_64-musl", "--out", "bad"])
-            .env("SOURCE_DATE_EPOCH", "yesterday"),
-    );
-    let r = r.expect_code(2);
+    let r = fx
+        .build(&["--target", "x86_64-musl", "--out", "bad"])
+        .env("SOURCE_DATE_EPOCH", "yesterday")
+        .run();
+    let r = r.status(2);
     assert!(r.stderr.contains("SOURCE_DATE_EPOCH='yesterday'"), "{}", r.stderr);
     assert!(!fx.dir().join("bad").exists());
 }
@@ -238,7 +238,7 @@ fn issue5_source_date_epoch_from_environment() {
 #[test]
 fn issue5_failed_target_without_keep_going_exports_nothing() {
     let fx = Fixture::new("broken");
-    let r = Run::of(fx.build(&[])).expect_code(1);
+    let r = fx.build(&[]).failure();
     assert!(
         r.stdout.contains("FAIL  aarch64-unknown-linux-gnu"),
         "{}",
@@ -250,7 +250,7 @@ fn issue5_failed_target_without_keep_going_exports_nothing() {
         r.stdout
     );
     assert!(!fx.dir().join("dist").exists());
-    let r = Run::of(fx.build(&["--json"])).expect_code(1);
+    let r = fx.build(&["--json"]).failure();
     let j = r.json();
     assert_eq!(j["ok"], false);
     assert!(j["exported"].is_null());
@@ -289,14 +289,13 @@ in {{ packages.x86_64-linux = {{
 "#
     );
     let fx = Fixture::inline(&flake, &[]);
-    let r = Run::of(
-        fx.build(&["--json", "-t", "x86_64-musl,aarch64-musl,aarch64-gnu"])
-            .env(
-                "NIX_CONFIG",
-                format!("{}max-jobs = 4\n", crate::nixenv::nix_config()),
-            ),
-    )
-    .expect_code(1);
+    let r = fx
+        .build(&["--json", "-t", "x86_64-musl,aarch64-musl,aarch64-gnu"])
+        .env(
+            "NIX_CONFIG",
+            format!("{}max-jobs = 4\n", crate::nixenv::nix_config()),
+        )
+        .failure();
     let j = r.json();
     let status: Vec<(&str, &str)> = j["targets"]
         .as_array()
@@ -331,7 +330,7 @@ in {{ packages.x86_64-linux = {{
 fn issue5_keep_going_exports_the_others() {
     require_tool("sha256sum");
     let fx = Fixture::new("broken");
-    let r = Run::of(fx.build(&["--keep-going"])).expect_code(1);
+    let r = fx.build(&["--keep-going"]).failure();
     assert!(
         r.stdout.contains("FAIL  aarch64-unknown-linux-gnu"),
         "{}",
@@ -341,14 +340,14 @@ fn issue5_keep_going_exports_the_others() {
     let files = listing(&dist);
     assert_eq!(files.len(), 7, "{files:?}");
     assert!(!files.contains(&archive_name("aarch64-unknown-linux-gnu")));
-    sh(&dist, "sha256sum -c SHA256SUMS").expect_code(0);
+    sh(&dist, "sha256sum -c SHA256SUMS").success();
 }
 
 // issue 5: binaries that fail their target's policy fail the build; nothing is exported.
 #[test]
 fn issue5_policy_failures_block_export() {
     let fx = Fixture::new("badpolicy");
-    let r = Run::of(fx.build(&["--target", "x86_64-musl", "--json"])).expect_code(1);
+    let r = fx.build(&["--target", "x86_64-musl", "--json"]).failure();
     let t = &r.json()["targets"][0];
     assert_eq!(t["status"], "verify-failed");
     let codes: Vec<&str> = t["binaries"][0]["findings"]
@@ -360,20 +359,22 @@ fn issue5_policy_failures_block_export() {
     assert!(codes.contains(&"not-static"), "{codes:?}");
     assert!(!fx.dir().join("dist").exists());
 
-    let r = Run::of(fx.build(&["--target", "x86_64-gnu"])).expect_code(1);
+    let r = fx.build(&["--target", "x86_64-gnu"]).failure();
     assert!(r.stdout.contains("nonstandard-interpreter"), "{}", r.stdout);
     assert!(r.stdout.contains("store-reference"), "{}", r.stdout);
     assert!(!fx.dir().join("dist").exists());
 
     // The well-behaved targets of the same flake pass.
-    Run::of(fx.build(&["--target", "aarch64-musl,aarch64-gnu"])).expect_code(0);
+    fx.build(&["--target", "aarch64-musl,aarch64-gnu"]).success();
 }
 
 // issue 5: --check-reproducible catches a nondeterministic derivation and names the file.
 #[test]
 fn issue5_check_reproducible_catches_nondeterminism() {
     let fx = Fixture::new("nondeterministic");
-    let r = Run::of(fx.build(&["--target", "x86_64-musl", "--check-reproducible"])).expect_code(1);
+    let r = fx
+        .build(&["--target", "x86_64-musl", "--check-reproducible"])
+        .failure();
     assert!(
         r.stdout.contains("not reproducible"),
         "{}\n{}",
@@ -389,7 +390,8 @@ fn issue5_check_reproducible_catches_nondeterminism() {
     assert!(!fx.dir().join("dist").exists());
 
     let ok = Fixture::new("ok");
-    Run::of(ok.build(&["--target", "x86_64-musl,aarch64-musl", "--check-reproducible"])).expect_code(0);
+    ok.build(&["--target", "x86_64-musl,aarch64-musl", "--check-reproducible"])
+        .success();
 }
 
 // issue 5: a missing attribute, a missing flake, an unknown target and a missing nix are usage
@@ -400,7 +402,7 @@ fn issue5_missing_attribute_flake_target_and_nix() {
         "{ outputs = { self }: { packages.x86_64-linux = { inherit (import ./nix/hermetic.nix { name = \"fixture\"; version = \"1.2.3\"; src = ./main.c; targets = [ \"x86_64-musl\" ]; }) x86_64-musl; }; }; }\n",
         &[("main.c", "int main(void){return 0;}\n")],
     );
-    let r = Run::of(fx.build(&["--target", "aarch64-musl"])).expect_code(2);
+    let r = fx.build(&["--target", "aarch64-musl"]).status(2);
     assert!(
         r.stderr.contains(
             "has no attribute packages.x86_64-linux.aarch64-musl (target aarch64-unknown-linux-musl)"
@@ -409,14 +411,16 @@ fn issue5_missing_attribute_flake_target_and_nix() {
         r.stderr
     );
 
-    let r = Run::of(fx.build(&["--system", "riscv64-linux"])).expect_code(2);
+    let r = fx.build(&["--system", "riscv64-linux"]).status(2);
     assert!(
         r.stderr.contains("has no attribute packages.riscv64-linux"),
         "{}",
         r.stderr
     );
 
-    let r = Run::of(kiln(fx.dir()).args(["build", "--flake", "path:./no-such-flake"])).expect_code(2);
+    let r = Test::in_dir(fx.dir())
+        .args(["build", "--flake", "path:./no-such-flake"])
+        .status(2);
     let errors: Vec<&str> = r
         .stderr
         .lines()
@@ -425,17 +429,17 @@ fn issue5_missing_attribute_flake_target_and_nix() {
     assert_eq!(errors.len(), 1, "one error line: {}", r.stderr);
     assert!(errors[0].contains("no-such-flake"), "{}", r.stderr);
 
-    let r = Run::of(fx.build(&["--target", "sparc-musl"])).expect_code(2);
+    let r = fx.build(&["--target", "sparc-musl"]).status(2);
     assert!(r.stderr.contains("unknown target 'sparc-musl'"), "{}", r.stderr);
 
-    let r = Run::of(fx.build(&[]).env("PATH", "/nonexistent")).expect_code(2);
+    let r = fx.build(&[]).env("PATH", "/nonexistent").status(2);
     assert!(r.stderr.contains("nix not found on PATH"), "{}", r.stderr);
     assert!(!fx.dir().join("dist").exists());
 }
 
 fn interrupt_export(signal: &str, code: i32) {
     let fx = Fixture::new("ok");
-    Run::of(fx.build(&["--target", "x86_64-musl"])).expect_code(0);
+    fx.build(&["--target", "x86_64-musl"]).success();
     // The old dist is a one-target release; the interrupted run would write two.
     let dist = fx.dir().join("dist");
     let before: Vec<(String, Vec<u8>)> = listing(&dist)
@@ -461,7 +465,7 @@ fn interrupt_export(signal: &str, code: i32) {
         std::thread::sleep(Duration::from_millis(20));
     }
     std::thread::sleep(Duration::from_millis(200));
-    Run::of(Command::new("kill").args([signal, &child.id().to_string()])).expect_code(0);
+    Output::of(Command::new("kill").args([signal, &child.id().to_string()])).success();
     let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(code), "{stderr}");
@@ -495,7 +499,7 @@ fn issue5_sigterm_during_export_keeps_old_dist() {
 fn issue5_smoke_run_is_recorded() {
     require_tool("qemu-aarch64-static");
     let fx = Fixture::new("ok");
-    Run::of(fx.build(&["--smoke", "--version"])).expect_code(0);
+    fx.build(&["--smoke", "--version"]).success();
     let m: serde_json::Value =
         serde_json::from_slice(&fs::read(fx.dir().join("dist/manifest.json")).unwrap()).unwrap();
     for a in m["artifacts"].as_array().unwrap() {
@@ -530,7 +534,9 @@ fn issue5_cargo_metadata_sets_defaults() {
     fs::write(fx.dir().join("f/README.md"), "# demo\n").unwrap();
     fs::write(fx.dir().join("f/LICENSE"), "license text\n").unwrap();
     let flake = fx.dir().join("f").display().to_string();
-    Run::of(kiln(fx.dir()).args(["build", "--flake", &flake])).expect_code(0);
+    Test::in_dir(fx.dir())
+        .args(["build", "--flake", &flake])
+        .success();
     let files = listing(&fx.dir().join("dist"));
     assert_eq!(
         files,
@@ -546,12 +552,12 @@ fn issue5_cargo_metadata_sets_defaults() {
         &fx.dir().join("dist"),
         "unzip -t demo-0.9.0-aarch64-unknown-linux-musl.zip",
     )
-    .expect_code(0);
+    .success();
     let list = sh(
         &fx.dir().join("dist"),
         "unzip -Z1 demo-0.9.0-aarch64-unknown-linux-musl.zip",
     )
-    .expect_code(0);
+    .success();
     let names: Vec<&str> = list.stdout.lines().collect();
     assert_eq!(
         names,
@@ -562,18 +568,19 @@ fn issue5_cargo_metadata_sets_defaults() {
             "demo-0.9.0-aarch64-unknown-linux-musl/fixture",
         ]
     );
-    Run::of(kiln(fx.dir()).args([
-        "build",
-        "--flake",
-        &flake,
-        "--archive",
-        "tar.xz",
-        "-t",
-        "x86_64-gnu",
-        "-o",
-        "d2",
-    ]))
-    .expect_code(0);
+    Test::in_dir(fx.dir())
+        .args([
+            "build",
+            "--flake",
+            &flake,
+            "--archive",
+            "tar.xz",
+            "-t",
+            "x86_64-gnu",
+            "-o",
+            "d2",
+        ])
+        .success();
     assert!(
         fx.dir()
             .join("d2/demo-0.9.0-x86_64-unknown-linux-gnu.tar.xz")
@@ -587,15 +594,16 @@ fn issue5_cargo_metadata_sets_defaults() {
 fn issue9_packages_build_each_program_for_each_target() {
     require_tool("sha256sum");
     let fx = Fixture::new("many");
-    let run = Run::of(fx.build(&[
-        "-v",
-        "--package",
-        "fixture,extra",
-        "-t",
-        "x86_64-musl,aarch64-musl",
-        "--json",
-    ]))
-    .expect_code(0);
+    let run = fx
+        .build(&[
+            "-v",
+            "--package",
+            "fixture,extra",
+            "-t",
+            "x86_64-musl,aarch64-musl",
+            "--json",
+        ])
+        .success();
     let builds = run
         .stderr
         .lines()
@@ -639,7 +647,7 @@ fn issue9_packages_build_each_program_for_each_target() {
             "provenance.intoto.json",
         ]
     );
-    sh(&dist, "sha256sum -c SHA256SUMS").expect_code(0);
+    sh(&dist, "sha256sum -c SHA256SUMS").success();
     let manifest: serde_json::Value =
         serde_json::from_slice(&fs::read(dist.join("manifest.json")).unwrap()).unwrap();
     let arts = manifest["artifacts"].as_array().unwrap();
@@ -653,14 +661,15 @@ fn issue9_packages_build_each_program_for_each_target() {
         &x,
         "tar -xzf ../dist/extra-1.2.3-x86_64-unknown-linux-musl.tar.gz",
     )
-    .expect_code(0);
-    let r =
-        Run::of(Command::new(x.join("extra-1.2.3-x86_64-unknown-linux-musl/fixture-extra")).arg("--version"))
-            .expect_code(0);
+    .success();
+    let r = Output::of(
+        Command::new(x.join("extra-1.2.3-x86_64-unknown-linux-musl/fixture-extra")).arg("--version"),
+    )
+    .success();
     assert!(r.stdout.starts_with("fixture-extra 1.2.3"), "{}", r.stdout);
-    Run::of(kiln(fx.dir()).args(["verify-release", "dist"])).expect_code(0);
+    Test::in_dir(fx.dir()).args(["verify-release", "dist"]).success();
     // `kiln image` makes one program's image: a dist of two is refused, naming both.
-    let r = Run::of(kiln(fx.dir()).args(["image", "--from", "dist"])).expect_code(2);
+    let r = Test::in_dir(fx.dir()).args(["image", "--from", "dist"]).status(2);
     assert!(
         r.stderr.contains("several packages (extra, fixture)"),
         "{}",
@@ -673,11 +682,15 @@ fn issue9_packages_build_each_program_for_each_target() {
 #[test]
 fn issue9_packages_refusals_and_cargo_default() {
     let fx = Fixture::new("many");
-    let r = Run::of(fx.build(&["--package", "fixture,extra", "--image", "-o", "d2"])).expect_code(2);
+    let r = fx
+        .build(&["--package", "fixture,extra", "--image", "-o", "d2"])
+        .status(2);
     assert!(r.stderr.contains("--image packages one program"), "{}", r.stderr);
-    let r = Run::of(fx.build(&["--package", "../x", "-o", "d2"])).expect_code(2);
+    let r = fx.build(&["--package", "../x", "-o", "d2"]).status(2);
     assert!(r.stderr.contains("package '../x' is not a name"), "{}", r.stderr);
-    let r = Run::of(fx.build(&["--package", "nope", "-t", "x86_64-gnu", "-o", "d2"])).expect_code(2);
+    let r = fx
+        .build(&["--package", "nope", "-t", "x86_64-gnu", "-o", "d2"])
+        .status(2);
     assert!(
         r.stderr.contains(
             "has no attribute packages.x86_64-linux.nope-x86_64-gnu (target x86_64-unknown-linux-gnu)"
@@ -694,7 +707,9 @@ fn issue9_packages_refusals_and_cargo_default() {
     )
     .unwrap();
     let flake = fx.dir().join("f").display().to_string();
-    Run::of(kiln(fx.dir()).args(["build", "--flake", &flake, "-o", "d3"])).expect_code(0);
+    Test::in_dir(fx.dir())
+        .args(["build", "--flake", &flake, "-o", "d3"])
+        .success();
     assert!(
         fx.dir()
             .join("d3/extra-2.0.0-x86_64-unknown-linux-gnu.tar.gz")
@@ -710,14 +725,14 @@ fn issue9_packages_refusals_and_cargo_default() {
 fn issue5_nix_system_setting_wins_over_the_host_guess() {
     let fx = Fixture::new("ok");
     let config = format!("{}system = aarch64-linux\n", crate::nixenv::nix_config());
-    let r = Run::of(fx.build(&["-o", "d"]).env("NIX_CONFIG", config)).expect_code(2);
+    let r = fx.build(&["-o", "d"]).env("NIX_CONFIG", config).status(2);
     assert!(
         r.stderr.contains("has no attribute packages.aarch64-linux"),
         "{}",
         r.stderr
     );
     // --system names the packages to take, whatever nix's own system is.
-    let r = Run::of(fx.build(&["--system", "riscv64-linux", "-o", "d"])).expect_code(2);
+    let r = fx.build(&["--system", "riscv64-linux", "-o", "d"]).status(2);
     assert!(
         r.stderr.contains("has no attribute packages.riscv64-linux"),
         "{}",
@@ -734,11 +749,11 @@ fn issue5_repeated_builds_use_the_evaluation_caches() {
     let fx = Fixture::new("ok");
     let cache = fx.dir().join("xdg-cache");
     let build = |out: &str| {
-        let mut cmd = fx.build(&["-v", "-t", "x86_64-musl,aarch64-gnu", "-o", out]);
-        cmd.env("XDG_CACHE_HOME", &cache);
-        Run::of(cmd).expect_code(0)
+        fx.build(&["-v", "-t", "x86_64-musl,aarch64-gnu", "-o", out])
+            .env("XDG_CACHE_HOME", &cache)
+            .success()
     };
-    let nix_builds = |r: &Run| -> Vec<String> {
+    let nix_builds = |r: &Output| -> Vec<String> {
         r.stderr
             .lines()
             .filter(|l| l.contains(" build --json --no-link"))
@@ -827,12 +842,14 @@ fn issue5_repeated_builds_use_the_evaluation_caches() {
 
     // Nix's evaluation cache off: evaluate, then build the derivations, seen or not (the build
     // of the attributes, started before nix's settings were known, is ended).
-    let mut cmd = fx.build(&["-v", "-t", "x86_64-musl", "-o", "d6"]);
-    cmd.env("XDG_CACHE_HOME", &cache).env(
-        "NIX_CONFIG",
-        format!("{}eval-cache = false\n", crate::nixenv::nix_config()),
-    );
-    let r = Run::of(cmd).expect_code(0);
+    let r = fx
+        .build(&["-v", "-t", "x86_64-musl", "-o", "d6"])
+        .env("XDG_CACHE_HOME", &cache)
+        .env(
+            "NIX_CONFIG",
+            format!("{}eval-cache = false\n", crate::nixenv::nix_config()),
+        )
+        .success();
     let last = nix_builds(&r).pop().unwrap();
     assert!(
         last.contains(".drv") && !last.contains("#packages."),
@@ -845,7 +862,7 @@ fn issue5_repeated_builds_use_the_evaluation_caches() {
 #[test]
 fn issue5_doctor() {
     let dir = tempfile::tempdir().unwrap();
-    let r = Run::of(kiln(dir.path()).arg("doctor")).expect_code(0);
+    let r = Test::in_dir(dir.path()).arg("doctor").success();
     assert!(
         r.stdout.lines().any(|l| l.starts_with("ok   nix ")),
         "{}",
@@ -861,19 +878,24 @@ fn issue5_doctor() {
         "{}",
         r.stdout
     );
-    let r = Run::of(kiln(dir.path()).args(["doctor", "--json"])).expect_code(0);
+    let r = Test::in_dir(dir.path()).args(["doctor", "--json"]).success();
     assert!(r.json().as_array().unwrap().iter().any(|c| c["name"] == "flakes"));
-    let r = Run::of(kiln(dir.path()).arg("doctor").env("PATH", "/nonexistent")).expect_code(2);
+    let r = Test::in_dir(dir.path())
+        .arg("doctor")
+        .env("PATH", "/nonexistent")
+        .status(2);
     assert!(
         r.stdout.lines().any(|l| l.starts_with("fail nix ")),
         "{}",
         r.stdout
     );
-    let r = Run::of(kiln(dir.path()).arg("doctor").env(
-        "NIX_CONFIG",
-        crate::nixenv::nix_config().replace("sandbox = true", "sandbox = false"),
-    ))
-    .expect_code(0);
+    let r = Test::in_dir(dir.path())
+        .arg("doctor")
+        .env(
+            "NIX_CONFIG",
+            crate::nixenv::nix_config().replace("sandbox = true", "sandbox = false"),
+        )
+        .success();
     assert!(
         r.stdout.lines().any(|l| l.starts_with("warn sandbox ")),
         "{}",
@@ -914,9 +936,9 @@ fn tree(dir: &Path) -> Vec<(String, Vec<u8>)> {
 /// `kiln build --out OUT` is refused (exit 2) before anything is built: one line naming
 /// `named`, and nothing in the fixture's directory changed.
 #[track_caller]
-fn assert_out_refused(fx: &Fixture, cmd: &mut Command, named: &str) -> String {
+fn assert_out_refused(fx: &Fixture, test: Test, named: &str) -> String {
     let before = tree(fx.dir());
-    let r = Run::of(cmd).expect_code(2);
+    let r = test.status(2);
     let lines: Vec<&str> = r.stderr.lines().collect();
     assert_eq!(lines.len(), 1, "one line, and nothing built:\n{}", r.stderr);
     assert!(lines[0].starts_with("kiln: error: "), "{}", r.stderr);
@@ -954,25 +976,25 @@ fn issue13_out_refuses_what_kiln_did_not_write() {
     fs::write(planted.join("thesis.tex"), "three years of work").unwrap();
     fs::write(d.join("afile"), "not a directory").unwrap();
     // A real dist, and a symlink to it.
-    Run::of(fx.build(&["--target", "x86_64-musl", "--out", "real"])).expect_code(0);
+    fx.build(&["--target", "x86_64-musl", "--out", "real"]).success();
     std::os::unix::fs::symlink("real", d.join("link")).unwrap();
 
-    let line = assert_out_refused(&fx, &mut fx.build(&["--out", "home"]), "home");
+    let line = assert_out_refused(&fx, fx.build(&["--out", "home"]), "home");
     assert!(line.contains(".ssh"), "names what kiln did not write: {line}");
-    assert_out_refused(&fx, &mut fx.build(&["--out", "f"]), "f");
-    let line = assert_out_refused(&fx, &mut fx.build(&["--out", "planted"]), "planted");
+    assert_out_refused(&fx, fx.build(&["--out", "f"]), "f");
+    let line = assert_out_refused(&fx, fx.build(&["--out", "planted"]), "planted");
     assert!(line.contains("thesis.tex"), "{line}");
-    let line = assert_out_refused(&fx, &mut fx.build(&["--out", "link"]), "link");
+    let line = assert_out_refused(&fx, fx.build(&["--out", "link"]), "link");
     assert!(line.contains("symlink"), "{line}");
-    assert_out_refused(&fx, &mut fx.build(&["--out", "link/"]), "link");
-    assert_out_refused(&fx, &mut fx.build(&["--out", "afile"]), "afile");
-    assert_out_refused(&fx, &mut fx.build(&["--out", "."]), ".");
-    assert_out_refused(&fx, &mut fx.build(&["--out", ".."]), "..");
-    assert_out_refused(&fx, &mut fx.build(&["--out", "f/.."]), "f/..");
+    assert_out_refused(&fx, fx.build(&["--out", "link/"]), "link");
+    assert_out_refused(&fx, fx.build(&["--out", "afile"]), "afile");
+    assert_out_refused(&fx, fx.build(&["--out", "."]), ".");
+    assert_out_refused(&fx, fx.build(&["--out", ".."]), "..");
+    assert_out_refused(&fx, fx.build(&["--out", "f/.."]), "f/..");
     let abs = d.display().to_string();
-    assert_out_refused(&fx, &mut fx.build(&["--out", &abs]), &abs);
+    assert_out_refused(&fx, fx.build(&["--out", &abs]), &abs);
     let inside = d.join("f").display().to_string();
-    assert_out_refused(&fx, &mut fx.build(&["--out", &inside]), &inside);
+    assert_out_refused(&fx, fx.build(&["--out", &inside]), &inside);
     // $HOME itself, even empty.
     fs::create_dir(d.join("emptyhome")).unwrap();
     let home = d.join("emptyhome").display().to_string();
@@ -989,7 +1011,7 @@ fn issue13_out_replaces_empty_dirs_and_its_own_dists() {
     let d = fx.dir();
     let out = d.join("out");
     fs::create_dir(&out).unwrap();
-    Run::of(fx.build(&["--target", "x86_64-musl", "--out", "out"])).expect_code(0);
+    fx.build(&["--target", "x86_64-musl", "--out", "out"]).success();
     assert!(out.join(archive_name("x86_64-unknown-linux-musl")).is_file());
     let first = listing(&out);
 
@@ -999,17 +1021,17 @@ fn issue13_out_replaces_empty_dirs_and_its_own_dists() {
     fs::write(stale.join(".kiln-dist"), "kiln-dist v1\n").unwrap();
     fs::write(stale.join("half-written.tar.gz"), "partial").unwrap();
     let old = d.join(".out.kiln-old-4194302");
-    crate::nixenv::copy_dir(&out, &old);
+    crate::harness::copy_dir(&out, &old);
     let foreign = d.join(".out.kiln-old-4194303");
     fs::create_dir(&foreign).unwrap();
     fs::write(foreign.join("keep.txt"), "not kiln's").unwrap();
 
-    let r = Run::of(fx.build(&["--target", "aarch64-musl", "--out", "out"])).expect_code(0);
+    let r = fx.build(&["--target", "aarch64-musl", "--out", "out"]).success();
     let second = listing(&out);
     assert_ne!(first, second, "the old dist was replaced");
     assert!(out.join(archive_name("aarch64-unknown-linux-musl")).is_file());
     assert!(!out.join(archive_name("x86_64-unknown-linux-musl")).exists());
-    sh(&out, "sha256sum -c SHA256SUMS").expect_code(0);
+    sh(&out, "sha256sum -c SHA256SUMS").success();
     assert!(!stale.exists(), "stale staging dir left");
     assert!(!old.exists(), "stale old dist left");
     assert_eq!(fs::read(foreign.join("keep.txt")).unwrap(), b"not kiln's");
@@ -1030,7 +1052,7 @@ fn issue13_out_replaces_empty_dirs_and_its_own_dists() {
 #[test]
 fn issue13_out_is_checked_again_before_the_swap() {
     let fx = Fixture::new("ok");
-    Run::of(fx.build(&["--target", "x86_64-musl"])).expect_code(0);
+    fx.build(&["--target", "x86_64-musl"]).success();
     let dist = fx.dir().join("dist");
     let mut child = fx
         .build(&["--target", "x86_64-musl,aarch64-musl"])
@@ -1063,17 +1085,17 @@ fn issue13_out_is_checked_again_before_the_swap() {
 #[test]
 fn issue13_image_from_keeps_foreign_subdirectories() {
     let fx = Fixture::new("ok");
-    Run::of(fx.build(&["--target", "x86_64-musl"])).expect_code(0);
+    fx.build(&["--target", "x86_64-musl"]).success();
     let dist = fx.dir().join("dist");
     fs::create_dir(dist.join("mine")).unwrap();
     fs::write(dist.join("mine/notes.txt"), "my notes").unwrap();
     let before = tree(&dist);
-    let r = Run::of(kiln(fx.dir()).args(["image", "--from", "dist"])).expect_code(2);
+    let r = Test::in_dir(fx.dir()).args(["image", "--from", "dist"]).status(2);
     assert!(r.stderr.contains("mine"), "{}", r.stderr);
     assert_eq!(tree(&dist), before, "dist changed");
     // Without it, the same dist takes its image.
     fs::remove_dir_all(dist.join("mine")).unwrap();
-    Run::of(kiln(fx.dir()).args(["image", "--from", "dist"])).expect_code(0);
+    Test::in_dir(fx.dir()).args(["image", "--from", "dist"]).success();
     assert!(dist.join("fixture-1.2.3.oci.tar").is_file());
     assert!(staging_dirs(fx.dir()).is_empty(), "{:?}", staging_dirs(fx.dir()));
 }
@@ -1103,9 +1125,11 @@ int main(void)
 "#;
     let fx = Fixture::inline(flake, &[("main.c", main_c)]);
     // Built first, so the timing below is the smoke run's.
-    Run::of(fx.build(&["--target", "x86_64-musl", "--out", "plain"])).expect_code(0);
+    fx.build(&["--target", "x86_64-musl", "--out", "plain"]).success();
     let start = Instant::now();
-    let r = Run::of(fx.build(&["--target", "x86_64-musl", "--smoke", "--version", "--json"])).expect_code(0);
+    let r = fx
+        .build(&["--target", "x86_64-musl", "--smoke", "--version", "--json"])
+        .success();
     let took = start.elapsed();
     eprintln!("kiln build --smoke of a binary printing 2.5 MiB on stdout and stderr: {took:?}");
     assert!(took < Duration::from_secs(30), "took {took:?}");
@@ -1129,9 +1153,9 @@ fn issue13_release_name_is_one_for_all_targets() {
   }).${attr};
 in { packages.x86_64-linux = { x86_64-musl = one "x86_64-musl"; aarch64-musl = one "aarch64-musl"; }; }; }
 "#;
-    let main_c = fs::read_to_string(crate::nixenv::repo().join("tests/fixtures/flakes/ok/main.c")).unwrap();
+    let main_c = fs::read_to_string(crate::harness::repo().join("tests/fixtures/flakes/ok/main.c")).unwrap();
     let fx = Fixture::inline(flake, &[("main.c", &main_c)]);
-    Run::of(fx.build(&["--target", "x86_64-musl,aarch64-musl"])).expect_code(0);
+    fx.build(&["--target", "x86_64-musl,aarch64-musl"]).success();
     let dist = fx.dir().join("dist");
     let manifest: serde_json::Value =
         serde_json::from_slice(&fs::read(dist.join("manifest.json")).unwrap()).unwrap();
@@ -1152,7 +1176,7 @@ in { packages.x86_64-linux = { x86_64-musl = one "x86_64-musl"; aarch64-musl = o
     for f in files {
         assert!(dist.join(f).is_file(), "{f}");
     }
-    let r = sh(&dist, "tar -tzf app-1.0.0-aarch64-unknown-linux-musl.tar.gz").expect_code(0);
+    let r = sh(&dist, "tar -tzf app-1.0.0-aarch64-unknown-linux-musl.tar.gz").success();
     assert!(
         r.stdout
             .lines()
@@ -1187,7 +1211,10 @@ fn assert_same_dist(a: &Fixture, b: &Fixture, flake_of: fn(&Fixture) -> String, 
     let mut dists = Vec::new();
     for fx in [a, b] {
         let flake = flake_of(fx);
-        Run::of(kiln(fx.dir()).args(["build", "--flake", &flake]).args(args)).expect_code(0);
+        Test::in_dir(fx.dir())
+            .args(["build", "--flake", &flake])
+            .args(args)
+            .success();
         let dist = fx.dir().join("dist");
         let text = fs::read_to_string(dist.join("manifest.json")).unwrap()
             + &fs::read_to_string(dist.join("provenance.intoto.json")).unwrap();

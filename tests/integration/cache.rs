@@ -8,7 +8,8 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::nixenv::{Fixture, Run, kiln, nix_config, path_env, variant};
+use crate::harness::{Output, Test};
+use crate::nixenv::{Fixture, nix_config, path_env, variant};
 
 /// `nix` with the test settings (for key generation only; everything else goes through kiln).
 fn nix(dir: &Path) -> Command {
@@ -23,12 +24,12 @@ fn nix(dir: &Path) -> Command {
 /// Writes `<name>.sec` and returns (secret key file, public key).
 fn keypair(dir: &Path, name: &str) -> (PathBuf, String) {
     let sec = dir.join(format!("{name}.sec"));
-    let out = Run::of(nix(dir).args(["key", "generate-secret", "--key-name", name])).expect_code(0);
+    let out = Output::of(nix(dir).args(["key", "generate-secret", "--key-name", name])).success();
     fs::write(&sec, out.stdout.trim()).unwrap();
     let mut c = nix(dir);
     c.args(["key", "convert-secret-to-public"])
         .stdin(fs::File::open(&sec).unwrap());
-    let public = Run::of(c).expect_code(0).stdout.trim().to_owned();
+    let public = Output::of(c).success().stdout.trim().to_owned();
     assert!(public.starts_with(&format!("{name}:")), "{public}");
     (sec, public)
 }
@@ -37,24 +38,22 @@ fn keypair(dir: &Path, name: &str) -> (PathBuf, String) {
 /// machine would: with its own narinfo cache (Nix caches narinfo per cache URI in
 /// `$XDG_CACHE_HOME/nix`). The store's database is created first by one nix call, as kiln's
 /// concurrent first queries would race to create it (`SQLite database … is busy`).
-fn kiln_in_store(dir: &Path, root: &Path) -> Command {
+fn kiln_in_store(dir: &Path, root: &Path) -> Test {
     let xdg = root.with_extension("xdg-cache");
     let local = format!("local?root={}", root.display());
-    Run::of(
+    Output::of(
         nix(dir)
             .env("XDG_CACHE_HOME", &xdg)
             .args(["path-info", "--all", "--store", &local]),
     )
-    .expect_code(0);
-    let mut c = kiln(dir);
-    c.env("XDG_CACHE_HOME", &xdg);
-    c.env(
+    .success();
+    let mut c = Test::in_dir(dir).env("XDG_CACHE_HOME", &xdg).env(
         "NIX_CONFIG",
         format!("{}store = {}\n", nix_config(), root.display()),
     );
     if variant() == "modern" {
         // scripts/modern-nix's wrapper sets its own store after NIX_CONFIG; it reads this.
-        c.env("KILN_MODERN_NIX_STORE", root);
+        c = c.env("KILN_MODERN_NIX_STORE", root);
     }
     c
 }
@@ -70,7 +69,7 @@ struct Setup {
 /// Builds the musl fixture, pushes it signed with a fresh key to a `file://` cache.
 fn pushed(key_name: &str, sign: bool) -> Setup {
     let fx = Fixture::new("ok");
-    Run::of(fx.build(&["-t", "x86_64-musl"])).expect_code(0);
+    fx.build(&["-t", "x86_64-musl"]).success();
     let manifest: serde_json::Value =
         serde_json::from_slice(&fs::read(fx.dir().join("dist/manifest.json")).unwrap()).unwrap();
     let out_path = manifest["artifacts"][0]["store_path"]
@@ -83,32 +82,29 @@ fn pushed(key_name: &str, sign: bool) -> Setup {
     let flake = fx.flake_ref();
     let base = ["--flake", flake.as_str(), "-t", "x86_64-musl"];
 
-    let run = Run::of(
-        kiln(fx.dir())
-            .args(["cache", "status", "--from", &uri])
-            .args(base),
-    )
-    .expect_code(1);
+    let run = Test::in_dir(fx.dir())
+        .args(["cache", "status", "--from", &uri])
+        .args(base)
+        .failure();
     assert!(
         run.stdout.contains("missing") && run.stdout.contains(&out_path),
         "{}",
         run.stdout
     );
 
-    let mut push = kiln(fx.dir());
-    push.args(["cache", "push", "--to", &uri]).args(base);
+    let mut push = Test::in_dir(fx.dir())
+        .args(["cache", "push", "--to", &uri])
+        .args(base);
     if sign {
-        push.arg("--key").arg(&sec);
+        push = push.arg("--key").arg(&sec);
     }
-    let run = Run::of(push).expect_code(0);
+    let run = push.success();
     assert!(run.stdout.contains("pushed"), "{}", run.stdout);
 
-    let run = Run::of(
-        kiln(fx.dir())
-            .args(["cache", "status", "--from", &uri, "--json"])
-            .args(base),
-    )
-    .expect_code(0);
+    let run = Test::in_dir(fx.dir())
+        .args(["cache", "status", "--from", &uri, "--json"])
+        .args(base)
+        .success();
     let j = run.json();
     assert_eq!(j[0]["status"], "present");
     assert_eq!(j[0]["store_path"], out_path.as_str());
@@ -129,19 +125,18 @@ impl Setup {
     }
 
     /// `kiln cache pull` into a fresh store; returns the run and the store root.
-    fn pull(&self, store: &str, trust: &str) -> (Run, PathBuf) {
+    fn pull(&self, store: &str, trust: &str) -> (Output, PathBuf) {
         let root = self.fx.dir().join(store);
         let flake = self.fx.flake_ref();
-        let run = Run::of(
-            kiln_in_store(self.fx.dir(), &root)
-                .args(["cache", "pull", "--from", &self.uri, "--trust", trust])
-                .args(["--flake", &flake, "-t", "x86_64-musl"]),
-        );
+        let run = kiln_in_store(self.fx.dir(), &root)
+            .args(["cache", "pull", "--from", &self.uri, "--trust", trust])
+            .args(["--flake", &flake, "-t", "x86_64-musl"])
+            .run();
         (run, root)
     }
 
     #[track_caller]
-    fn assert_refused(&self, run: &Run, root: &Path, reason: &str) {
+    fn assert_refused(&self, run: &Output, root: &Path, reason: &str) {
         assert_eq!(run.code, 1, "refused:\n{}\n{}", run.stdout, run.stderr);
         let lines: Vec<&str> = run.stderr.lines().filter(|l| l.starts_with("kiln: ")).collect();
         assert_eq!(lines.len(), 1, "one line:\n{}", run.stderr);
@@ -154,12 +149,10 @@ impl Setup {
         // Not valid in the consumer store (nix may leave an unregistered directory behind).
         let flake = self.fx.flake_ref();
         let local = format!("local?root={}", root.display());
-        let st = Run::of(
-            kiln(self.fx.dir())
-                .args(["cache", "status", "--from", &local, "--flake", &flake])
-                .args(["-t", "x86_64-musl"]),
-        )
-        .expect_code(1);
+        let st = Test::in_dir(self.fx.dir())
+            .args(["cache", "status", "--from", &local, "--flake", &flake])
+            .args(["-t", "x86_64-musl"])
+            .failure();
         assert!(st.stdout.contains("missing"), "{}", st.stdout);
     }
 }
@@ -176,17 +169,18 @@ fn issue8_cache_push_then_pull_into_another_store_with_the_right_key() {
     assert!(narinfo.contains("Sig: kiln-test-good:"), "{narinfo}");
 
     let (run, root) = s.pull("consumer", &s.public);
-    let run = run.expect_code(0);
+    let run = run.success();
     assert!(run.stdout.contains("pulled"), "{}", run.stdout);
     let bin = nixenv_on_disk(&root, &s.out_path).join("bin/fixture");
     assert!(bin.is_file(), "{} substituted", bin.display());
-    let v = Run::of(Command::new(&bin).arg("--version")).expect_code(0);
+    let v = Output::of(Command::new(&bin).arg("--version")).success();
     assert!(v.stdout.contains("1.2.3"), "{}", v.stdout);
 
     // --from-dist: the store paths of dist/manifest.json, no evaluation.
     let dir = s.fx.dir();
-    let run = Run::of(kiln(dir).args(["cache", "status", "--from", &s.uri, "--from-dist", "dist", "-v"]))
-        .expect_code(0);
+    let run = Test::in_dir(dir)
+        .args(["cache", "status", "--from", &s.uri, "--from-dist", "dist", "-v"])
+        .success();
     assert!(
         run.stdout.contains("present") && run.stdout.contains(&s.out_path),
         "{}",
@@ -198,23 +192,31 @@ fn issue8_cache_push_then_pull_into_another_store_with_the_right_key() {
         run.stderr
     );
     let other = format!("file://{}", dir.join("cache2").display());
-    Run::of(kiln(dir).args(["cache", "status", "--from", &other, "--from-dist", "dist"])).expect_code(1);
-    Run::of(kiln(dir).args(["cache", "push", "--to", &other, "--from-dist", "dist"])).expect_code(0);
-    Run::of(kiln(dir).args(["cache", "status", "--from", &other, "--from-dist", "dist"])).expect_code(0);
-    let run = Run::of(kiln(dir).args(["cache", "status", "--from", &other, "--from-dist", "nowhere"]))
-        .expect_code(2);
+    Test::in_dir(dir)
+        .args(["cache", "status", "--from", &other, "--from-dist", "dist"])
+        .failure();
+    Test::in_dir(dir)
+        .args(["cache", "push", "--to", &other, "--from-dist", "dist"])
+        .success();
+    Test::in_dir(dir)
+        .args(["cache", "status", "--from", &other, "--from-dist", "dist"])
+        .success();
+    let run = Test::in_dir(dir)
+        .args(["cache", "status", "--from", &other, "--from-dist", "nowhere"])
+        .status(2);
     assert!(run.stderr.contains("nowhere/manifest.json"), "{}", run.stderr);
-    Run::of(kiln(dir).args([
-        "cache",
-        "status",
-        "--from",
-        &other,
-        "--from-dist",
-        "dist",
-        "-t",
-        "aarch64-gnu",
-    ]))
-    .expect_code(2);
+    Test::in_dir(dir)
+        .args([
+            "cache",
+            "status",
+            "--from",
+            &other,
+            "--from-dist",
+            "dist",
+            "-t",
+            "aarch64-gnu",
+        ])
+        .status(2);
 }
 
 // issue 8: a wrong key, an unsigned push, a tampered narinfo and a tampered NAR are refused.
@@ -279,21 +281,23 @@ fn issue8_build_substitutes_from_the_cache_into_an_empty_store() {
     let s = pushed("kiln-test-build", true);
     let root = s.fx.dir().join("fresh");
     let flake = s.fx.flake_ref();
-    let run = Run::of(kiln_in_store(s.fx.dir(), &root).args([
-        "build",
-        "--flake",
-        &flake,
-        "-t",
-        "x86_64-musl",
-        "--out",
-        "dist2",
-        "--cache",
-        &s.uri,
-        "--cache-key",
-        &s.public,
-        "-v",
-    ]))
-    .expect_code(0);
+    let run = kiln_in_store(s.fx.dir(), &root)
+        .args([
+            "build",
+            "--flake",
+            &flake,
+            "-t",
+            "x86_64-musl",
+            "--out",
+            "dist2",
+            "--cache",
+            &s.uri,
+            "--cache-key",
+            &s.public,
+            "-v",
+        ])
+        .run()
+        .success();
     assert!(
         run.stderr.contains("copying path") && run.stderr.contains("from 'file://"),
         "substituted from the cache:\n{}",
@@ -304,17 +308,19 @@ fn issue8_build_substitutes_from_the_cache_into_an_empty_store() {
 
     // Without the key the same build cannot substitute and fails.
     let root = s.fx.dir().join("fresh-untrusted");
-    let run = Run::of(kiln_in_store(s.fx.dir(), &root).args([
-        "build",
-        "--flake",
-        &flake,
-        "-t",
-        "x86_64-musl",
-        "--out",
-        "dist3",
-        "--cache",
-        &s.uri,
-    ]));
+    let run = kiln_in_store(s.fx.dir(), &root)
+        .args([
+            "build",
+            "--flake",
+            &flake,
+            "-t",
+            "x86_64-musl",
+            "--out",
+            "dist3",
+            "--cache",
+            &s.uri,
+        ])
+        .run();
     assert_ne!(run.code, 0, "{}", run.stderr);
 }
 
@@ -330,7 +336,7 @@ fn issue13_cache_uses_the_packages_build_uses() {
          targets = [\"x86_64-musl\"]\npackages = [\"extra\"]\n",
     )
     .unwrap();
-    Run::of(fx.build(&[])).expect_code(0);
+    fx.build(&[]).success();
     let manifest: serde_json::Value =
         serde_json::from_slice(&fs::read(fx.dir().join("dist/manifest.json")).unwrap()).unwrap();
     let arts = manifest["artifacts"].as_array().unwrap();
@@ -340,32 +346,27 @@ fn issue13_cache_uses_the_packages_build_uses() {
     let uri = format!("file://{}?compression=none", fx.dir().join("cache").display());
     let flake = fx.flake_ref();
     let cache = |args: &[&str]| {
-        let mut c = kiln(fx.dir());
-        c.arg("cache").args(args).args(["--flake", &flake]);
-        c
+        Test::in_dir(fx.dir())
+            .arg("cache")
+            .args(args)
+            .args(["--flake", &flake])
     };
 
     // The project's packages, as kiln build used them.
-    let r = Run::of(cache(&["status", "--from", &uri, "--json"])).expect_code(1);
+    let r = cache(&["status", "--from", &uri, "--json"]).run().failure();
     let j = r.json();
     assert_eq!(j.as_array().unwrap().len(), 1, "{j}");
     assert_eq!(j[0]["store_path"], built.as_str(), "{j}");
     assert_eq!(j[0]["attr"], "extra-x86_64-musl", "{j}");
     assert_eq!(j[0]["package"], "extra", "{j}");
-    Run::of(cache(&["push", "--to", &uri])).expect_code(0);
-    let r = Run::of(cache(&["status", "--from", &uri, "--json"])).expect_code(0);
+    cache(&["push", "--to", &uri]).run().success();
+    let r = cache(&["status", "--from", &uri, "--json"]).run().success();
     assert_eq!(r.json()[0]["status"], "present");
 
     // --package overrides them, for every target, as for kiln build.
-    let r = Run::of(cache(&[
-        "status",
-        "--from",
-        &uri,
-        "--json",
-        "--package",
-        "fixture,extra",
-    ]))
-    .expect_code(1);
+    let r = cache(&["status", "--from", &uri, "--json", "--package", "fixture,extra"])
+        .run()
+        .failure();
     let j = r.json();
     let attrs: Vec<&str> = j
         .as_array()
@@ -379,13 +380,17 @@ fn issue13_cache_uses_the_packages_build_uses() {
 
     // From the dist, --package picks among its artifacts.
     let dist_args = ["status", "--from", &uri, "--from-dist", "dist", "--json"];
-    let mut c = kiln(fx.dir());
-    c.arg("cache").args(dist_args).args(["--package", "extra"]);
-    let r = Run::of(c).expect_code(0);
+    let r = Test::in_dir(fx.dir())
+        .arg("cache")
+        .args(dist_args)
+        .args(["--package", "extra"])
+        .success();
     assert_eq!(r.json()[0]["store_path"], built.as_str());
-    let mut c = kiln(fx.dir());
-    c.arg("cache").args(dist_args).args(["--package", "fixture"]);
-    let r = Run::of(c).expect_code(2);
+    let r = Test::in_dir(fx.dir())
+        .arg("cache")
+        .args(dist_args)
+        .args(["--package", "fixture"])
+        .status(2);
     assert!(r.stderr.contains("no artifacts"), "{}", r.stderr);
 }
 
@@ -394,27 +399,29 @@ fn issue13_cache_uses_the_packages_build_uses() {
 #[test]
 fn issue18_cache_from_dist_checks_package_names_as_build_does() {
     let fx = Fixture::new("many");
-    let mut c = kiln(fx.dir());
-    c.args(["build", "--flake", &fx.flake_ref(), "--package", "a/b"]);
-    let built = Run::of(c).expect_code(2);
+    let built = Test::in_dir(fx.dir())
+        .args(["build", "--flake", &fx.flake_ref(), "--package", "a/b"])
+        .status(2);
     let refusal = "--package: package 'a/b' is not a name of letters, digits, '_', '-' and '+'";
     assert!(built.stderr.contains(refusal), "{}", built.stderr);
     for from_dist in [false, true] {
-        let mut c = kiln(fx.dir());
-        c.args([
-            "cache",
-            "status",
-            "--from",
-            "file:///nonexistent",
-            "--package",
-            "a/b",
-        ]);
-        if from_dist {
-            c.args(["--from-dist", "dist"]);
+        let flake = fx.flake_ref();
+        let source: [&str; 2] = if from_dist {
+            ["--from-dist", "dist"]
         } else {
-            c.args(["--flake", &fx.flake_ref()]);
-        }
-        let r = Run::of(c).expect_code(2);
+            ["--flake", &flake]
+        };
+        let r = Test::in_dir(fx.dir())
+            .args([
+                "cache",
+                "status",
+                "--from",
+                "file:///nonexistent",
+                "--package",
+                "a/b",
+            ])
+            .args(source)
+            .status(2);
         assert!(r.stderr.contains(refusal), "from_dist {from_dist}: {}", r.stderr);
         assert!(!r.stderr.contains("no artifacts"), "{}", r.stderr);
     }

@@ -4,7 +4,8 @@
 
 use std::path::Path;
 
-use crate::nixenv::{Fixture, Run, kiln, require_tool, sh};
+use crate::harness::{Output, Test, require_tool, sh};
+use crate::nixenv::Fixture;
 
 /// The flake directory of a fixture (a plain directory reference, so git rules apply).
 fn flake_dir(fx: &Fixture) -> String {
@@ -13,7 +14,7 @@ fn flake_dir(fx: &Fixture) -> String {
 
 /// The one `kiln: error:` line of a run, asserting there is exactly one.
 #[track_caller]
-fn error_line(run: &Run) -> String {
+fn error_line(run: &Output) -> String {
     let lines: Vec<&str> = run
         .stderr
         .lines()
@@ -29,7 +30,7 @@ fn git_init(dir: &Path) {
         dir,
         "git init -q . && git -c user.name=t -c user.email=t@t commit -q --allow-empty -m init",
     )
-    .expect_code(0);
+    .success();
 }
 
 // issue 17 item 2: `kiln init` then `kiln build` in a git checkout, before `git add`: kiln says
@@ -40,22 +41,24 @@ fn issue17_build_refuses_untracked_flake_nix() {
     let fx = Fixture::new("ok");
     let dir = fx.dir().join("f");
     git_init(&dir);
-    let run = Run::of(kiln(fx.dir()).args(["build", "--flake", &flake_dir(&fx), "--target", "x86_64-musl"]))
-        .expect_code(2);
+    let run = Test::in_dir(fx.dir())
+        .args(["build", "--flake", &flake_dir(&fx), "--target", "x86_64-musl"])
+        .status(2);
     let line = error_line(&run);
     assert!(line.contains("flake.nix: not tracked by git"), "{line}");
     assert!(line.contains("`git add flake.nix`"), "{line}");
     assert!(line.contains("flake.lock"), "{line}");
 
-    let run = Run::of(kiln(fx.dir()).args([
-        "build",
-        "--json",
-        "--flake",
-        &flake_dir(&fx),
-        "--target",
-        "x86_64-musl",
-    ]))
-    .expect_code(2);
+    let run = Test::in_dir(fx.dir())
+        .args([
+            "build",
+            "--json",
+            "--flake",
+            &flake_dir(&fx),
+            "--target",
+            "x86_64-musl",
+        ])
+        .status(2);
     let doc = run.json();
     assert_eq!(doc["ok"], false, "{doc}");
     assert_eq!(doc["code"], 2, "{doc}");
@@ -66,9 +69,10 @@ fn issue17_build_refuses_untracked_flake_nix() {
     // Once added, nix sees it and the same build goes on (here: to a successful end); not on a
     // terminal, the progress lines are plain and the last one carries the elapsed time
     // (issue 17 item 11).
-    sh(&dir, "git add -A").expect_code(0);
-    let run = Run::of(kiln(fx.dir()).args(["build", "--flake", &flake_dir(&fx), "--target", "x86_64-musl"]))
-        .expect_code(0);
+    sh(&dir, "git add -A").success();
+    let run = Test::in_dir(fx.dir())
+        .args(["build", "--flake", &flake_dir(&fx), "--target", "x86_64-musl"])
+        .success();
     let done = run
         .stderr
         .lines()
@@ -89,15 +93,16 @@ fn issue17_offline_input_names_the_host_and_the_fix() {
         "{ inputs.nixpkgs.url = \"github:NixOS/nixpkgs/nixos-25.11\";\n  outputs = { self, nixpkgs }: { }; }\n",
         &[],
     );
-    let run = Run::of(kiln(fx.dir()).args([
-        "build",
-        "--flake",
-        &flake_dir(&fx),
-        "--target",
-        "x86_64-musl",
-        "--json",
-    ]))
-    .expect_code(2);
+    let run = Test::in_dir(fx.dir())
+        .args([
+            "build",
+            "--flake",
+            &flake_dir(&fx),
+            "--target",
+            "x86_64-musl",
+            "--json",
+        ])
+        .status(2);
     let line = error_line(&run);
     assert!(
         line.contains("unable to download 'https://api.github.com/repos/NixOS/nixpkgs/commits/nixos-25.11'"),
@@ -118,8 +123,9 @@ fn issue17_eval_error_keeps_nix_message_and_position() {
         "{ outputs = { self }: {\n  packages.x86_64-linux.x86_64-musl = derivation {\n    name = \"x\"; system = \"x86_64-linux\"; builder = undefinedThing; };\n  }; }\n",
         &[],
     );
-    let run = Run::of(kiln(fx.dir()).args(["build", "--flake", &flake_dir(&fx), "--target", "x86_64-musl"]))
-        .expect_code(2);
+    let run = Test::in_dir(fx.dir())
+        .args(["build", "--flake", &flake_dir(&fx), "--target", "x86_64-musl"])
+        .status(2);
     let line = error_line(&run);
     assert!(line.contains("undefined variable 'undefinedThing' at "), "{line}");
     assert!(line.contains("-source/flake.nix:3:"), "{line}");
@@ -134,7 +140,9 @@ fn issue17_kiln_table_error_gives_line_and_column() {
         "[package]\nname = \"x\"\nversion = \"1.0.0\"\n\n[package.metadata.kiln]\ntargets = [\"x86_64-musl\"]\nglibc-max = 2.17\n",
     )
     .unwrap();
-    let run = Run::of(kiln(fx.dir()).args(["build", "--flake", &flake_dir(&fx)])).expect_code(2);
+    let run = Test::in_dir(fx.dir())
+        .args(["build", "--flake", &flake_dir(&fx)])
+        .status(2);
     let line = error_line(&run);
     assert!(line.contains("Cargo.toml:7:13: invalid type"), "{line}");
 }
@@ -143,9 +151,9 @@ fn issue17_kiln_table_error_gives_line_and_column() {
 // with --glibc-max 2.30 the 2.25 symbol is no longer above it and is not named.
 #[test]
 fn issue17_glibc_too_new_names_symbols_and_fix() {
-    let file = crate::util::fx("x86_64-gnu-2.34-getrandom");
+    let file = crate::elf::fx("x86_64-gnu-2.34-getrandom");
     let message = |extra: &[&str]| {
-        let obj = &crate::util::verify_json(std::slice::from_ref(&file), "x86_64-gnu", extra, 1)[0];
+        let obj = &crate::elf::verify_json(std::slice::from_ref(&file), "x86_64-gnu", extra, 1)[0];
         obj["findings"]
             .as_array()
             .unwrap()
@@ -173,7 +181,7 @@ fn issue17_glibc_too_new_names_symbols_and_fix() {
 /// A temp dir holding kiln's own flake.nix and flake.lock (crane and nixpkgs 26.05 locked).
 fn kiln_flake_copy() -> tempfile::TempDir {
     let dir = tempfile::Builder::new().prefix("kiln-it-").tempdir().unwrap();
-    let repo = crate::nixenv::repo();
+    let repo = crate::harness::repo();
     for f in ["flake.nix", "flake.lock"] {
         std::fs::copy(repo.join(f), dir.path().join(f)).unwrap();
     }
@@ -187,7 +195,7 @@ fn kiln_flake_copy() -> tempfile::TempDir {
 fn issue17_doctor_checks_nix_against_the_flake_here() {
     require_tool("nix");
     let dir = kiln_flake_copy();
-    let r = Run::of(kiln(dir.path()).arg("doctor")).expect_code(0);
+    let r = Test::in_dir(dir.path()).arg("doctor").success();
     let line = r
         .stdout
         .lines()
@@ -197,7 +205,7 @@ fn issue17_doctor_checks_nix_against_the_flake_here() {
     assert!(line.contains("crane >= 2.31.2 (crane needs it)"), "{line}");
     assert!(line.contains("fix: install Nix 2.31.2 or later"), "{line}");
     let empty = tempfile::tempdir().unwrap();
-    let r = Run::of(kiln(empty.path()).arg("doctor")).expect_code(0);
+    let r = Test::in_dir(empty.path()).arg("doctor").success();
     assert!(!r.stdout.contains("flake-nix"), "{}", r.stdout);
 }
 
@@ -208,8 +216,9 @@ fn issue17_build_names_the_nix_the_lock_needs() {
     require_tool("nix");
     let dir = kiln_flake_copy();
     let flake = dir.path().display().to_string();
-    let run = Run::of(kiln(dir.path()).args(["build", "--flake", &flake, "--target", "x86_64-musl"]))
-        .expect_code(2);
+    let run = Test::in_dir(dir.path())
+        .args(["build", "--flake", &flake, "--target", "x86_64-musl"])
+        .status(2);
     let line = error_line(&run);
     assert!(line.contains("unable to download"), "{line}");
     assert!(line.contains("fix: this machine lacks network to"), "{line}");
@@ -272,7 +281,7 @@ in {{ packages.x86_64-linux.x86_64-musl = derivation {{
         flake = fx.flake_ref(),
     );
     let session = TmuxSession(format!("kiln-{tag}"));
-    Run::of(std::process::Command::new("tmux").args([
+    Output::of(std::process::Command::new("tmux").args([
         "new-session",
         "-d",
         "-x",
@@ -285,7 +294,7 @@ in {{ packages.x86_64-linux.x86_64-musl = derivation {{
         "-c",
         &kiln_cmd,
     ]))
-    .expect_code(0);
+    .success();
     let start = std::time::Instant::now();
     let mut pane = String::new();
     while start.elapsed() < std::time::Duration::from_secs(60) {

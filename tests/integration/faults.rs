@@ -9,7 +9,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::nixenv::{Fixture, Run, listing, require_tool, staging_dirs};
+use crate::harness::{Output, Test, listing, require_tool, staging_dirs};
+use crate::nixenv::Fixture;
 
 /// A tag unique to this run, so derivations named with it are really built.
 fn tag() -> String {
@@ -42,7 +43,7 @@ fn hello_flake(tag: &str) -> Fixture {
     );
     let fx = Fixture::inline(&flake, &[]);
     fs::copy(
-        crate::util::fixtures_dir().join("x86_64-musl-static-pie"),
+        crate::elf::fixtures_dir().join("x86_64-musl-static-pie"),
         fx.dir().join("f/hello"),
     )
     .unwrap();
@@ -181,7 +182,7 @@ fn signal_and_check(
     limit: Duration,
     before: &[(String, Vec<u8>)],
 ) {
-    Run::of(Command::new("kill").args([signal, &child.id().to_string()])).expect_code(0);
+    Output::of(Command::new("kill").args([signal, &child.id().to_string()])).success();
     let (got, stderr, took) = wait_for(child, Duration::from_secs(20));
     assert_eq!(got, code, "{stderr}");
     assert!(took < limit, "kiln took {took:?} to stop");
@@ -242,12 +243,12 @@ impl Tmpfs {
     fn mount(dir: &Path, size: &str) -> Tmpfs {
         require_tool("mount");
         fs::create_dir_all(dir).unwrap();
-        Run::of(
+        Output::of(
             Command::new("mount")
                 .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
                 .arg(dir),
         )
-        .expect_code(0);
+        .success();
         Tmpfs {
             dir: dir.to_path_buf(),
         }
@@ -255,7 +256,7 @@ impl Tmpfs {
 
     /// Bytes free, as df reports them.
     fn available(&self) -> u64 {
-        let r = Run::of(Command::new("df").args(["-B1", "--output=avail"]).arg(&self.dir)).expect_code(0);
+        let r = Output::of(Command::new("df").args(["-B1", "--output=avail"]).arg(&self.dir)).success();
         r.stdout.lines().nth(1).unwrap().trim().parse().unwrap()
     }
 }
@@ -282,14 +283,15 @@ fn issue9_full_disk_during_export() {
     let tmpfs = Tmpfs::mount(&mnt, "4m");
     let out = mnt.join("dist");
     let out_arg = out.to_str().unwrap().to_owned();
-    Run::of(fx.build(&["--target", "x86_64-musl", "--out", &out_arg])).expect_code(0);
+    fx.build(&["--target", "x86_64-musl", "--out", &out_arg])
+        .success();
     // The old dist is a one-target release; the new run would write four.
     let before = contents(&out);
     // Leave 16 KiB: room for the lock file and a start, not for four archives.
     let filler = mnt.join("filler");
     let free = tmpfs.available();
     fs::write(&filler, vec![0u8; usize::try_from(free - 16 * 1024).unwrap()]).unwrap();
-    let r = Run::of(fx.build(&["--out", &out_arg])).expect_code(2);
+    let r = fx.build(&["--out", &out_arg]).status(2);
     let line = r
         .stderr
         .lines()
@@ -315,14 +317,14 @@ fn issue9_full_disk_during_export() {
 }
 
 /// Runs nix with the test settings; it must succeed.
-fn nix(args: &[&str]) -> Run {
-    Run::of(
+fn nix(args: &[&str]) -> Output {
+    Output::of(
         Command::new("nix")
             .args(args)
             .env("NIX_CONFIG", crate::nixenv::nix_config())
             .env("PATH", crate::nixenv::path_env()),
     )
-    .expect_code(0)
+    .success()
 }
 
 fn wait_for_staging(dir: &Path, child: &mut Child) {
@@ -348,7 +350,7 @@ fn issue9_two_builds_into_one_out_are_locked() {
         .unwrap();
     wait_for_staging(fx.dir(), &mut first);
     let start = Instant::now();
-    let second = Run::of(fx.build(&["--target", "x86_64-musl"])).expect_code(2);
+    let second = fx.build(&["--target", "x86_64-musl"]).status(2);
     assert!(
         start.elapsed() < Duration::from_secs(30),
         "the second run did not fail fast"
@@ -361,7 +363,7 @@ fn issue9_two_builds_into_one_out_are_locked() {
     assert!(line.contains(&format!("pid {}", first.id())), "{line}");
     assert!(line.contains("--wait-lock"), "{line}");
     // kiln image replaces the same dist/: it waits its turn too.
-    let image = Run::of(crate::nixenv::kiln(fx.dir()).args(["image", "--from", "dist"])).expect_code(2);
+    let image = Test::in_dir(fx.dir()).args(["image", "--from", "dist"]).status(2);
     assert!(
         image.stderr.contains(&format!("pid {}", first.id())),
         "{}",
@@ -430,12 +432,12 @@ fn issue9_symlink_in_bin_is_refused() {
     );
     let fx = Fixture::inline(&flake, &[]);
     fs::copy(
-        crate::util::fixtures_dir().join("x86_64-musl-static-pie"),
+        crate::elf::fixtures_dir().join("x86_64-musl-static-pie"),
         fx.dir().join("f/hello"),
     )
     .unwrap();
     let before = old_dist(fx.dir());
-    let r = Run::of(fx.build(&["--target", "x86_64-musl", "--json"])).expect_code(1);
+    let r = fx.build(&["--target", "x86_64-musl", "--json"]).failure();
     let j = r.json();
     let t = &j["targets"][0];
     assert_eq!(t["status"], "verify-failed", "{t}");
@@ -456,14 +458,9 @@ fn issue9_hostile_flake_ref_is_one_argument() {
         "path:./x`touch pwned`",
         "./a b && touch pwned",
     ] {
-        let r = Run::of(crate::nixenv::kiln(tmp.path()).args([
-            "build",
-            "--target",
-            "x86_64-musl",
-            "--flake",
-            flake,
-        ]))
-        .expect_code(2);
+        let r = Test::in_dir(tmp.path())
+            .args(["build", "--target", "x86_64-musl", "--flake", flake])
+            .status(2);
         let errors: Vec<&str> = r
             .stderr
             .lines()
@@ -480,13 +477,9 @@ fn issue9_hostile_flake_ref_is_one_argument() {
     }
     // A reference nix would read as an option is refused before nix sees it.
     for flake in ["--option", "-L", "--impure"] {
-        let r = Run::of(crate::nixenv::kiln(tmp.path()).args([
-            "build",
-            "--target",
-            "x86_64-musl",
-            &format!("--flake={flake}"),
-        ]))
-        .expect_code(2);
+        let r = Test::in_dir(tmp.path())
+            .args(["build", "--target", "x86_64-musl", &format!("--flake={flake}")])
+            .status(2);
         assert!(
             r.stderr.contains("would read as an option"),
             "{flake}: {}",
@@ -499,12 +492,12 @@ fn issue9_hostile_flake_ref_is_one_argument() {
 /// A directory with a `nix` that is the real one, except that `nix --version` first sleeps
 /// `secs`: a window in which a Ctrl-C reaches kiln and its first nix together.
 fn slow_version_nix(dir: &Path, secs: u32) -> String {
-    let real = Run::of(
+    let real = Output::of(
         Command::new("sh")
             .args(["-c", "command -v nix"])
             .env("PATH", crate::nixenv::path_env()),
     )
-    .expect_code(0)
+    .success()
     .stdout
     .trim()
     .to_owned();
@@ -533,6 +526,7 @@ fn issue13_signal_at_the_start_of_build_is_an_interrupt() {
         let mut child = fx
             .build(&["--target", "x86_64-musl"])
             .env("PATH", &path)
+            .command()
             .process_group(0)
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -552,7 +546,7 @@ fn issue13_signal_at_the_start_of_build_is_an_interrupt() {
             std::thread::sleep(Duration::from_millis(10));
         }
         let group = format!("-{}", child.id());
-        Run::of(Command::new("kill").args([signal, "--", &group])).expect_code(0);
+        Output::of(Command::new("kill").args([signal, "--", &group])).success();
         let (got, stderr, _) = wait_for(child, Duration::from_secs(30));
         assert_eq!(got, code, "{signal}: {stderr}");
         assert!(stderr.contains("interrupted"), "{stderr}");
@@ -568,7 +562,7 @@ fn issue13_signal_at_the_start_of_build_is_an_interrupt() {
 fn issue13_unwritable_stderr_or_stdout_does_not_panic() {
     let fx = Fixture::new("ok");
     let full = || fs::OpenOptions::new().write(true).open("/dev/full").unwrap();
-    let status = |cmd: &mut Command| cmd.status().unwrap().code();
+    let status = |mut test: Test| test.command().status().unwrap().code();
     assert_eq!(
         status(fx.build(&["--target", "sparc-musl"]).stderr(full())),
         Some(2),
@@ -593,6 +587,6 @@ fn issue13_unwritable_stderr_or_stdout_does_not_panic() {
         Some(2),
         "a good build with stdout and stderr on /dev/full"
     );
-    let r = Run::of(fx.build(&["--target", "x86_64-musl"]).stdout(full())).expect_code(2);
+    let r = fx.build(&["--target", "x86_64-musl"]).stdout(full()).status(2);
     assert!(r.stderr.contains("No space left on device"), "{}", r.stderr);
 }

@@ -11,7 +11,8 @@ use std::fs;
 use std::path::Path;
 use std::process::Command;
 
-use crate::nixenv::{Fixture, Run, cache_dir, kiln, nix_config, path_env, require_tool, sh};
+use crate::harness::{Output, Test, require_tool, sh};
+use crate::nixenv::{Fixture, cache_dir, nix_config, path_env};
 
 const TRIPLES: [(&str, &str); 4] = [
     ("x86_64-gnu", "x86_64-unknown-linux-gnu"),
@@ -31,7 +32,7 @@ fn require_fetch_env() {
 
 /// `nix <args>` in the fixture's flake directory with the tests' settings; `modern` picks the
 /// Nix 2.26 that scripts/setup installs.
-fn nix(fx: &Fixture, modern: bool, args: &[&str]) -> Run {
+fn nix(fx: &Fixture, modern: bool, args: &[&str]) -> Output {
     let path = if modern {
         let bin = cache_dir().join("nix-2.26/bin");
         assert!(
@@ -43,7 +44,7 @@ fn nix(fx: &Fixture, modern: bool, args: &[&str]) -> Run {
     } else {
         path_env()
     };
-    Run::of(
+    Output::of(
         Command::new("nix")
             .args(args)
             .current_dir(fx.dir().join("f"))
@@ -55,7 +56,7 @@ fn nix(fx: &Fixture, modern: bool, args: &[&str]) -> Run {
 fn eval(fx: &Fixture, modern: bool, expr: &str) -> String {
     let installable = format!("{}#packages.x86_64-linux.{expr}", fx.flake_ref());
     let run = nix(fx, modern, &["eval", "--raw", &installable]);
-    let run = run.expect_code(0);
+    let run = run.success();
     run.stdout.trim().to_owned()
 }
 
@@ -66,9 +67,11 @@ fn issue15_example_builds_for_four_targets_verified_reproducible_and_runs() {
     require_tool("sha256sum");
     require_fetch_env();
     let fx = Fixture::example("hello");
-    let run = Run::of(fx.build(&["--check-reproducible", "--smoke", "--version"])).expect_code(0);
+    let run = fx
+        .build(&["--check-reproducible", "--smoke", "--version"])
+        .success();
     let dist = fx.dir().join("dist");
-    sh(&dist, "sha256sum -c SHA256SUMS").expect_code(0);
+    sh(&dist, "sha256sum -c SHA256SUMS").success();
     let manifest: serde_json::Value =
         serde_json::from_slice(&fs::read(dist.join("manifest.json")).unwrap()).unwrap();
     assert_eq!(manifest["name"], "hello", "{manifest}");
@@ -99,7 +102,7 @@ fn issue15_example_builds_for_four_targets_verified_reproducible_and_runs() {
             "{attr}: the smoke run printed the build script's TARGET: {bin}"
         );
     }
-    Run::of(kiln(fx.dir()).args(["verify-release", "dist"])).expect_code(0);
+    Test::in_dir(fx.dir()).args(["verify-release", "dist"]).success();
 }
 
 // issue 15: a Cargo.lock checksum that does not match the crate fails, naming the crate.
@@ -203,7 +206,9 @@ fn issue16_hermetic_debug_builds_are_caught_on_other_targets() {
         ),
     )
     .unwrap();
-    let run = Run::of(fx.build(&["-t", "aarch64-musl", "-t", "x86_64-gnu", "--keep-going"]));
+    let run = fx
+        .build(&["-t", "aarch64-musl", "-t", "x86_64-gnu", "--keep-going"])
+        .run();
     assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
     let out = format!("{}{}", run.stdout, run.stderr);
     assert!(

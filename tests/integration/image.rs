@@ -9,7 +9,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::nixenv::{Fixture, Run, kiln, repo, require_tool};
+use crate::harness::{Output, Test, repo, require_tool};
+use crate::nixenv::Fixture;
 
 const LAYOUT: &str = "dist/fixture-1.2.3.oci";
 const OCI_TAR: &str = "dist/fixture-1.2.3.oci.tar";
@@ -20,8 +21,8 @@ fn tools(list: &[&str]) {
     }
 }
 
-fn check_layout(dir: &Path, layout: &str, archs: &str) -> Run {
-    Run::of(
+fn check_layout(dir: &Path, layout: &str, archs: &str) -> Output {
+    Output::of(
         Command::new("python3")
             .arg(repo().join("tests/oci/check_layout.py"))
             .arg(dir.join(layout))
@@ -29,8 +30,8 @@ fn check_layout(dir: &Path, layout: &str, archs: &str) -> Run {
     )
 }
 
-fn skopeo(dir: &Path, args: &[&str]) -> Run {
-    Run::of(Command::new("skopeo").args(args).current_dir(dir)).expect_code(0)
+fn skopeo(dir: &Path, args: &[&str]) -> Output {
+    Output::of(Command::new("skopeo").args(args).current_dir(dir)).success()
 }
 
 fn manifest(dir: &Path) -> serde_json::Value {
@@ -41,7 +42,7 @@ fn manifest(dir: &Path) -> serde_json::Value {
 /// `umoci unpack --rootless` of `layout:tag` into `bundle-<tag>`; returns the rootfs.
 fn unpack(dir: &Path, layout: &str, tag: &str) -> PathBuf {
     let bundle = format!("bundle-{tag}");
-    Run::of(
+    Output::of(
         Command::new("umoci")
             .args([
                 "unpack",
@@ -52,13 +53,13 @@ fn unpack(dir: &Path, layout: &str, tag: &str) -> PathBuf {
             ])
             .current_dir(dir),
     )
-    .expect_code(0);
+    .success();
     dir.join(bundle).join("rootfs")
 }
 
 /// Runs `/usr/local/bin/fixture --version` of an unpacked rootfs: natively or under
 /// qemu-aarch64; with `in_root`, under qemu with the rootfs as prefix (its loader and libc).
-fn run_in(rootfs: &Path, arch: &str, in_root: bool) -> Run {
+fn run_in(rootfs: &Path, arch: &str, in_root: bool) -> Output {
     let bin = rootfs.join("usr/local/bin/fixture");
     let qemu = if arch == "arm64" {
         "qemu-aarch64-static"
@@ -76,7 +77,7 @@ fn run_in(rootfs: &Path, arch: &str, in_root: bool) -> Run {
     } else {
         Command::new(&bin)
     };
-    Run::of(cmd.arg("--version")).expect_code(0)
+    Output::of(cmd.arg("--version")).success()
 }
 
 /// Builds the fixture with `--image` (and the host's CA bundle when present).
@@ -84,19 +85,19 @@ fn built_with_image(extra: &[&str]) -> Fixture {
     let fx = Fixture::new("ok");
     let mut args = vec!["--image"];
     args.extend_from_slice(extra);
-    Run::of(fx.build(&args)).expect_code(0);
+    fx.build(&args).success();
     fx
 }
 
 /// The oci.tar, unpacked by tar, is the same valid layout.
 fn untar_and_check(dir: &Path) {
     fs::create_dir(dir.join("untarred")).unwrap();
-    Run::of(
+    Output::of(
         Command::new("tar")
             .args(["-xf", OCI_TAR, "-C", "untarred"])
             .current_dir(dir),
     )
-    .expect_code(0);
+    .success();
     let check = check_layout(dir, "untarred", "amd64,arm64");
     assert_eq!(check.code, 0, "oci.tar:\n{}", check.stdout);
     assert_eq!(
@@ -126,14 +127,15 @@ fn docker_archive_round_trip(dir: &Path, cfg: &serde_json::Value) {
 fn reproducible(fx: &Fixture, m: &serde_json::Value) {
     let dir = fx.dir();
     let tar1 = fs::read(dir.join(OCI_TAR)).unwrap();
-    Run::of(kiln(dir).args([
-        "image",
-        "--from",
-        "dist",
-        "--ca-certs",
-        "/etc/ssl/certs/ca-certificates.crt",
-    ]))
-    .expect_code(0);
+    Test::in_dir(dir)
+        .args([
+            "image",
+            "--from",
+            "dist",
+            "--ca-certs",
+            "/etc/ssl/certs/ca-certificates.crt",
+        ])
+        .success();
     assert_eq!(
         fs::read(dir.join(OCI_TAR)).unwrap(),
         tar1,
@@ -141,20 +143,20 @@ fn reproducible(fx: &Fixture, m: &serde_json::Value) {
     );
     assert_eq!(manifest(dir)["images"], m["images"]);
     // A whole second build with --image into another directory: the same digests and bytes.
-    Run::of(fx.build(&[
+    fx.build(&[
         "--image",
         "--out",
         "dist2",
         "--ca-certs",
         "/etc/ssl/certs/ca-certificates.crt",
-    ]))
-    .expect_code(0);
+    ])
+    .success();
     let m2: serde_json::Value =
         serde_json::from_str(&fs::read_to_string(dir.join("dist2/manifest.json")).unwrap()).unwrap();
     assert_eq!(m2["images"], m["images"]);
     assert_eq!(fs::read(dir.join("dist2/fixture-1.2.3.oci.tar")).unwrap(), tar1);
     // …and without the CA bundle the layer (and so every digest above it) changes.
-    Run::of(kiln(dir).args(["image", "--from", "dist"])).expect_code(0);
+    Test::in_dir(dir).args(["image", "--from", "dist"]).success();
     assert_ne!(manifest(dir)["images"]["index"], m["images"]["index"]);
 }
 
@@ -189,12 +191,12 @@ fn issue7_build_image_layout_is_valid_and_runs_on_both_arches() {
     // SHA256SUMS covers the oci.tar; manifest.json has the images section.
     let sums = fs::read_to_string(dir.join("dist/SHA256SUMS")).unwrap();
     assert!(sums.contains(" *fixture-1.2.3.oci.tar\n"), "{sums}");
-    Run::of(
+    Output::of(
         Command::new("sha256sum")
             .args(["-c", "SHA256SUMS"])
             .current_dir(dir.join("dist")),
     )
-    .expect_code(0);
+    .success();
     let m = manifest(dir);
     let images = &m["images"];
     assert_eq!(images["layout"], "fixture-1.2.3.oci");
@@ -342,12 +344,13 @@ impl Drop for Registry {
 fn issue7_push_to_loopback_registry_and_pull_back_by_digest() {
     tools(&["skopeo", "python3"]);
     let fx = Fixture::new("ok");
-    Run::of(fx.build(&[])).expect_code(0);
+    fx.build(&[]).success();
     let dir = fx.dir();
     let reg = Registry::start();
     let host = format!("127.0.0.1:{}", reg.port);
-    let run = Run::of(kiln(dir).args(["image", "--json", "--push", &format!("{host}/kiln/fixture:v1")]))
-        .expect_code(0);
+    let run = Test::in_dir(dir)
+        .args(["image", "--json", "--push", &format!("{host}/kiln/fixture:v1")])
+        .success();
     let out = run.json();
     let index = out["index"].as_str().unwrap().to_owned();
     assert_eq!(out["pushed"]["digest"], index.as_str());
@@ -394,8 +397,9 @@ fn issue7_push_to_loopback_registry_and_pull_back_by_digest() {
     assert_eq!(check.code, 0, "{}", check.stdout);
 
     // A second push uploads nothing new.
-    let again =
-        Run::of(kiln(dir).args(["image", "--push", &format!("{host}/kiln/fixture:v1")])).expect_code(0);
+    let again = Test::in_dir(dir)
+        .args(["image", "--push", &format!("{host}/kiln/fixture:v1")])
+        .success();
     assert!(again.stdout.contains("(0 blob(s) uploaded)"), "{}", again.stdout);
     drop(reg);
 }
@@ -404,14 +408,18 @@ fn issue7_push_to_loopback_registry_and_pull_back_by_digest() {
 #[test]
 fn issue7_refuses_gnu_targets_and_remote_push() {
     let fx = Fixture::new("ok");
-    Run::of(fx.build(&[])).expect_code(0);
+    fx.build(&[]).success();
     let dir = fx.dir();
-    let run = Run::of(kiln(dir).args(["image", "--target", "x86_64-gnu"])).expect_code(2);
+    let run = Test::in_dir(dir)
+        .args(["image", "--target", "x86_64-gnu"])
+        .status(2);
     assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
     assert!(run.stderr.contains("x86_64-unknown-linux-gnu"), "{}", run.stderr);
     assert!(run.stderr.contains("scratch image"), "{}", run.stderr);
     assert!(!dir.join(LAYOUT).exists());
-    let run = Run::of(kiln(dir).args(["image", "--push", "192.0.2.1:5000/app:1"])).expect_code(2);
+    let run = Test::in_dir(dir)
+        .args(["image", "--push", "192.0.2.1:5000/app:1"])
+        .status(2);
     assert!(run.stderr.contains("loopback"), "{}", run.stderr);
     assert!(
         !dir.join(LAYOUT).exists(),
@@ -419,7 +427,7 @@ fn issue7_refuses_gnu_targets_and_remote_push() {
     );
     // A dist with only gnu targets has nothing to image.
     let fx = Fixture::new("ok");
-    Run::of(fx.build(&["--target", "x86_64-gnu", "--image"])).expect_code(2);
+    fx.build(&["--target", "x86_64-gnu", "--image"]).status(2);
 }
 
 // issue 7: gnu targets go on a base image (`--base`, an OCI layout) that brings the loader and
@@ -434,20 +442,22 @@ fn issue7_gnu_targets_on_a_base_layout_run() {
         "qemu-x86_64-static",
     ]);
     let fx = Fixture::new("ok");
-    Run::of(fx.build(&[])).expect_code(0);
+    fx.build(&[]).success();
     let dir = fx.dir();
-    Run::of(
+    Output::of(
         Command::new("python3")
             .arg(repo().join("tests/oci/make_base.py"))
             .arg(dir.join("base")),
     )
-    .expect_code(0);
-    Run::of(kiln(dir).args(["image", "--target", "x86_64-gnu,aarch64-gnu", "--base", "base"])).expect_code(0);
+    .success();
+    Test::in_dir(dir)
+        .args(["image", "--target", "x86_64-gnu,aarch64-gnu", "--base", "base"])
+        .success();
     // issue 13: the image is cross-checked against manifest.json, the base's layers by digest
     // and kiln's layer against the gnu binaries.
-    let r = Run::of(kiln(dir).args(["verify-release", "dist"])).expect_code(0);
+    let r = Test::in_dir(dir).args(["verify-release", "dist"]).success();
     assert!(r.stdout.contains("ok "), "{}", r.stdout);
-    let check = Run::of(
+    let check = Output::of(
         Command::new("python3")
             .arg(repo().join("tests/oci/check_layout.py"))
             .arg(dir.join(LAYOUT))
@@ -473,7 +483,8 @@ fn issue7_gnu_targets_on_a_base_layout_run() {
         assert!(out.stdout.contains(triple), "{arch}: {}", out.stdout);
     }
     // Both the musl and the gnu target of one architecture: one image per platform only.
-    let run = Run::of(kiln(dir).args(["image", "--target", "x86_64-gnu,x86_64-musl", "--base", "base"]))
-        .expect_code(2);
+    let run = Test::in_dir(dir)
+        .args(["image", "--target", "x86_64-gnu,x86_64-musl", "--base", "base"])
+        .status(2);
     assert!(run.stderr.contains("one image per platform"), "{}", run.stderr);
 }

@@ -5,7 +5,8 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::nixenv::{Run, cache_dir, kiln, repo};
+use crate::harness::{Output, Test, repo};
+use crate::nixenv::cache_dir;
 
 const FILES: [&str; 4] = [
     "flake.nix",
@@ -30,7 +31,7 @@ fn actionlint() -> PathBuf {
 
 #[track_caller]
 fn lint(file: &Path) {
-    let run = Run::of(Command::new(actionlint()).arg(file));
+    let run = Output::of(Command::new(actionlint()).arg(file));
     assert_eq!(
         run.code,
         0,
@@ -45,12 +46,12 @@ fn lint(file: &Path) {
 fn new_crate() -> (tempfile::TempDir, PathBuf) {
     let tmp = tempfile::Builder::new().prefix("kiln-init-").tempdir().unwrap();
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    Run::of(
+    Output::of(
         Command::new(cargo)
             .args(["new", "--vcs", "none", "--quiet", "demo"])
             .current_dir(tmp.path()),
     )
-    .expect_code(0);
+    .success();
     let dir = tmp.path().join("demo");
     (tmp, dir)
 }
@@ -67,20 +68,21 @@ fn snapshot(dir: &Path) -> Vec<(String, String)> {
 fn issue8_init_on_a_fresh_crate_twice_changes_nothing_the_second_time() {
     let (_tmp, dir) = new_crate();
     let original = fs::read_to_string(dir.join("Cargo.toml")).unwrap();
-    let run = Run::of(kiln(&dir).args([
-        "init",
-        "--kiln-url",
-        "github:example/kiln",
-        "-t",
-        "x86_64-musl,aarch64-musl",
-        "--archive",
-        "tar.zst",
-        "--image",
-        "registry.example.org/demo",
-        "--cache",
-        "cachix",
-    ]))
-    .expect_code(0);
+    let run = Test::in_dir(&dir)
+        .args([
+            "init",
+            "--kiln-url",
+            "github:example/kiln",
+            "-t",
+            "x86_64-musl,aarch64-musl",
+            "--archive",
+            "tar.zst",
+            "--image",
+            "registry.example.org/demo",
+            "--cache",
+            "cachix",
+        ])
+        .success();
     for f in FILES {
         assert!(run.stdout.contains(f), "{f} reported:\n{}", run.stdout);
     }
@@ -115,7 +117,9 @@ fn issue8_init_on_a_fresh_crate_twice_changes_nothing_the_second_time() {
     lint(&wf);
 
     let before = snapshot(&dir);
-    let run = Run::of(kiln(&dir).args(["init", "--kiln-url", "github:example/kiln"])).expect_code(0);
+    let run = Test::in_dir(&dir)
+        .args(["init", "--kiln-url", "github:example/kiln"])
+        .success();
     assert_eq!(
         run.stdout.lines().filter(|l| l.starts_with("unchanged")).count(),
         3,
@@ -129,7 +133,7 @@ fn issue8_init_on_a_fresh_crate_twice_changes_nothing_the_second_time() {
     );
     assert_eq!(snapshot(&dir), before, "the second run changed nothing");
     // kiln itself still reads the table it wrote.
-    Run::of(kiln(&dir).args(["ci", "init"])).expect_code(0);
+    Test::in_dir(&dir).args(["ci", "init"]).success();
 }
 
 // issue 8: an edited file is refused (exit 2, named, nothing written); --force overwrites it.
@@ -137,7 +141,7 @@ fn issue8_init_on_a_fresh_crate_twice_changes_nothing_the_second_time() {
 #[test]
 fn issue8_init_refuses_edited_files_unless_forced() {
     let (_tmp, dir) = new_crate();
-    Run::of(kiln(&dir).arg("init")).expect_code(0);
+    Test::in_dir(&dir).arg("init").success();
     let toolchain = dir.join("rust-toolchain.toml");
     let edited = fs::read_to_string(&toolchain)
         .unwrap()
@@ -146,7 +150,7 @@ fn issue8_init_refuses_edited_files_unless_forced() {
     let wf = dir.join(".github/workflows/kiln-release.yml");
     fs::remove_file(&wf).unwrap();
 
-    let run = Run::of(kiln(&dir).arg("init")).expect_code(0);
+    let run = Test::in_dir(&dir).arg("init").success();
     assert!(
         run.stdout.contains("kept       rust-toolchain.toml"),
         "{}",
@@ -158,7 +162,7 @@ fn issue8_init_refuses_edited_files_unless_forced() {
     // A file the user wrote without kiln is refused; nothing is written then.
     fs::remove_file(&wf).unwrap();
     fs::write(dir.join("flake.nix"), "{ outputs = _: { }; }\n").unwrap();
-    let run = Run::of(kiln(&dir).arg("init")).expect_code(2);
+    let run = Test::in_dir(&dir).arg("init").status(2);
     assert!(
         run.stderr.contains("flake.nix") && run.stderr.contains("--force"),
         "{}",
@@ -167,7 +171,7 @@ fn issue8_init_refuses_edited_files_unless_forced() {
     assert!(!run.stderr.contains("rust-toolchain.toml"), "{}", run.stderr);
     assert!(!wf.exists(), "nothing is written when a file is refused");
 
-    let run = Run::of(kiln(&dir).args(["init", "--force"])).expect_code(0);
+    let run = Test::in_dir(&dir).args(["init", "--force"]).success();
     assert!(run.stdout.contains("overwrote  flake.nix"), "{}", run.stdout);
     assert!(
         run.stdout.contains("kept       rust-toolchain.toml"),
@@ -185,7 +189,7 @@ fn issue8_init_refuses_edited_files_unless_forced() {
         edited,
         "--force keeps the crate's toolchain file"
     );
-    Run::of(kiln(&dir).arg("init")).expect_code(0);
+    Test::in_dir(&dir).arg("init").success();
 }
 
 // issue 8: every cache kind gives a workflow actionlint accepts, with the release steps; kiln's
@@ -195,8 +199,9 @@ fn issue8_workflows_pass_actionlint_for_every_cache_kind() {
     let (_tmp, dir) = new_crate();
     let wf = dir.join(".github/workflows/kiln-release.yml");
     for kind in ["none", "cachix", "attic", "s3"] {
-        Run::of(kiln(&dir).args(["ci", "init", "--force", "--cache", kind, "--cache-name", "team"]))
-            .expect_code(0);
+        Test::in_dir(&dir)
+            .args(["ci", "init", "--force", "--cache", kind, "--cache-name", "team"])
+            .success();
         let text = fs::read_to_string(&wf).unwrap();
         for want in [
             "cachix/install-nix-action@",
@@ -217,11 +222,15 @@ fn issue8_workflows_pass_actionlint_for_every_cache_kind() {
         }
         lint(&wf);
     }
-    Run::of(kiln(&dir).args(["ci", "init", "--cache", "gcs"])).expect_code(2);
+    Test::in_dir(&dir)
+        .args(["ci", "init", "--cache", "gcs"])
+        .status(2);
 
     let ours = repo().join(".github/workflows/release.yml");
     lint(&ours);
-    Run::of(kiln(&dir).args(["ci", "init", "--force", "--cache", "none", "--kiln-url", "."])).expect_code(0);
+    Test::in_dir(&dir)
+        .args(["ci", "init", "--force", "--cache", "none", "--kiln-url", "."])
+        .success();
     assert_eq!(
         fs::read_to_string(&ours).unwrap(),
         fs::read_to_string(&wf).unwrap(),
@@ -234,7 +243,7 @@ fn issue8_workflows_pass_actionlint_for_every_cache_kind() {
         "on: push\njobs:\n  x:\n    steps:\n      - run: echo ${{ nope.x }}\n",
     )
     .unwrap();
-    let run = Run::of(Command::new(actionlint()).arg(&bad));
+    let run = Output::of(Command::new(actionlint()).arg(&bad));
     assert_ne!(run.code, 0, "actionlint rejects a broken workflow");
 }
 
@@ -247,7 +256,7 @@ fn cargo() -> Command {
 /// fails the test when Cargo cannot parse the file).
 #[track_caller]
 fn cargo_kiln_metadata(dir: &Path) -> serde_json::Value {
-    let run = Run::of(
+    let run = Output::of(
         cargo()
             .args([
                 "metadata",
@@ -325,7 +334,9 @@ fn issue13_item11_init_edits_every_form_of_the_kiln_table() {
         let (_tmp, dir) = new_crate();
         let cargo_toml = dir.join("Cargo.toml");
         fs::write(&cargo_toml, text).unwrap();
-        let run = Run::of(kiln(&dir).args(["init", "--kiln-url", "github:example/kiln"])).expect_code(0);
+        let run = Test::in_dir(&dir)
+            .args(["init", "--kiln-url", "github:example/kiln"])
+            .success();
         assert!(
             run.stdout.contains("unchanged  Cargo.toml"),
             "{shape}:\n{}",
@@ -344,19 +355,20 @@ fn issue13_item11_init_edits_every_form_of_the_kiln_table() {
             "{shape}"
         );
 
-        let run = Run::of(kiln(&dir).args([
-            "init",
-            "--force",
-            "--kiln-url",
-            "github:example/kiln",
-            "-t",
-            "aarch64-musl",
-            "--archive",
-            "tar.xz",
-            "--cache",
-            "cachix",
-        ]))
-        .expect_code(0);
+        let run = Test::in_dir(&dir)
+            .args([
+                "init",
+                "--force",
+                "--kiln-url",
+                "github:example/kiln",
+                "-t",
+                "aarch64-musl",
+                "--archive",
+                "tar.xz",
+                "--cache",
+                "cachix",
+            ])
+            .success();
         assert!(
             run.stdout.contains("overwrote  Cargo.toml"),
             "{shape}:\n{}",
@@ -379,7 +391,9 @@ fn issue13_item11_init_edits_every_form_of_the_kiln_table() {
         assert_eq!(kiln_table["glibc-max"], "2.17", "{shape}");
         // kiln reads back what it wrote, and a second run changes nothing.
         let before = fs::read_to_string(&cargo_toml).unwrap();
-        Run::of(kiln(&dir).args(["init", "--force", "--kiln-url", "github:example/kiln"])).expect_code(0);
+        Test::in_dir(&dir)
+            .args(["init", "--force", "--kiln-url", "github:example/kiln"])
+            .success();
         assert_eq!(fs::read_to_string(&cargo_toml).unwrap(), before, "{shape}");
     }
 }
@@ -392,7 +406,7 @@ fn issue13_item11_init_appends_the_table_keeping_comments() {
     let cargo_toml = dir.join("Cargo.toml");
     let text = "# my crate\n[package]\nname   =   \"demo\"   # the name\nversion = \"0.1.0\"\nedition = \"2021\"\n\n[package.metadata.docs.rs]\nall-features = true\n\n[dependencies]\n# nothing";
     fs::write(&cargo_toml, text).unwrap();
-    Run::of(kiln(&dir).args(["init", "-t", "x86_64-musl"])).expect_code(0);
+    Test::in_dir(&dir).args(["init", "-t", "x86_64-musl"]).success();
     let out = fs::read_to_string(&cargo_toml).unwrap();
     assert!(
         out.starts_with(text),
@@ -430,8 +444,9 @@ fn issue13_item12_init_refuses_cache_names_that_inject() {
     ];
     for kind in ["cachix", "attic", "s3"] {
         for name in attacks {
-            let run = Run::of(kiln(&dir).args(["init", "--force", "--cache", kind, "--cache-name", name]))
-                .expect_code(2);
+            let run = Test::in_dir(&dir)
+                .args(["init", "--force", "--cache", kind, "--cache-name", name])
+                .status(2);
             let quoted = format!("{name:?}");
             assert!(
                 run.stderr.starts_with("kiln: error: --cache-name ")
@@ -454,10 +469,14 @@ fn issue13_item12_init_refuses_cache_names_that_inject() {
         ("s3", "my..bucket"),
         ("attic", "-x"),
     ] {
-        Run::of(kiln(&dir).args(["ci", "init", "--cache", kind, "--cache-name", name])).expect_code(2);
+        Test::in_dir(&dir)
+            .args(["ci", "init", "--cache", kind, "--cache-name", name])
+            .status(2);
     }
     for url in ["github:o/kiln\n      - run: id", "github:o/kiln?${{ secrets.X }}"] {
-        let run = Run::of(kiln(&dir).args(["ci", "init", "--kiln-url", url])).expect_code(2);
+        let run = Test::in_dir(&dir)
+            .args(["ci", "init", "--kiln-url", url])
+            .status(2);
         assert!(
             run.stderr.contains("--kiln-url") && run.stderr.lines().count() == 1,
             "{}",
@@ -470,8 +489,9 @@ fn issue13_item12_init_refuses_cache_names_that_inject() {
         ("attic", "Team_1+ns"),
         ("s3", "my.bucket-1"),
     ] {
-        Run::of(kiln(&dir).args(["ci", "init", "--force", "--cache", kind, "--cache-name", name]))
-            .expect_code(0);
+        Test::in_dir(&dir)
+            .args(["ci", "init", "--force", "--cache", kind, "--cache-name", name])
+            .success();
         let text = fs::read_to_string(&wf).unwrap();
         assert!(text.contains(name), "{kind}: {text}");
         lint(&wf);
@@ -482,7 +502,7 @@ fn issue13_item12_init_refuses_cache_names_that_inject() {
 fn fingerprint(path: &Path) -> (Vec<u8>, std::time::SystemTime) {
     let meta = fs::symlink_metadata(path).unwrap();
     let bytes = if meta.is_dir() {
-        crate::nixenv::listing(path).join("\n").into_bytes()
+        crate::harness::listing(path).join("\n").into_bytes()
     } else {
         fs::read(path).unwrap()
     };
@@ -537,7 +557,7 @@ fn issue13_item13_init_refuses_symlinks_on_written_paths() {
             if args[0] == "ci" && !(rel.starts_with(".github")) {
                 continue;
             }
-            let run = Run::of(kiln(&dir).args(args)).expect_code(2);
+            let run = Test::in_dir(&dir).args(args).status(2);
             assert!(
                 run.stderr.contains(&format!("{rel}: is a symbolic link")) && run.stderr.lines().count() == 1,
                 "{rel} ({args:?}):\n{}",
@@ -551,7 +571,7 @@ fn issue13_item13_init_refuses_symlinks_on_written_paths() {
                 ),
             }
             assert_eq!(
-                crate::nixenv::listing(&outside).len(),
+                crate::harness::listing(&outside).len(),
                 usize::from(!dangling),
                 "{rel}"
             );
@@ -579,10 +599,10 @@ fn issue13_item13_init_writes_by_rename_and_cleans_stale_temporaries() {
     let mut perms = fs::metadata(&cargo_toml).unwrap().permissions();
     std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o640);
     fs::set_permissions(&cargo_toml, perms).unwrap();
-    Run::of(kiln(&dir).arg("init")).expect_code(0);
+    Test::in_dir(&dir).arg("init").success();
     assert!(!stale.exists(), "the stale temporary file is removed");
     for d in [&dir, &dir.join(".github/workflows")] {
-        let names = crate::nixenv::listing(d);
+        let names = crate::harness::listing(d);
         assert!(!names.iter().any(|n| n.contains(".kiln-")), "{names:?}");
     }
     let mode = std::os::unix::fs::PermissionsExt::mode(&fs::metadata(&cargo_toml).unwrap().permissions());
@@ -614,8 +634,8 @@ fn issue13_item13_init_refuses_fifos_without_waiting() {
         let fifo = dir.join(rel);
         fs::create_dir_all(fifo.parent().unwrap()).unwrap();
         let _ = fs::remove_file(&fifo);
-        Run::of(Command::new("mkfifo").arg(&fifo)).expect_code(0);
-        let mut child = kiln(&dir)
+        Output::of(Command::new("mkfifo").arg(&fifo)).success();
+        let mut child = Test::in_dir(&dir)
             .args(["init", "--force"])
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
@@ -683,7 +703,7 @@ fn flake_toolchain(dir: &Path) -> serde_json::Value {
           extraTargets = map (t: (targets.lookup t).triple) p.targets;
         };
       }"#;
-    let run = Run::of(
+    let run = Output::of(
         Command::new(&instantiate)
             .args(["--eval", "--strict", "--json", "--arg", "lib"])
             .arg(format!("import {}", lib.display()))
@@ -729,8 +749,9 @@ fn issue14_item5_init_keeps_the_crates_rust_toolchain_toml() {
     let own =
         "# the crate's own\n[toolchain]\nchannel = \"1.88.0\"\ntargets = [\"x86_64-unknown-linux-musl\"]\n";
     fs::write(&toolchain, own).unwrap();
-    let run = Run::of(kiln(&dir).args(["init", "--kiln-url", "github:example/kiln", "-t", "aarch64-musl"]))
-        .expect_code(0);
+    let run = Test::in_dir(&dir)
+        .args(["init", "--kiln-url", "github:example/kiln", "-t", "aarch64-musl"])
+        .success();
     assert!(
         run.stdout.contains("kept       rust-toolchain.toml"),
         "{}",
@@ -756,8 +777,9 @@ fn issue14_item5_init_keeps_the_crates_rust_toolchain_toml() {
     );
 
     // --force overwrites kiln's files, never the crate's toolchain file.
-    let run =
-        Run::of(kiln(&dir).args(["init", "--force", "--kiln-url", "github:example/kiln"])).expect_code(0);
+    let run = Test::in_dir(&dir)
+        .args(["init", "--force", "--kiln-url", "github:example/kiln"])
+        .success();
     assert!(
         run.stdout.contains("kept       rust-toolchain.toml"),
         "{}",
@@ -768,14 +790,15 @@ fn issue14_item5_init_keeps_the_crates_rust_toolchain_toml() {
     // -t sets the targets of the existing table without --force; its other keys stay.
     let cargo_toml = dir.join("Cargo.toml");
     let before = fs::read_to_string(&cargo_toml).unwrap();
-    let run = Run::of(kiln(&dir).args([
-        "init",
-        "--kiln-url",
-        "github:example/kiln",
-        "-t",
-        "x86_64-gnu,x86_64-musl",
-    ]))
-    .expect_code(0);
+    let run = Test::in_dir(&dir)
+        .args([
+            "init",
+            "--kiln-url",
+            "github:example/kiln",
+            "-t",
+            "x86_64-gnu,x86_64-musl",
+        ])
+        .success();
     assert!(run.stdout.contains("updated    Cargo.toml"), "{}", run.stdout);
     let after = fs::read_to_string(&cargo_toml).unwrap();
     assert_eq!(
@@ -797,14 +820,15 @@ fn issue14_item5_init_keeps_the_crates_rust_toolchain_toml() {
         serde_json::json!(["x86_64-unknown-linux-musl", "x86_64-unknown-linux-gnu"]),
         "{eval}"
     );
-    let run = Run::of(kiln(&dir).args([
-        "init",
-        "--kiln-url",
-        "github:example/kiln",
-        "-t",
-        "x86_64-gnu,x86_64-musl",
-    ]))
-    .expect_code(0);
+    let run = Test::in_dir(&dir)
+        .args([
+            "init",
+            "--kiln-url",
+            "github:example/kiln",
+            "-t",
+            "x86_64-gnu,x86_64-musl",
+        ])
+        .success();
     assert!(run.stdout.contains("unchanged  Cargo.toml"), "{}", run.stdout);
 }
 
@@ -817,8 +841,9 @@ fn issue14_item5_init_uses_a_legacy_rust_toolchain_file() {
     let (tmp, dir) = new_crate();
     let legacy = dir.join("rust-toolchain");
     fs::write(&legacy, "1.88.0\n").unwrap();
-    let run = Run::of(kiln(&dir).args(["init", "--kiln-url", "github:example/kiln", "-t", "x86_64-musl"]))
-        .expect_code(0);
+    let run = Test::in_dir(&dir)
+        .args(["init", "--kiln-url", "github:example/kiln", "-t", "x86_64-musl"])
+        .success();
     assert!(
         run.stdout.contains("kept       rust-toolchain\n"),
         "{}",
@@ -841,13 +866,15 @@ fn issue14_item5_init_uses_a_legacy_rust_toolchain_file() {
         "{eval}"
     );
     // A second run changes nothing.
-    let run = Run::of(kiln(&dir).args(["init", "--kiln-url", "github:example/kiln"])).expect_code(0);
+    let run = Test::in_dir(&dir)
+        .args(["init", "--kiln-url", "github:example/kiln"])
+        .success();
     assert!(run.stdout.contains("unchanged  flake.nix"), "{}", run.stdout);
 
     // Both files: rustup uses the legacy one, and so does the flake; both are kept.
     let toml = "[toolchain]\nchannel = \"1.90.0\"\n";
     fs::write(dir.join("rust-toolchain.toml"), toml).unwrap();
-    Run::of(kiln(&dir).args(["init", "--force"])).expect_code(0);
+    Test::in_dir(&dir).args(["init", "--force"]).success();
     assert_eq!(toolchain_line(&dir), "toolchainFile = ./rust-toolchain;");
     assert_eq!(fs::read_to_string(&legacy).unwrap(), "1.88.0\n");
     assert_eq!(fs::read_to_string(dir.join("rust-toolchain.toml")).unwrap(), toml);
@@ -859,7 +886,7 @@ fn issue14_item5_init_uses_a_legacy_rust_toolchain_file() {
     fs::write(&shared, toml).unwrap();
     std::os::unix::fs::symlink(&shared, dir.join("rust-toolchain.toml")).unwrap();
     let before = fingerprint(&shared);
-    let run = Run::of(kiln(&dir).args(["init", "--force"])).expect_code(0);
+    let run = Test::in_dir(&dir).args(["init", "--force"]).success();
     assert!(
         run.stdout.contains("kept       rust-toolchain.toml"),
         "{}",
@@ -877,7 +904,7 @@ fn issue14_item5_init_uses_a_legacy_rust_toolchain_file() {
     // A directory where the toolchain file goes is no toolchain file: refused, named.
     fs::remove_file(dir.join("rust-toolchain.toml")).unwrap();
     fs::create_dir(dir.join("rust-toolchain.toml")).unwrap();
-    let run = Run::of(kiln(&dir).args(["init", "--force"])).expect_code(2);
+    let run = Test::in_dir(&dir).args(["init", "--force"]).status(2);
     assert!(
         run.stderr.contains("rust-toolchain.toml: not a regular file") && run.stderr.lines().count() == 1,
         "{}",
@@ -918,7 +945,7 @@ fn flake_package_args(dir: &Path) -> serde_json::Value {
         };
       in
       out.packages.x86_64-linux"#;
-    let run = Run::of(
+    let run = Output::of(
         Command::new(&instantiate)
             .args(["--eval", "--strict", "--json", "--arg", "lib"])
             .arg(format!("import {}", lib.display()))
@@ -948,22 +975,23 @@ const REV: &str = "0123456789abcdef0123456789abcdef01234567";
 fn issue17_item5_second_init_keeps_the_first_runs_values() {
     let (_tmp, dir) = new_crate();
     let url = format!("github:example/kiln/{REV}");
-    Run::of(kiln(&dir).args([
-        "init",
-        "--kiln-url",
-        &url,
-        "-t",
-        "x86_64-musl,aarch64-gnu",
-        "--glibc-max",
-        "2.28",
-        "--cache",
-        "cachix",
-        "--cache-name",
-        "team-cache",
-    ]))
-    .expect_code(0);
+    Test::in_dir(&dir)
+        .args([
+            "init",
+            "--kiln-url",
+            &url,
+            "-t",
+            "x86_64-musl,aarch64-gnu",
+            "--glibc-max",
+            "2.28",
+            "--cache",
+            "cachix",
+            "--cache-name",
+            "team-cache",
+        ])
+        .success();
     let first = snapshot(&dir);
-    let run = Run::of(kiln(&dir).arg("init")).expect_code(0);
+    let run = Test::in_dir(&dir).arg("init").success();
     assert_eq!(
         snapshot(&dir),
         first,
@@ -997,7 +1025,7 @@ fn issue17_item5_second_init_keeps_the_first_runs_values() {
     );
 
     // Repeating one option changes only that.
-    Run::of(kiln(&dir).args(["init", "--glibc-max", "2.31"])).expect_code(0);
+    Test::in_dir(&dir).args(["init", "--glibc-max", "2.31"]).success();
     assert_eq!(flake_package_args(&dir)["glibcFloor"], "2.31");
     assert_eq!(fs::read_to_string(dir.join("flake.nix")).unwrap(), flake);
     lint(&dir.join(".github/workflows/kiln-release.yml"));
@@ -1010,20 +1038,20 @@ fn issue17_item5_second_init_keeps_the_first_runs_values() {
 fn issue17_item6_dry_run_skip_and_force_named_files() {
     let (tmp, dir) = new_crate();
     let pristine = tmp.path().join("pristine");
-    Run::of(Command::new("cp").arg("-a").arg(&dir).arg(&pristine)).expect_code(0);
+    Output::of(Command::new("cp").arg("-a").arg(&dir).arg(&pristine)).success();
     let args = ["init", "--kiln-url", "github:example/kiln", "--cache", "attic"];
-    let dry = Run::of(kiln(&dir).args(args).arg("--dry-run")).expect_code(0);
+    let dry = Test::in_dir(&dir).args(args).arg("--dry-run").success();
     assert!(!dir.join("flake.nix").exists(), "--dry-run writes nothing");
-    Run::of(kiln(&dir).args(args)).expect_code(0);
+    Test::in_dir(&dir).args(args).success();
     let patch = tmp.path().join("init.diff");
     fs::write(&patch, &dry.stdout).unwrap();
-    Run::of(
+    Output::of(
         Command::new("patch")
             .args(["-p1", "--quiet", "-i"])
             .arg(&patch)
             .current_dir(&pristine),
     )
-    .expect_code(0);
+    .success();
     assert_eq!(
         snapshot(&pristine),
         snapshot(&dir),
@@ -1042,7 +1070,9 @@ fn issue17_item6_dry_run_skip_and_force_named_files() {
     let before = snapshot(&dir);
 
     // A change of cache: the dry run shows both files' diffs, exit 0, nothing written.
-    let dry = Run::of(kiln(&dir).args(["init", "--cache", "none", "--dry-run"])).expect_code(0);
+    let dry = Test::in_dir(&dir)
+        .args(["init", "--cache", "none", "--dry-run"])
+        .success();
     assert!(
         dry.stdout.contains("--- a/flake.nix\n+++ b/flake.nix\n"),
         "{}",
@@ -1060,7 +1090,7 @@ fn issue17_item6_dry_run_skip_and_force_named_files() {
     );
     assert_eq!(snapshot(&dir), before);
 
-    let refused = Run::of(kiln(&dir).args(["init", "--cache", "none"])).expect_code(2);
+    let refused = Test::in_dir(&dir).args(["init", "--cache", "none"]).status(2);
     assert!(
         refused.stderr.contains("flake.nix") && refused.stderr.contains("--skip flake"),
         "{}",
@@ -1068,7 +1098,9 @@ fn issue17_item6_dry_run_skip_and_force_named_files() {
     );
     assert_eq!(snapshot(&dir), before);
 
-    Run::of(kiln(&dir).args(["init", "--cache", "none", "--skip", "flake"])).expect_code(0);
+    Test::in_dir(&dir)
+        .args(["init", "--cache", "none", "--skip", "flake"])
+        .success();
     assert_eq!(fs::read_to_string(dir.join("flake.nix")).unwrap(), edited);
     assert!(!fs::read_to_string(&wf).unwrap().contains("attic"));
 
@@ -1076,15 +1108,23 @@ fn issue17_item6_dry_run_skip_and_force_named_files() {
     let mut w = fs::read_to_string(&wf).unwrap();
     w.push_str("# mine\n");
     fs::write(&wf, &w).unwrap();
-    let run = Run::of(kiln(&dir).args(["init", "--force", "flake.nix"])).expect_code(2);
+    let run = Test::in_dir(&dir)
+        .args(["init", "--force", "flake.nix"])
+        .status(2);
     assert!(run.stderr.contains("kiln-release.yml"), "{}", run.stderr);
-    Run::of(kiln(&dir).args(["init", "--force", "flake.nix", "--skip", "workflow"])).expect_code(0);
+    Test::in_dir(&dir)
+        .args(["init", "--force", "flake.nix", "--skip", "workflow"])
+        .success();
     assert_eq!(fs::read_to_string(dir.join("flake.nix")).unwrap(), flake);
     assert_eq!(fs::read_to_string(&wf).unwrap(), w);
-    Run::of(kiln(&dir).args(["init", "--force", "--dir", "."])).expect_code(0);
+    Test::in_dir(&dir)
+        .args(["init", "--force", "--dir", "."])
+        .success();
     assert!(!fs::read_to_string(&wf).unwrap().contains("# mine"));
-    Run::of(kiln(&dir).args(["init", "--skip", "nonsense"])).expect_code(2);
-    Run::of(kiln(&dir).args(["init", "--force", "toolchain"])).expect_code(2);
+    Test::in_dir(&dir).args(["init", "--skip", "nonsense"]).status(2);
+    Test::in_dir(&dir)
+        .args(["init", "--force", "toolchain"])
+        .status(2);
 }
 
 // issue 17 item 8: fd-find's layout (`[[bin]] name = "fd"`): the flake's mainProgram is `fd`,
@@ -1095,7 +1135,7 @@ fn issue17_item8_bin_name_becomes_main_program() {
     let cargo_toml = "[package]\nname = \"fd-find\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n\
                       [[bin]]\nname = \"fd\"\npath = \"src/main.rs\"\n";
     fs::write(dir.join("Cargo.toml"), cargo_toml).unwrap();
-    let meta = Run::of(
+    let meta = Output::of(
         cargo()
             .args([
                 "metadata",
@@ -1107,7 +1147,7 @@ fn issue17_item8_bin_name_becomes_main_program() {
             ])
             .arg(dir.join("Cargo.toml")),
     )
-    .expect_code(0)
+    .success()
     .json();
     let bins: Vec<&str> = meta["packages"][0]["targets"]
         .as_array()
@@ -1117,7 +1157,7 @@ fn issue17_item8_bin_name_becomes_main_program() {
         .map(|t| t["name"].as_str().unwrap())
         .collect();
     assert_eq!(bins, ["fd"], "cargo builds the binary fd");
-    Run::of(kiln(&dir).args(["init", "-t", "x86_64-musl"])).expect_code(0);
+    Test::in_dir(&dir).args(["init", "-t", "x86_64-musl"]).success();
     assert_eq!(flake_package_args(&dir)["mainProgram"], "fd");
     assert_eq!(
         real_flake_eval(
@@ -1129,12 +1169,12 @@ fn issue17_item8_bin_name_becomes_main_program() {
     );
 
     let (_tmp2, plain) = new_crate();
-    Run::of(kiln(&plain).args(["init", "-t", "x86_64-musl"])).expect_code(0);
+    Test::in_dir(&plain).args(["init", "-t", "x86_64-musl"]).success();
     assert_eq!(flake_package_args(&plain)["mainProgram"], "demo");
 }
 
 fn git(dir: &Path, args: &[&str]) -> String {
-    Run::of(
+    Output::of(
         Command::new("git")
             .args([
                 "-c",
@@ -1147,7 +1187,7 @@ fn git(dir: &Path, args: &[&str]) -> String {
             .args(args)
             .current_dir(dir),
     )
-    .expect_code(0)
+    .success()
     .stdout
 }
 
@@ -1157,7 +1197,9 @@ fn git(dir: &Path, args: &[&str]) -> String {
 fn issue17_item9_workflow_uses_the_default_branch_and_pins() {
     let (tmp, dir) = new_crate();
     git(&dir, &["init", "--quiet", "-b", "trunk"]);
-    Run::of(kiln(&dir).args(["init", "--kiln-url", "github:example/kiln", "--kiln-rev", REV])).expect_code(0);
+    Test::in_dir(&dir)
+        .args(["init", "--kiln-url", "github:example/kiln", "--kiln-rev", REV])
+        .success();
     let wf = dir.join(".github/workflows/kiln-release.yml");
     let text = fs::read_to_string(&wf).unwrap();
     assert!(text.contains("    branches: [trunk]\n"), "{text}");
@@ -1178,12 +1220,13 @@ fn issue17_item9_workflow_uses_the_default_branch_and_pins() {
     git(tmp.path(), &["clone", "--quiet", "demo", "clone"]);
     let clone = tmp.path().join("clone");
     git(&clone, &["checkout", "--quiet", "-b", "feature"]);
-    Run::of(kiln(&clone).args([
-        "init",
-        "--kiln-url",
-        &format!("git+https://example.org/kiln?rev={REV}"),
-    ]))
-    .expect_code(0);
+    Test::in_dir(&clone)
+        .args([
+            "init",
+            "--kiln-url",
+            &format!("git+https://example.org/kiln?rev={REV}"),
+        ])
+        .success();
     let text = fs::read_to_string(clone.join(".github/workflows/kiln-release.yml")).unwrap();
     assert!(text.contains("    branches: [develop]\n"), "{text}");
     assert!(
@@ -1191,10 +1234,12 @@ fn issue17_item9_workflow_uses_the_default_branch_and_pins() {
         "{text}"
     );
     lint(&clone.join(".github/workflows/kiln-release.yml"));
-    Run::of(kiln(&clone).args(["init", "--kiln-rev", "abc"])).expect_code(2);
+    Test::in_dir(&clone).args(["init", "--kiln-rev", "abc"]).status(2);
     // A later --kiln-rev moves the pin an earlier run wrote.
     let newer = "f".repeat(40);
-    Run::of(kiln(&clone).args(["init", "--kiln-rev", &newer])).expect_code(0);
+    Test::in_dir(&clone)
+        .args(["init", "--kiln-rev", &newer])
+        .success();
     let text = fs::read_to_string(clone.join(".github/workflows/kiln-release.yml")).unwrap();
     assert!(
         text.contains(&format!("KILN: \"git+https://example.org/kiln?rev={newer}\"\n")),
@@ -1207,7 +1252,7 @@ fn issue17_item9_workflow_uses_the_default_branch_and_pins() {
 #[test]
 fn issue17_item10_new_toolchain_pins_kilns_rust_version() {
     let (_tmp, dir) = new_crate();
-    Run::of(kiln(&dir).args(["init", "-t", "aarch64-musl"])).expect_code(0);
+    Test::in_dir(&dir).args(["init", "-t", "aarch64-musl"]).success();
     let ours: toml::Value =
         toml::from_str(&fs::read_to_string(repo().join("rust-toolchain.toml")).unwrap()).unwrap();
     let theirs: toml::Value =
@@ -1246,12 +1291,12 @@ fn issue17_item7_workspace_root_gets_one_flake_for_the_chosen_members() {
     .unwrap();
     let cargo_bin = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     for (name, kind) in [("server", "--bin"), ("cli", "--bin"), ("common", "--lib")] {
-        Run::of(
+        Output::of(
             Command::new(&cargo_bin)
                 .args(["new", "--vcs", "none", "--quiet", kind, name])
                 .current_dir(ws.join("crates")),
         )
-        .expect_code(0);
+        .success();
     }
     let cli_toml = ws.join("crates/cli/Cargo.toml");
     let text = fs::read_to_string(&cli_toml).unwrap();
@@ -1260,16 +1305,17 @@ fn issue17_item7_workspace_root_gets_one_flake_for_the_chosen_members() {
         format!("{text}\n[[bin]]\nname = \"tool\"\npath = \"src/main.rs\"\n"),
     )
     .unwrap();
-    Run::of(
+    Output::of(
         cargo()
             .args(["generate-lockfile", "--offline", "--manifest-path"])
             .arg(ws.join("Cargo.toml")),
     )
-    .expect_code(0);
+    .success();
     let lock = fs::read_to_string(ws.join("Cargo.lock")).unwrap();
 
-    let run =
-        Run::of(kiln(&ws).args(["init", "--package", "server,cli", "-t", "x86_64-musl"])).expect_code(0);
+    let run = Test::in_dir(&ws)
+        .args(["init", "--package", "server,cli", "-t", "x86_64-musl"])
+        .success();
     assert!(
         ws.join("flake.nix").is_file() && ws.join("rust-toolchain.toml").is_file(),
         "{}",
@@ -1294,7 +1340,7 @@ fn issue17_item7_workspace_root_gets_one_flake_for_the_chosen_members() {
     );
     assert!(!ws.join("crates/server/flake.nix").exists());
 
-    let meta = Run::of(
+    let meta = Output::of(
         cargo()
             .args([
                 "metadata",
@@ -1306,7 +1352,7 @@ fn issue17_item7_workspace_root_gets_one_flake_for_the_chosen_members() {
             ])
             .arg(ws.join("Cargo.toml")),
     )
-    .expect_code(0)
+    .success()
     .json();
     assert_eq!(
         meta["metadata"]["kiln"]["packages"],
@@ -1364,9 +1410,9 @@ fn issue17_item7_workspace_root_gets_one_flake_for_the_chosen_members() {
 
     // A second bare run keeps the chosen members; a library is no choice.
     let before = fs::read_to_string(ws.join("flake.nix")).unwrap();
-    Run::of(kiln(&ws).arg("init")).expect_code(0);
+    Test::in_dir(&ws).arg("init").success();
     assert_eq!(fs::read_to_string(ws.join("flake.nix")).unwrap(), before);
-    let run = Run::of(kiln(&ws).args(["init", "--package", "common"])).expect_code(2);
+    let run = Test::in_dir(&ws).args(["init", "--package", "common"]).status(2);
     assert!(run.stderr.contains("--package common"), "{}", run.stderr);
 }
 
@@ -1393,7 +1439,7 @@ fn flake_workspace_packages(dir: &Path) -> serde_json::Value {
           mkVerifyChecks = throw "the checks are not evaluated";
         };
       }"#;
-    let run = Run::of(
+    let run = Output::of(
         Command::new(&instantiate)
             .args(["--eval", "--strict", "--json", "--arg", "lib"])
             .arg(format!("import {}", lib.display()))
@@ -1444,7 +1490,7 @@ fn real_flake_eval(dir: &Path, body: &str) -> serde_json::Value {
       in
       {body}"#
     );
-    let run = Run::of(
+    let run = Output::of(
         Command::new(&instantiate)
             .args(["--eval", "--strict", "--json", "--argstr", "upstream"])
             .arg(&upstream)

@@ -6,10 +6,11 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
 
-use crate::util::{
+use crate::elf::{
     ELF_FACT_KEYS, GOOD_ELF_FIXTURES, INSPECT_KEYS, REAL_REF_STORE_PATHS, Readelf, fixture, fixtures_dir, fx,
-    inspect_json, kiln, missing_path, readelf, sha256sum, store_path_of, str_field,
+    inspect_json, missing_path, readelf, sha256sum, store_path_of, str_field,
 };
+use crate::harness::{Output, Test};
 
 /// What a fact is expected to be.
 enum Expect {
@@ -415,7 +416,7 @@ fn issue3_inspect_each_bad_file_alone_exits_2() {
         let file = path.to_str().expect("UTF-8").to_owned();
         let objects = inspect_json(std::slice::from_ref(&file), 2);
         assert!(objects[0]["error"].is_string(), "{name}: {:#}", objects[0]);
-        let run = kiln(["inspect", file.as_str()]).code(2);
+        let run = Test::new().args(["inspect", file.as_str()]).status(2);
         assert!(
             run.stdout.contains(&file) || run.stderr.contains(&file),
             "{name}: the human output should name the file\n{run}"
@@ -448,7 +449,7 @@ fn issue3_inspect_human_blocks() {
     let facts = inspect_json(&files, 0);
     let mut args = vec!["inspect".to_owned()];
     args.extend(files.iter().cloned());
-    let run = kiln(&args).code(0);
+    let run = Test::new().args(&args).success();
 
     let lines: Vec<&str> = run.stdout.lines().collect();
     let starts: Vec<usize> = files
@@ -510,7 +511,7 @@ fn issue3_inspect_never_panics_on_prefixes_and_flipped_bytes() {
     }
     let mut args = vec!["inspect".to_owned(), "--json".to_owned()];
     args.extend(files.iter().cloned());
-    let run = kiln(&args);
+    let run = Test::new().args(&args).run();
     assert!(
         run.code == 0 || run.code == 2,
         "exit {}\n{}",
@@ -547,20 +548,20 @@ fn issue3_inspect_never_panics_on_prefixes_and_flipped_bytes() {
 // issue 3: usage errors exit 2.
 #[test]
 fn issue3_inspect_usage_errors_exit_2() {
-    let _ = kiln(["inspect"]).code(2);
-    let _ = kiln(["inspect", "--no-such-flag", fx("x86_64-gnu-2.17").as_str()]).code(2);
-    let _ = kiln(["no-such-command"]).code(2);
+    let _ = Test::new().args(["inspect"]).status(2);
+    let _ = Test::new()
+        .args(["inspect", "--no-such-flag", fx("x86_64-gnu-2.17").as_str()])
+        .status(2);
+    let _ = Test::new().args(["no-such-command"]).status(2);
 }
 
 // issue 3: a path kiln echoes is the argument as given, also when relative.
 #[test]
 fn issue3_inspect_echoes_relative_paths() {
     let dir = fixtures_dir();
-    let run = crate::util::kiln_in(
-        dir,
-        ["inspect", "--json", "x86_64-gnu-2.17", "./aarch64-musl-static"],
-    )
-    .code(0);
+    let run = Test::in_dir(dir)
+        .args(["inspect", "--json", "x86_64-gnu-2.17", "./aarch64-musl-static"])
+        .success();
     let objects = run.json_array(2);
     assert_eq!(str_field(&objects[0], "path"), "x86_64-gnu-2.17");
     assert_eq!(str_field(&objects[1], "path"), "./aarch64-musl-static");
@@ -569,32 +570,19 @@ fn issue3_inspect_echoes_relative_paths() {
 // --- issue 13 -----------------------------------------------------------------
 
 /// `kiln ARGS...` with `env`, stopped (and the test failed) after `limit`.
-fn kiln_limited(args: &[&std::ffi::OsStr], env: &[(&str, &str)], limit_s: u64) -> crate::util::Run {
-    use std::os::unix::process::ExitStatusExt as _;
-    let mut command = std::process::Command::new(crate::util::KILN);
-    command.args(args).env("NO_COLOR", "1");
+fn kiln_limited(args: &[&std::ffi::OsStr], env: &[(&str, &str)], limit_s: u64) -> Output {
+    let mut test = Test::new()
+        .args(args)
+        .timeout(std::time::Duration::from_secs(limit_s));
     for (k, v) in env {
-        command.env(k, v);
+        test = test.env(k, v);
     }
-    let (status, stdout, stderr) =
-        crate::util::run_with_timeout(command, std::time::Duration::from_secs(limit_s));
-    let run = crate::util::Run {
-        args: args.iter().map(|a| a.to_string_lossy().into_owned()).collect(),
-        code: status.code().unwrap_or(-1),
-        stdout,
-        stderr,
-    };
-    assert!(
-        status.signal().is_none(),
-        "kiln was killed by signal {:?}\n{run}",
-        status.signal()
-    );
-    run
+    test.run()
 }
 
 /// Asserts stderr is exactly one line naming `path` and saying `why`.
 #[track_caller]
-fn one_line_error(run: &crate::util::Run, path: &Path, why: &str) {
+fn one_line_error(run: &Output, path: &Path, why: &str) {
     let lines: Vec<&str> = run.stderr.lines().collect();
     let want = format!("{}: {why}", path.display());
     assert!(
@@ -609,14 +597,14 @@ fn one_line_error(run: &crate::util::Run, path: &Path, why: &str) {
 fn issue13_fifo_is_refused_without_blocking() {
     let dir = tempfile::tempdir().expect("tempdir");
     let fifo = dir.path().join("pipe");
-    let _ = crate::util::tool_stdout("mkfifo", &[&fifo]);
+    let _ = crate::harness::tool_stdout("mkfifo", &[&fifo]);
     let f = fifo.as_os_str();
     for args in [
         vec!["inspect".as_ref(), f],
         vec!["inspect".as_ref(), "--json".as_ref(), f],
         vec!["verify".as_ref(), f, "--target".as_ref(), "x86_64-musl".as_ref()],
     ] {
-        let run = kiln_limited(&args, &[], 20).code(2);
+        let run = kiln_limited(&args, &[], 20).status(2);
         one_line_error(&run, &fifo, "not a regular file (a FIFO)");
     }
 }
@@ -632,11 +620,11 @@ fn issue13_file_shrinking_while_read_is_an_error() {
     for args in [vec!["inspect"], vec!["verify", "--target", "x86_64-musl"]] {
         let file = std::fs::File::create(&big).expect("create");
         file.set_len(1 << 30).expect("set_len");
-        let child = std::process::Command::new(crate::util::KILN)
+        let child = Test::in_dir(dir.path())
             .args(&args)
             .arg(&big)
-            .env("NO_COLOR", "1")
             .env("KILN_INSPECT_PAUSE_MS", "2000")
+            .command()
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
             .spawn()
@@ -655,19 +643,14 @@ fn issue13_file_shrinking_while_read_is_an_error() {
         };
         file.set_len(4096).expect("truncate");
         let out = child.wait_with_output().expect("wait");
-        let run = crate::util::Run {
-            args: args.iter().map(|s| (*s).to_owned()).collect(),
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        };
+        let run = Output::of_output(&format!("kiln {}", args.join(" ")), &out);
         assert!(mapped, "kiln never mapped {}\n{run}", big.display());
         assert!(
             out.status.signal().is_none(),
             "kiln died of signal {:?}\n{run}",
             out.status.signal()
         );
-        let run = run.code(2);
+        let run = run.status(2);
         one_line_error(&run, &big, "changed size while being read");
     }
 }
@@ -684,15 +667,16 @@ fn issue13_inspect_json_non_utf8_path() {
     let bin = sub.join("static-pie");
     std::fs::copy(fx("x86_64-musl-static-pie"), &bin).expect("copy");
     let plain = fx("x86_64-musl-static");
-    let run = crate::util::kiln_os(&[
-        OsStr::new("inspect"),
-        OsStr::new("--json"),
-        bin.as_os_str(),
-        OsStr::new(&plain),
-    ])
-    .code(0);
+    let run = Test::new()
+        .args([
+            OsStr::new("inspect"),
+            OsStr::new("--json"),
+            bin.as_os_str(),
+            OsStr::new(&plain),
+        ])
+        .success();
     let objects = run.json_array(2);
-    let want_hex = crate::util::hex(bin.as_os_str().as_bytes());
+    let want_hex = crate::harness::hex(bin.as_os_str().as_bytes());
     assert_eq!(objects[0]["path_bytes"], want_hex.as_str(), "{run}");
     assert!(
         str_field(&objects[0], "path").ends_with("d\\xff\\x01/static-pie"),
@@ -706,7 +690,9 @@ fn issue13_inspect_json_non_utf8_path() {
     assert_eq!(objects[1]["path"], plain.as_str());
     assert!(objects[1].get("path_bytes").is_none(), "{run}");
     // The human block names the file on one line.
-    let run = crate::util::kiln_os(&[OsStr::new("inspect"), bin.as_os_str()]).code(0);
+    let run = Test::new()
+        .args([OsStr::new("inspect"), bin.as_os_str()])
+        .success();
     assert!(
         run.stdout
             .lines()
@@ -719,9 +705,10 @@ fn issue13_inspect_json_non_utf8_path() {
 /// `kiln inspect --json FILE`'s own peak RSS in KiB (wait4's rusage of that child alone).
 #[allow(unsafe_code, clippy::zombie_processes)]
 fn inspect_peak_rss_kib(file: &Path) -> i64 {
-    let child = std::process::Command::new(crate::util::KILN)
+    let child = Test::in_dir(crate::harness::ROOT)
         .args(["inspect", "--json"])
         .arg(file)
+        .command()
         .stdout(std::process::Stdio::null())
         .spawn()
         .expect("spawn kiln");

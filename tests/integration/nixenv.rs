@@ -1,17 +1,19 @@
-//! A real Nix for integration tests: sandbox on, no substituters, a private flake registry, and
-//! either Debian's Nix 2.8 (default) or the current Nix that `scripts/setup` installs beside it
-//! (`KILN_TEST_NIX=modern`). Fixture flakes are copied with the repo's `nix/` into a temp dir,
-//! so each test builds from a tree of its own. Nothing here is a stand-in: a missing tool fails
-//! the test with a pointer to `scripts/setup`.
+//! A real Nix for integration tests: the settings of `scripts/nix.conf` (sandbox on, no
+//! substituters) with a private flake registry, and either Debian's Nix 2.8 (default) or the
+//! current Nix that `scripts/setup` installs beside it (`KILN_TEST_NIX=modern`). Fixture flakes
+//! are copied with the repo's `nix/` into a temp dir, so each test builds from a tree of its own.
+//! Nothing here is a stand-in: a missing tool fails the test with a pointer to `scripts/setup`.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
-/// The repository root.
-pub(crate) fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
+use crate::harness::{Output, Test, copy_dir, repo, require_tool, sh};
+
+/// The settings file `scripts/nix-env` exports too (the one copy of them). Read when the tests
+/// run, not embedded: `tests/nix/source-compiles.sh` compiles the tests from a tree without
+/// `scripts/`.
+const NIX_CONF: &str = "scripts/nix.conf";
 
 /// `$KILN_CACHE_DIR`, default `$HOME/.cache/kiln` (where `scripts/setup` puts its tools).
 pub(crate) fn cache_dir() -> PathBuf {
@@ -43,39 +45,34 @@ pub(crate) fn path_env() -> String {
     }
 }
 
-/// NIX_CONFIG for every nix kiln starts in tests.
+/// NIX_CONFIG for every nix kiln starts in tests: `scripts/nix.conf` without its comments, and
+/// an empty flake registry of the tests' own.
 pub(crate) fn nix_config() -> String {
-    static REG: OnceLock<PathBuf> = OnceLock::new();
-    let reg = REG.get_or_init(|| {
-        // One file in the build's own temp dir (CARGO_TARGET_TMPDIR), shared by every run and
-        // written by rename, so no run leaves a directory of its own behind.
-        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
-        std::fs::create_dir_all(&dir).unwrap();
-        let f = dir.join("kiln-test-registry.json");
-        let part = dir.join(format!(".kiln-test-registry.json.{}", std::process::id()));
-        std::fs::write(&part, "{\"flakes\":[],\"version\":2}\n").unwrap();
-        std::fs::rename(&part, &f).unwrap();
-        f
-    });
-    format!(
-        "experimental-features = nix-command flakes\nbuild-users-group =\nsubstituters =\n\
-         sandbox = true\nsandbox-fallback = false\nflake-registry = {}\n",
-        reg.display()
-    )
-}
+    static CONFIG: OnceLock<String> = OnceLock::new();
+    CONFIG
+        .get_or_init(|| {
+            // One registry file in the build's own temp dir (CARGO_TARGET_TMPDIR), shared by every
+            // run and written by rename, so no run leaves a directory of its own behind.
+            let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+            std::fs::create_dir_all(&dir).unwrap();
+            let registry = dir.join("kiln-test-registry.json");
+            let part = dir.join(format!(".kiln-test-registry.json.{}", std::process::id()));
+            std::fs::write(&part, "{\"flakes\":[],\"version\":2}\n").unwrap();
+            std::fs::rename(&part, &registry).unwrap();
 
-/// Fails loudly unless `tool` is on PATH.
-#[track_caller]
-pub(crate) fn require_tool(tool: &str) {
-    let ok = Command::new("sh")
-        .args(["-c", &format!("command -v {tool}")])
-        .env("PATH", path_env())
-        .output()
-        .is_ok_and(|o| o.status.success());
-    assert!(
-        ok,
-        "{tool} is required for this test and is not on PATH: run scripts/setup"
-    );
+            let path = repo().join(NIX_CONF);
+            let settings =
+                std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            let mut config = String::new();
+            for line in settings.lines() {
+                if !line.trim_start().starts_with('#') && !line.trim().is_empty() {
+                    config.push_str(line);
+                    config.push('\n');
+                }
+            }
+            config + &format!("flake-registry = {}\n", registry.display())
+        })
+        .clone()
 }
 
 /// A fixture flake copied into a fresh temp dir as `<tmp>/f` (with `<tmp>/f/nix/`).
@@ -116,14 +113,14 @@ impl Fixture {
             &self.tmp.path().join("f"),
             &format!("find . -exec touch -h -d @{epoch} {{}} +"),
         )
-        .expect_code(0);
+        .success();
     }
 
     /// Makes the copied flake a git checkout with one commit of everything in it, at a fixed
     /// author, committer and date, so two such checkouts have the same revision.
     pub(crate) fn git_commit(&self) {
         require_tool("git");
-        let r = Run::of(
+        let r = Output::of(
             Command::new("sh")
                 .args([
                     "-c",
@@ -139,7 +136,7 @@ impl Fixture {
                 .env("GIT_AUTHOR_DATE", "1700000000 +0000")
                 .env("GIT_COMMITTER_DATE", "1700000000 +0000"),
         );
-        r.expect_code(0);
+        let _ = r.success();
     }
 
     /// A copy of `examples/<name>` with the repo's `nix/` beside its flake.nix, which then
@@ -171,104 +168,15 @@ impl Fixture {
         format!("path:{}", self.tmp.path().join("f").display())
     }
 
+    /// kiln run in the temp dir.
+    pub(crate) fn kiln(&self) -> Test {
+        Test::in_dir(self.dir())
+    }
+
     /// `kiln build --flake <this>` plus `args`, run in the temp dir.
-    pub(crate) fn build(&self, args: &[&str]) -> Command {
-        let mut cmd = kiln(self.dir());
-        cmd.args(["build", "--flake", &self.flake_ref()]).args(args);
-        cmd
-    }
-}
-
-/// The kiln binary with the test Nix environment, in `dir`.
-pub(crate) fn kiln(dir: &Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_kiln"));
-    cmd.current_dir(dir)
-        .env("NIX_CONFIG", nix_config())
-        .env("PATH", path_env())
-        .env("NO_COLOR", "1")
-        .env_remove("SOURCE_DATE_EPOCH")
-        .env_remove("KILN_EXPORT_PAUSE_MS");
-    cmd
-}
-
-/// The names in `dir`, sorted.
-pub(crate) fn listing(dir: &Path) -> Vec<String> {
-    let mut v: Vec<String> = std::fs::read_dir(dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    v.sort();
-    v
-}
-
-/// kiln's staging, old-dist and lock leftovers in `dir` (none may survive a run).
-pub(crate) fn staging_dirs(dir: &Path) -> Vec<String> {
-    listing(dir)
-        .into_iter()
-        .filter(|n| n.contains(".kiln-"))
-        .collect()
-}
-
-/// `sh -c SCRIPT` in `dir`.
-pub(crate) fn sh(dir: &Path, script: &str) -> Run {
-    Run::of(Command::new("sh").args(["-c", script]).current_dir(dir))
-}
-
-/// Recursive copy of regular files and directories (fixtures have no symlinks).
-pub(crate) fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap_or_else(|e| panic!("{}: {e}", from.display())) {
-        let e = e.unwrap();
-        let (src, dst) = (e.path(), to.join(e.file_name()));
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&src, &dst);
-        } else {
-            std::fs::copy(&src, &dst).unwrap();
-        }
-    }
-}
-
-/// Exit code, stdout and stderr of a finished command.
-pub(crate) struct Run {
-    /// Exit code (-1 for a signal).
-    pub(crate) code: i32,
-    /// Standard output.
-    pub(crate) stdout: String,
-    /// Standard error.
-    pub(crate) stderr: String,
-}
-
-impl Run {
-    /// Runs `cmd` to completion.
-    pub(crate) fn of(mut cmd: impl std::borrow::BorrowMut<Command>) -> Run {
-        let out = cmd.borrow_mut().output().expect("kiln runs");
-        Run {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
-    }
-
-    /// Asserts the exit code, showing both streams otherwise.
-    #[track_caller]
-    pub(crate) fn expect_code(self, code: i32) -> Run {
-        assert_eq!(
-            self.code, code,
-            "exit code {} (wanted {code})\n--- stdout\n{}\n--- stderr\n{}",
-            self.code, self.stdout, self.stderr
-        );
-        assert!(
-            !self.stderr.contains("panicked"),
-            "kiln panicked:\n{}",
-            self.stderr
-        );
-        self
-    }
-
-    /// Parses stdout as JSON.
-    #[track_caller]
-    pub(crate) fn json(&self) -> serde_json::Value {
-        serde_json::from_str(&self.stdout)
-            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}", self.stdout))
+    pub(crate) fn build(&self, args: &[&str]) -> Test {
+        self.kiln()
+            .args(["build", "--flake", &self.flake_ref()])
+            .args(args)
     }
 }

@@ -9,9 +9,9 @@ use std::sync::OnceLock;
 
 use serde_json::Value;
 
-use crate::util::{
-    GOOD_ELF_FIXTURES, ROOT, codes_with, fixtures_dir, fx, inspect_json, require_tool, verify_json,
-};
+use crate::elf::{GOOD_ELF_FIXTURES, codes_with, fixtures_dir, fx, inspect_json, verify_json};
+use crate::harness::{ROOT, Test, require_tool};
+use crate::nixenv::Fixture;
 
 /// A command's run that must succeed.
 #[track_caller]
@@ -364,12 +364,12 @@ in {{ packages.x86_64-linux.x86_64-gnu = derivation {{
 }
 
 /// `kiln build --json` of `bin` packaged with cargo profile `profile`, with `extra` flags.
-fn build_copied(bin: &Path, profile: &str, extra: &[&str], code: i32) -> (crate::nixenv::Fixture, Value) {
-    let fx = crate::nixenv::Fixture::inline(&copy_flake(profile), &[]);
+fn build_copied(bin: &Path, profile: &str, extra: &[&str], code: i32) -> (Fixture, Value) {
+    let fx = Fixture::inline(&copy_flake(profile), &[]);
     std::fs::copy(bin, fx.dir().join("f/app")).unwrap();
     let mut args = vec!["--json", "--target", "x86_64-gnu", "--glibc-max", "2.99"];
     args.extend(extra);
-    let r = crate::nixenv::Run::of(fx.build(&args)).expect_code(code);
+    let r = fx.build(&args).status(code);
     let j = r.json();
     (fx, j)
 }
@@ -411,7 +411,7 @@ fn issue16_build_fails_debug_targets_and_profile_mismatches() {
     assert_eq!(a["cargo_profile"], "release", "{a:#}");
     assert_eq!(a["binaries"][0]["build_profile"], "release", "{a:#}");
     let dist = fx.dir().join("dist");
-    crate::nixenv::Run::of(crate::nixenv::kiln(fx.dir()).arg("verify-release").arg(&dist)).expect_code(0);
+    Test::in_dir(fx.dir()).arg("verify-release").arg(&dist).success();
 
     // --allow-debug lets a debug build through as warnings; verify-release, reading the flags
     // from the provenance, accepts it, and refuses it once the manifest lies about its profile.
@@ -422,7 +422,7 @@ fn issue16_build_fails_debug_targets_and_profile_mismatches() {
     assert!(warnings.contains(&"debug-build".to_owned()), "{warnings:?}");
     assert!(warnings.contains(&"profile-mismatch".to_owned()), "{warnings:?}");
     let dist = fx.dir().join("dist");
-    crate::nixenv::Run::of(crate::nixenv::kiln(fx.dir()).arg("verify-release").arg(&dist)).expect_code(0);
+    Test::in_dir(fx.dir()).arg("verify-release").arg(&dist).success();
 
     // The same release judged without --allow-debug (the unsigned provenance's flag turned
     // off): verify-release refuses the debug binary.
@@ -434,8 +434,7 @@ fn issue16_build_fails_debug_targets_and_profile_mismatches() {
     assert_eq!(flags["allowDebug"], true, "{flags:#}");
     flags["allowDebug"] = Value::Bool(false);
     std::fs::write(&prov, serde_json::to_vec(&statement).unwrap()).unwrap();
-    let r =
-        crate::nixenv::Run::of(crate::nixenv::kiln(fx.dir()).arg("verify-release").arg(&dist)).expect_code(1);
+    let r = Test::in_dir(fx.dir()).arg("verify-release").arg(&dist).failure();
     assert!(
         format!("{}{}", r.stdout, r.stderr).contains("debug-build"),
         "{}\n{}",

@@ -7,7 +7,8 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::nixenv::{Fixture, Run, cache_dir, kiln, listing, repo, require_tool, sh};
+use crate::harness::{Output, Test, listing, repo, require_tool, sh};
+use crate::nixenv::{Fixture, cache_dir};
 
 const CARGO_LOCK: &str = r#"version = 4
 
@@ -24,7 +25,7 @@ checksum = "4a5f13b858c8d314ee3e8f639011f7ccefe71f97f96e50151fb991f267928e2c"
 "#;
 
 /// Runs `tests/schemas/validate.py` with the verifiers `scripts/setup` installed.
-fn validate(args: &[&Path], cmd: &str) -> Run {
+fn validate(args: &[&Path], cmd: &str) -> Output {
     let libs = cache_dir().join("pip/verifiers");
     let probe = Command::new("python3")
         .args([
@@ -43,25 +44,24 @@ fn validate(args: &[&Path], cmd: &str) -> Run {
         .arg(cmd)
         .args(args)
         .env("PYTHONPATH", &libs);
-    Run::of(c)
+    Output::of(c)
 }
 
 /// A key pair made by `kiln keygen` in `dir`.
 fn keygen(dir: &Path, prefix: &str) -> (PathBuf, PathBuf) {
-    Run::of(kiln(dir).args(["keygen", "--out", prefix])).expect_code(0);
+    Test::in_dir(dir).args(["keygen", "--out", prefix]).success();
     (
         dir.join(format!("{prefix}.key")),
         dir.join(format!("{prefix}.pub")),
     )
 }
 
-fn verify_release(dir: &Path, release: &Path, key: Option<&Path>) -> Run {
-    let mut c = kiln(dir);
-    c.arg("verify-release").arg(release);
+fn verify_release(dir: &Path, release: &Path, key: Option<&Path>) -> Output {
+    let mut c = Test::in_dir(dir).arg("verify-release").arg(release);
     if let Some(k) = key {
-        c.arg("--key").arg(k);
+        c = c.arg("--key").arg(k);
     }
-    Run::of(c)
+    c.run()
 }
 
 /// What the predicate of a two-target build of the `ok` fixture must say.
@@ -104,7 +104,8 @@ fn issue6_signed_release_verifies_with_independent_tools() {
     fs::write(fx.dir().join("f/Cargo.lock"), CARGO_LOCK).unwrap();
     let (secret, public) = keygen(fx.dir(), "release");
     let secret_arg = secret.display().to_string();
-    Run::of(fx.build(&["--target", "x86_64-musl,aarch64-gnu", "--sign-key", &secret_arg])).expect_code(0);
+    fx.build(&["--target", "x86_64-musl,aarch64-gnu", "--sign-key", &secret_arg])
+        .success();
     let dist = fx.dir().join("dist");
     let stems = [
         "fixture-1.2.3-aarch64-unknown-linux-gnu",
@@ -123,7 +124,7 @@ fn issue6_signed_release_verifies_with_independent_tools() {
     }
     want.sort();
     assert_eq!(listing(&dist), want);
-    sh(&dist, "sha256sum -c SHA256SUMS").expect_code(0);
+    sh(&dist, "sha256sum -c SHA256SUMS").success();
 
     // Subjects: everything but SHA256SUMS and the provenance files, with SHA256SUMS's digests.
     let sums = fs::read_to_string(dist.join("SHA256SUMS")).unwrap();
@@ -146,10 +147,10 @@ fn issue6_signed_release_verifies_with_independent_tools() {
     check_predicate(&statement["predicate"]);
 
     let statement_file = dist.join("provenance.intoto.json");
-    validate(&[&statement_file], "statement").expect_code(0);
+    validate(&[&statement_file], "statement").success();
     let sboms: Vec<PathBuf> = stems.iter().map(|s| dist.join(format!("{s}.cdx.json"))).collect();
     let sbom_refs: Vec<&Path> = sboms.iter().map(PathBuf::as_path).collect();
-    validate(&sbom_refs, "cyclonedx").expect_code(0);
+    validate(&sbom_refs, "cyclonedx").success();
     let sbom: serde_json::Value = serde_json::from_slice(&fs::read(&sboms[0]).unwrap()).unwrap();
     assert_eq!(sbom["components"][0]["purl"], "pkg:cargo/itoa@1.0.15");
     assert_eq!(
@@ -157,10 +158,10 @@ fn issue6_signed_release_verifies_with_independent_tools() {
         serde_json::json!({"ref": stems[0], "dependsOn": ["pkg:cargo/itoa@1.0.15"]})
     );
     let env_file = dist.join("provenance.intoto.jsonl");
-    let r = validate(&[&env_file, &public], "dsse").expect_code(0);
+    let r = validate(&[&env_file, &public], "dsse").success();
     assert!(r.stdout.contains("dsse ok: 5 subjects"), "{}", r.stdout);
 
-    let r = verify_release(fx.dir(), &dist, Some(&public)).expect_code(0);
+    let r = verify_release(fx.dir(), &dist, Some(&public)).success();
     assert!(
         r.stdout.contains("2 binaries pass their targets' policies"),
         "{}",
@@ -170,15 +171,15 @@ fn issue6_signed_release_verifies_with_independent_tools() {
 
     // A second run: manifest, archives, SBOMs and SHA256SUMS are byte-identical; only the
     // provenance (times, invocation id) and its signature differ.
-    Run::of(fx.build(&[
+    fx.build(&[
         "--target",
         "x86_64-musl,aarch64-gnu",
         "--sign-key",
         &secret_arg,
         "--out",
         "again",
-    ]))
-    .expect_code(0);
+    ])
+    .success();
     for f in listing(&dist) {
         if !f.starts_with("provenance.") {
             assert_eq!(
@@ -195,7 +196,7 @@ fn issue6_signed_release_verifies_with_independent_tools() {
 #[test]
 fn issue6_unsigned_release_then_kiln_sign() {
     let fx = Fixture::new("ok");
-    Run::of(fx.build(&["--target", "x86_64-musl"])).expect_code(0);
+    fx.build(&["--target", "x86_64-musl"]).success();
     let dist = fx.dir().join("dist");
     assert_eq!(
         listing(&dist),
@@ -207,16 +208,21 @@ fn issue6_unsigned_release_then_kiln_sign() {
             "provenance.intoto.json"
         ]
     );
-    validate(&[&dist.join("provenance.intoto.json")], "statement").expect_code(0);
-    let r = verify_release(fx.dir(), &dist, None).expect_code(0);
+    validate(&[&dist.join("provenance.intoto.json")], "statement").success();
+    let r = verify_release(fx.dir(), &dist, None).success();
     assert!(r.stdout.contains("unsigned release"), "{}", r.stdout);
     let (secret, public) = keygen(fx.dir(), "k");
-    let r = verify_release(fx.dir(), &dist, Some(&public)).expect_code(1);
+    let r = verify_release(fx.dir(), &dist, Some(&public)).failure();
     assert!(r.stdout.contains("the release is not signed"), "{}", r.stdout);
-    Run::of(kiln(fx.dir()).arg("sign").arg("--key").arg(&secret).arg(&dist)).expect_code(0);
-    verify_release(fx.dir(), &dist, Some(&public)).expect_code(0);
-    validate(&[&dist.join("provenance.intoto.jsonl"), &public], "dsse").expect_code(0);
-    let r = verify_release(fx.dir(), &dist, None).expect_code(0);
+    Test::in_dir(fx.dir())
+        .arg("sign")
+        .arg("--key")
+        .arg(&secret)
+        .arg(&dist)
+        .success();
+    verify_release(fx.dir(), &dist, Some(&public)).success();
+    validate(&[&dist.join("provenance.intoto.jsonl"), &public], "dsse").success();
+    let r = verify_release(fx.dir(), &dist, None).success();
     assert!(r.stdout.contains("signature not checked"), "{}", r.stdout);
 }
 
@@ -224,7 +230,7 @@ fn issue6_unsigned_release_then_kiln_sign() {
 #[test]
 fn issue6_keygen_files_and_modes() {
     let tmp = tempfile::tempdir().unwrap();
-    let r = Run::of(kiln(tmp.path()).args(["keygen", "--out", "ci"])).expect_code(0);
+    let r = Test::in_dir(tmp.path()).args(["keygen", "--out", "ci"]).success();
     let secret = fs::read_to_string(tmp.path().join("ci.key")).unwrap();
     assert!(secret.starts_with("-----BEGIN PRIVATE KEY-----\n"), "{secret}");
     let body = secret.lines().nth(1).unwrap();
@@ -241,12 +247,14 @@ fn issue6_keygen_files_and_modes() {
         .output()
         .is_ok_and(|o| o.status.success())
     {
-        sh(tmp.path(), "openssl pkey -in ci.key -pubout | cmp - ci.pub").expect_code(0);
+        sh(tmp.path(), "openssl pkey -in ci.key -pubout | cmp - ci.pub").success();
     }
-    let r = Run::of(kiln(tmp.path()).args(["keygen", "--out", "ci"])).expect_code(2);
+    let r = Test::in_dir(tmp.path()).args(["keygen", "--out", "ci"]).status(2);
     assert!(r.stderr.contains("not overwriting"), "{}", r.stderr);
     // A public key is no signing key: refused before anything is built.
-    let r = Run::of(kiln(tmp.path()).args(["build", "--sign-key", "ci.pub"])).expect_code(2);
+    let r = Test::in_dir(tmp.path())
+        .args(["build", "--sign-key", "ci.pub"])
+        .status(2);
     assert!(r.stderr.contains("ci.pub"), "{}", r.stderr);
     assert!(!tmp.path().join("dist").exists());
     assert_eq!(fs::read_to_string(tmp.path().join("ci.key")).unwrap(), secret);
@@ -282,7 +290,12 @@ fn reseal(dir: &Path, key: &Path) {
 
 /// `kiln sign --key KEY DIR`.
 fn resign(dir: &Path, key: &Path) {
-    Run::of(kiln(dir).arg("sign").arg("--key").arg(key).arg(dir)).expect_code(0);
+    Test::in_dir(dir)
+        .arg("sign")
+        .arg("--key")
+        .arg(key)
+        .arg(dir)
+        .success();
 }
 
 fn copy_release(from: &Path, to: &Path) {
@@ -311,9 +324,10 @@ fn issue6_verify_release_catches_tampering() {
     let (_, other_public) = keygen(fx.dir(), "other");
     let secret_arg = secret.display().to_string();
     let (resign_key, resign_key2, resign_key3) = (secret.clone(), secret.clone(), secret.clone());
-    Run::of(fx.build(&["--target", "x86_64-musl", "--sign-key", &secret_arg])).expect_code(0);
+    fx.build(&["--target", "x86_64-musl", "--sign-key", &secret_arg])
+        .success();
     let dist = fx.dir().join("dist");
-    verify_release(fx.dir(), &dist, Some(&public)).expect_code(0);
+    verify_release(fx.dir(), &dist, Some(&public)).success();
     let archive = "fixture-1.2.3-x86_64-unknown-linux-musl.tar.gz";
     let sbom = "fixture-1.2.3-x86_64-unknown-linux-musl.cdx.json";
 
@@ -481,7 +495,7 @@ fn issue6_verify_release_catches_tampering() {
         );
     }
     // A wrong key.
-    let r = verify_release(fx.dir(), &dist, Some(&other_public)).expect_code(1);
+    let r = verify_release(fx.dir(), &dist, Some(&other_public)).failure();
     assert!(
         r.stdout
             .contains("no signature in the envelope verifies with key"),
@@ -492,13 +506,17 @@ fn issue6_verify_release_catches_tampering() {
     let d = fx.dir().join("case-symlink");
     copy_release(&dist, &d);
     std::os::unix::fs::symlink("/etc/passwd", d.join("passwd")).unwrap();
-    let r = verify_release(fx.dir(), &d, Some(&public)).expect_code(1);
+    let r = verify_release(fx.dir(), &d, Some(&public)).failure();
     assert!(r.stdout.contains("passwd is a symlink"), "{}", r.stdout);
     // Usage: no such directory, unreadable key.
-    verify_release(fx.dir(), &fx.dir().join("nope"), None).expect_code(2);
-    verify_release(fx.dir(), &dist, Some(&fx.dir().join("nope.pub"))).expect_code(2);
+    verify_release(fx.dir(), &fx.dir().join("nope"), None).status(2);
+    verify_release(fx.dir(), &dist, Some(&fx.dir().join("nope.pub"))).status(2);
     // JSON output.
-    let r = Run::of(kiln(fx.dir()).arg("verify-release").arg(&dist).arg("--json")).expect_code(0);
+    let r = Test::in_dir(fx.dir())
+        .arg("verify-release")
+        .arg(&dist)
+        .arg("--json")
+        .success();
     assert_eq!(r.json()["ok"], true);
 }
 
@@ -517,7 +535,7 @@ fn issue6_provenance_lists_every_flake_lock_node() {
         &git_dep,
         "git init -q && git add a.txt && git -c user.name=t -c user.email=t@example.org commit -qm a",
     )
-    .expect_code(0);
+    .success();
     let flake = fx.dir().join("f/flake.nix");
     let text = fs::read_to_string(&flake).unwrap();
     let inputs = format!(
@@ -531,13 +549,13 @@ fn issue6_provenance_lists_every_flake_lock_node() {
         .replace("{ self }:", "{ self, ... }:");
     assert_ne!(text, edited);
     fs::write(&flake, edited).unwrap();
-    Run::of(fx.build(&["--target", "x86_64-musl"])).expect_code(0);
+    fx.build(&["--target", "x86_64-musl"]).success();
 
     let lock: serde_json::Value =
         serde_json::from_slice(&fs::read(fx.dir().join("f/flake.lock")).unwrap()).unwrap();
     let statement: serde_json::Value =
         serde_json::from_slice(&fs::read(fx.dir().join("dist/provenance.intoto.json")).unwrap()).unwrap();
-    validate(&[&fx.dir().join("dist/provenance.intoto.json")], "statement").expect_code(0);
+    validate(&[&fx.dir().join("dist/provenance.intoto.json")], "statement").success();
     let deps = statement["predicate"]["buildDefinition"]["resolvedDependencies"]
         .as_array()
         .unwrap();
@@ -575,11 +593,9 @@ fn issue6_provenance_lists_every_flake_lock_node() {
 fn issue6_images_in_a_signed_release_verify() {
     let fx = Fixture::new("ok");
     let (secret, public) = keygen(fx.dir(), "k");
-    Run::of(
-        fx.build(&["-t", "x86_64-musl,aarch64-musl", "--image", "--sign-key"])
-            .arg(&secret),
-    )
-    .expect_code(0);
+    fx.build(&["-t", "x86_64-musl,aarch64-musl", "--image", "--sign-key"])
+        .arg(&secret)
+        .success();
     let dist = fx.dir().join("dist");
     let statement: serde_json::Value =
         serde_json::from_slice(&fs::read(dist.join("provenance.intoto.json")).unwrap()).unwrap();
@@ -590,25 +606,28 @@ fn issue6_images_in_a_signed_release_verify() {
         .map(|s| s["name"].as_str().unwrap())
         .collect();
     assert!(subjects.contains(&"fixture-1.2.3.oci.tar"), "{subjects:?}");
-    let r = verify_release(fx.dir(), &dist, Some(&public)).expect_code(0);
+    let r = verify_release(fx.dir(), &dist, Some(&public)).success();
     assert!(r.stdout.contains("signature verified"), "{}", r.stdout);
 
     // kiln image without a key: the images are made again, the signature goes.
-    let r = Run::of(kiln(fx.dir()).args(["image", "--from"]).arg(&dist)).expect_code(0);
+    let r = Test::in_dir(fx.dir())
+        .args(["image", "--from"])
+        .arg(&dist)
+        .success();
     assert!(r.stderr.contains("signature was removed"), "{}", r.stderr);
     assert!(!dist.join("provenance.intoto.jsonl").exists());
-    verify_release(fx.dir(), &dist, None).expect_code(0);
-    let r = verify_release(fx.dir(), &dist, Some(&public)).expect_code(1);
+    verify_release(fx.dir(), &dist, None).success();
+    let r = verify_release(fx.dir(), &dist, Some(&public)).failure();
     assert!(r.stdout.contains("not signed"), "{}", r.stdout);
     resign(&dist, &secret);
-    verify_release(fx.dir(), &dist, Some(&public)).expect_code(0);
+    verify_release(fx.dir(), &dist, Some(&public)).success();
 
     // The unpacked layout is checked against the archive SHA256SUMS covers.
     let index = dist.join("fixture-1.2.3.oci/index.json");
     let mut bytes = fs::read(&index).unwrap();
     bytes.push(b'\n');
     fs::write(&index, bytes).unwrap();
-    let r = verify_release(fx.dir(), &dist, Some(&public)).expect_code(1);
+    let r = verify_release(fx.dir(), &dist, Some(&public)).failure();
     assert!(
         r.stdout
             .contains("fixture-1.2.3.oci/index.json differs from fixture-1.2.3.oci.tar"),
@@ -616,7 +635,7 @@ fn issue6_images_in_a_signed_release_verify() {
         r.stdout
     );
     fs::write(dist.join("fixture-1.2.3.oci/blobs/sha256/extra"), b"x").unwrap();
-    let r = verify_release(fx.dir(), &dist, Some(&public)).expect_code(1);
+    let r = verify_release(fx.dir(), &dist, Some(&public)).failure();
     assert!(
         r.stdout
             .contains("extra file fixture-1.2.3.oci/blobs/sha256/extra"),
@@ -636,7 +655,7 @@ fn copy_tree(from: &Path, to: &Path) {
         Path::new("."),
         &format!("cp -a '{}' '{}'", from.display(), to.display()),
     )
-    .expect_code(0);
+    .success();
 }
 
 /// Every member of an archive in the dist, bytes and mode, in archive order of names.
@@ -755,16 +774,14 @@ fn forged_envelope13(statement: &[u8]) -> String {
 
 /// The signed four-target release with images the issue 13 tests tamper with.
 fn four_target_release(fx: &Fixture, secret: &Path) -> PathBuf {
-    Run::of(
-        fx.build(&[
-            "-t",
-            "x86_64-musl,aarch64-musl,x86_64-gnu,aarch64-gnu",
-            "--image",
-            "--sign-key",
-        ])
-        .arg(secret),
-    )
-    .expect_code(0);
+    fx.build(&[
+        "-t",
+        "x86_64-musl,aarch64-musl,x86_64-gnu,aarch64-gnu",
+        "--image",
+        "--sign-key",
+    ])
+    .arg(secret)
+    .success();
     fx.dir().join("dist")
 }
 
@@ -786,7 +803,7 @@ fn issue13_tamper_matrix() {
     let (secret, public) = keygen(fx.dir(), "k");
     let (other_secret, other_public) = keygen(fx.dir(), "other");
     let dist = four_target_release(&fx, &secret);
-    verify_release(fx.dir(), &dist, Some(&public)).expect_code(0);
+    verify_release(fx.dir(), &dist, Some(&public)).success();
     let archive = dist.join(format!("{STEM13}.tar.gz"));
     let members = members13(&archive, ArchiveFormat::TarGz);
     let bin = members.iter().find(|m| m.0 == BIN13).unwrap().1.clone();
@@ -1200,16 +1217,17 @@ fn issue13_tamper_matrix() {
 fn issue13_image_sign_key_refuses_a_dist_that_does_not_verify() {
     let fx = Fixture::new("ok");
     let (secret, public) = keygen(fx.dir(), "k");
-    Run::of(fx.build(&["-t", "x86_64-musl", "--sign-key"]).arg(&secret)).expect_code(0);
+    fx.build(&["-t", "x86_64-musl", "--sign-key"])
+        .arg(&secret)
+        .success();
     let dist = fx.dir().join("dist");
     let image = |d: &Path| {
-        Run::of(
-            kiln(fx.dir())
-                .args(["image", "--from"])
-                .arg(d)
-                .arg("--sign-key")
-                .arg(&secret),
-        )
+        Test::in_dir(fx.dir())
+            .args(["image", "--from"])
+            .arg(d)
+            .arg("--sign-key")
+            .arg(&secret)
+            .run()
     };
     let cases: Vec<(&str, Tamper)> = vec![
         (
@@ -1244,9 +1262,7 @@ fn issue13_image_sign_key_refuses_a_dist_that_does_not_verify() {
         let d = fx.dir().join(format!("img-{name}"));
         copy_tree(&dist, &d);
         tamper(&d);
-        let before = sh(&d, "find . -type f | sort | xargs sha256sum")
-            .expect_code(0)
-            .stdout;
+        let before = sh(&d, "find . -type f | sort | xargs sha256sum").success().stdout;
         let r = image(&d);
         assert_eq!(r.code, 2, "{name}: exit {}\n{}{}", r.code, r.stdout, r.stderr);
         // A stray file is refused before the signature is considered: `--from` takes only a
@@ -1266,13 +1282,11 @@ fn issue13_image_sign_key_refuses_a_dist_that_does_not_verify() {
             "{name}: {}",
             r.stderr
         );
-        let after = sh(&d, "find . -type f | sort | xargs sha256sum")
-            .expect_code(0)
-            .stdout;
+        let after = sh(&d, "find . -type f | sort | xargs sha256sum").success().stdout;
         assert_eq!(before, after, "{name}: the dist was changed");
     }
-    image(&dist).expect_code(0);
-    verify_release(fx.dir(), &dist, Some(&public)).expect_code(0);
+    image(&dist).success();
+    verify_release(fx.dir(), &dist, Some(&public)).success();
 }
 
 /// Runs `cmd` under GNU time and returns its exit code, its peak resident set (KiB, `%M`, from
@@ -1325,8 +1339,12 @@ fn issue13_verify_release_memory_is_bounded() {
     let (secret, public) = keygen(fx.dir(), "k");
     let dist = four_target_release(&fx, &secret);
     let measure = |d: &Path| {
-        let mut c = kiln(fx.dir());
-        c.arg("verify-release").arg(d).arg("--key").arg(&public);
+        let c = Test::in_dir(fx.dir())
+            .arg("verify-release")
+            .arg(d)
+            .arg("--key")
+            .arg(&public)
+            .command();
         peak_rss13(&c, fx.dir())
     };
     let (code, rss, out) = measure(&dist);
@@ -1357,7 +1375,7 @@ fn issue13_verify_release_memory_is_bounded() {
                 file.display()
             ),
         )
-        .expect_code(0);
+        .success();
         let d = fx.dir().join(format!("bomb-{ext}"));
         copy_tree(&dist, &d);
         put_archive13(&d, &secret, ext, &fs::read(&file).unwrap());
@@ -1391,7 +1409,7 @@ fn issue13_verify_release_memory_is_bounded() {
             file.display()
         ),
     )
-    .expect_code(0);
+    .success();
     let d = fx.dir().join("bomb-zip");
     copy_tree(&dist, &d);
     put_archive13(&d, &secret, "zip", &fs::read(&file).unwrap());
@@ -1464,13 +1482,13 @@ libc = "0.2"
     .unwrap();
     fs::write(f.join("main.rs"), "fn main() {}\n").unwrap();
     fs::write(f.join("build.rs"), "fn main() {}\n").unwrap();
-    Run::of(
+    Output::of(
         Command::new("cargo")
             .args(["generate-lockfile", "--offline"])
             .current_dir(&f)
             .env("RUSTUP_AUTO_INSTALL", "0"),
     )
-    .expect_code(0);
+    .success();
     fx
 }
 
@@ -1532,7 +1550,7 @@ fn issue17_sbom_lists_what_each_target_links() {
         "[toolchain]\nchannel = \"0.0.1\"\n",
     )
     .unwrap();
-    Run::of(fx.build(&["--target", "x86_64-gnu,aarch64-musl"])).expect_code(0);
+    fx.build(&["--target", "x86_64-gnu,aarch64-musl"]).success();
     assert!(!marker.exists(), "kiln ran the crate's rustc-wrapper");
     let dist = fx.dir().join("dist");
     for (triple, libc) in [
@@ -1589,7 +1607,7 @@ fn issue17_sbom_lists_what_each_target_links() {
         &[&dist.join("fixture-1.2.3-x86_64-unknown-linux-gnu.cdx.json")],
         "cyclonedx",
     )
-    .expect_code(0);
+    .success();
 }
 
 // issue 17 item 12: without cargo kiln falls back to every package of Cargo.lock, and the SBOM
@@ -1602,7 +1620,9 @@ fn issue17_sbom_without_cargo_says_it_lists_the_lock_file() {
         .filter(|d| !Path::new(d).join("cargo").exists())
         .map(str::to_owned)
         .collect();
-    Run::of(fx.build(&["--target", "x86_64-gnu"]).env("PATH", path.join(":"))).expect_code(0);
+    fx.build(&["--target", "x86_64-gnu"])
+        .env("PATH", path.join(":"))
+        .success();
     let (names, graph, _) = sbom_names(&fx.dir().join("dist"), "x86_64-unknown-linux-gnu");
     assert!(graph.starts_with("Cargo.lock: every package"), "{graph}");
     assert!(graph.contains("cargo not found"), "{graph}");

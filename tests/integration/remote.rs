@@ -12,7 +12,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::nixenv::{Fixture, Run, nix_config, repo};
+use crate::harness::{Output, repo};
+use crate::nixenv::{Fixture, nix_config};
 
 /// sshd started by the test; ended on drop, also when the test panics.
 struct Sshd {
@@ -45,13 +46,13 @@ fn free_port() -> u16 {
 }
 
 fn keygen(file: &Path) {
-    Run::of(
+    Output::of(
         Command::new(tool("/usr/bin/ssh-keygen"))
             .args(["-q", "-t", "ed25519", "-N", ""])
             .arg("-f")
             .arg(file),
     )
-    .expect_code(0);
+    .success();
 }
 
 /// Starts sshd in `dir` on a free port; returns the guard, the port and the user key.
@@ -130,19 +131,20 @@ fn issue8_remote_build_over_loopback_ssh_is_exported() {
         "-p {port} -i {} -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o BatchMode=yes",
         key.display()
     );
-    let mut cmd = fx.build(&[
-        "-t",
-        "x86_64-musl",
-        "--builders",
-        &builder,
-        "--max-jobs",
-        "0",
-        "-v",
-    ]);
-    // Debian's Nix 2.8: its build hook does remote builds (see the module docs).
-    cmd.env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("NIX_SSHOPTS", &sshopts);
-    let run = Run::of(cmd).expect_code(0);
+    let run = fx
+        .build(&[
+            "-t",
+            "x86_64-musl",
+            "--builders",
+            &builder,
+            "--max-jobs",
+            "0",
+            "-v",
+        ])
+        // Debian's Nix 2.8: its build hook does remote builds (see the module docs).
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("NIX_SSHOPTS", &sshopts)
+        .success();
 
     assert!(
         run.stderr.contains(" on 'ssh://root@127.0.0.1"),

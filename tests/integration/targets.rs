@@ -4,10 +4,11 @@
 
 use serde_json::Value;
 
-use crate::util::{
-    AARCH64_GNU_SYSROOT, HELLO, RELEASE_FIXTURES, fixture, fx, inspect_json, kiln, nix_target, nix_targets,
+use crate::elf::{
+    AARCH64_GNU_SYSROOT, HELLO, RELEASE_FIXTURES, fixture, fx, inspect_json, nix_target, nix_targets,
     run_under_qemu, str_field, verify_json,
 };
+use crate::harness::Test;
 
 /// The fields every target object must carry, in `kiln targets --json` as in
 /// the data file.
@@ -38,7 +39,10 @@ const KNOWN_TRIPLES: [&str; 4] = [
 fn issue3_targets_json_equals_nix_targets_json() {
     let expected = nix_targets();
     assert_eq!(expected.len(), 4, "nix/targets.json should hold the four targets");
-    let got = kiln(["targets", "--json"]).code(0).json_array(expected.len());
+    let got = Test::new()
+        .args(["targets", "--json"])
+        .success()
+        .json_array(expected.len());
     for (i, (want, have)) in expected.iter().zip(&got).enumerate() {
         for key in TARGET_FIELDS {
             assert!(
@@ -69,7 +73,7 @@ fn issue3_targets_json_equals_nix_targets_json() {
 // issue 3
 #[test]
 fn issue3_targets_human_lists_every_triple_and_attr() {
-    let run = kiln(["targets"]).code(0);
+    let run = Test::new().args(["targets"]).success();
     for target in nix_targets() {
         for key in ["triple", "attr"] {
             let value = str_field(&target, key);
@@ -91,7 +95,7 @@ fn issue3_unknown_target_exits_2_listing_known_triples() {
             if json {
                 args.push("--json");
             }
-            let run = kiln(&args).code(2);
+            let run = Test::new().args(&args).status(2);
             let lines: Vec<&str> = run.stderr.lines().filter(|l| !l.trim().is_empty()).collect();
             assert_eq!(lines.len(), 1, "stderr should be one line\n{run}");
             assert!(

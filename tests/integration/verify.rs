@@ -4,9 +4,10 @@
 
 use serde_json::Value;
 
-use crate::util::{
-    RELEASE_FIXTURES, codes_with, findings, fx, kiln, missing_path, nix_target, str_field, verify_json,
+use crate::elf::{
+    RELEASE_FIXTURES, codes_with, findings, fx, missing_path, nix_target, str_field, verify_json,
 };
+use crate::harness::Test;
 
 /// `kiln verify --json FIXTURE --target TARGET EXTRA...` for one fixture,
 /// asserting the exit code and that `ok` agrees with the findings.
@@ -67,7 +68,9 @@ fn issue3_verify_release_fixtures_pass_their_target() {
         for target in [attr, triple.as_str()] {
             let obj = verify1(name, target, &[], 0);
             assert_eq!(obj["ok"], true, "{name} on {target}\n{obj:#}");
-            let run = kiln(["verify", fx(name).as_str(), "--target", target]).code(0);
+            let run = Test::new()
+                .args(["verify", fx(name).as_str(), "--target", target])
+                .success();
             let first = run.stdout.lines().next().unwrap_or("");
             assert!(
                 first.starts_with("ok"),
@@ -600,7 +603,9 @@ fn issue3_verify_io_errors_exit_2() {
     // Alone, and in human output.
     for path in [missing.as_str(), fx("directory").as_str()] {
         let _ = verify_json(&[path.to_owned()], "x86_64-musl", &[], 2);
-        let run = kiln(["verify", path, "--target", "x86_64-musl"]).code(2);
+        let run = Test::new()
+            .args(["verify", path, "--target", "x86_64-musl"])
+            .status(2);
         assert!(
             run.stdout.contains(path) || run.stderr.contains(path),
             "name the file\n{run}"
@@ -612,25 +617,27 @@ fn issue3_verify_io_errors_exit_2() {
 #[test]
 fn issue3_verify_usage_errors_exit_2() {
     let file = fx("x86_64-gnu-2.17");
-    let _ = kiln(["verify", file.as_str()]).code(2);
-    let _ = kiln(["verify", "--target", "x86_64-gnu"]).code(2);
-    let _ = kiln([
-        "verify",
-        file.as_str(),
-        "--target",
-        "x86_64-gnu",
-        "--glibc-max",
-        "banana",
-    ])
-    .code(2);
-    let _ = kiln([
-        "verify",
-        file.as_str(),
-        "--target",
-        "x86_64-gnu",
-        "--no-such-flag",
-    ])
-    .code(2);
+    let _ = Test::new().args(["verify", file.as_str()]).status(2);
+    let _ = Test::new().args(["verify", "--target", "x86_64-gnu"]).status(2);
+    let _ = Test::new()
+        .args([
+            "verify",
+            file.as_str(),
+            "--target",
+            "x86_64-gnu",
+            "--glibc-max",
+            "banana",
+        ])
+        .status(2);
+    let _ = Test::new()
+        .args([
+            "verify",
+            file.as_str(),
+            "--target",
+            "x86_64-gnu",
+            "--no-such-flag",
+        ])
+        .status(2);
 }
 
 // issue 3: human output: one line per file starting with ok or FAIL and
@@ -644,7 +651,7 @@ fn issue3_verify_human_output() {
     let mut args = vec!["verify".to_owned()];
     args.extend(files.iter().cloned());
     args.extend(["--target".to_owned(), "x86_64-gnu".to_owned()]);
-    let run = kiln(&args).code(1);
+    let run = Test::new().args(&args).failure();
 
     let mut lines: Vec<&str> = run.stdout.lines().filter(|l| !l.trim().is_empty()).collect();
     // A closing summary line after the last file is allowed.
@@ -705,7 +712,7 @@ fn kernel_runs(path: &str) -> Result<String, String> {
 
 /// The single inspect object of one fixture, with exit 0.
 fn inspect1(name: &str) -> Value {
-    crate::util::inspect_json(&[fx(name)], 0).remove(0)
+    crate::elf::inspect_json(&[fx(name)], 0).remove(0)
 }
 
 // issue 13 item 2: with two PT_INTERP headers the kernel uses the first; kiln
@@ -718,7 +725,7 @@ fn issue13_two_interpreters_first_one_counts() {
     errors_are(&verdict, &["multiple-interpreters"]);
     // The kernel's view: it runs the binary with the first loader.
     let ran = kernel_runs(&fx("two-interp")).expect("the kernel runs two-interp with its first PT_INTERP");
-    assert!(ran.contains(crate::util::HELLO), "{ran}");
+    assert!(ran.contains(crate::elf::HELLO), "{ran}");
 }
 
 // issue 13 item 2: a non-UTF-8 interpreter is still the interpreter: shown
@@ -732,9 +739,13 @@ fn issue13_non_utf8_interpreter_is_seen() {
     assert_eq!(obj["linkage"], "dynamic", "{obj:#}");
     let verdict = verify1("interp-nonutf8", "x86_64-musl", &[], 1);
     fires(&verdict, "not-static", "error");
-    let human = kiln(["verify", fx("interp-nonutf8").as_str(), "--target", "x86_64-musl"]).code(1);
+    let human = Test::new()
+        .args(["verify", fx("interp-nonutf8").as_str(), "--target", "x86_64-musl"])
+        .failure();
     assert!(human.stdout.contains("/lib/ld-\\xff.so"), "{human}");
-    let text = kiln(["inspect", fx("interp-nonutf8").as_str()]).code(0);
+    let text = Test::new()
+        .args(["inspect", fx("interp-nonutf8").as_str()])
+        .success();
     assert!(text.stdout.contains("/lib/ld-\\xff.so"), "{text}");
     // The kernel's view: it looks for that loader (ENOENT) instead of running the
     // program as the static-pie it was before the header was added.
@@ -769,10 +780,10 @@ fn issue13_unloadable_binaries_are_errors() {
         }
     }
     // No good fixture has a load problem.
-    let good: Vec<String> = crate::util::GOOD_ELF_FIXTURES.iter().map(|n| fx(n)).collect();
-    for (name, obj) in crate::util::GOOD_ELF_FIXTURES
+    let good: Vec<String> = crate::elf::GOOD_ELF_FIXTURES.iter().map(|n| fx(n)).collect();
+    for (name, obj) in crate::elf::GOOD_ELF_FIXTURES
         .iter()
-        .zip(crate::util::inspect_json(&good, 0))
+        .zip(crate::elf::inspect_json(&good, 0))
     {
         assert!(obj.get("load_problems").is_none(), "{name}\n{obj:#}");
     }
@@ -798,34 +809,39 @@ fn issue13_non_utf8_paths_in_verify_json_and_keygen() {
     let dir = tempfile::tempdir().expect("tempdir");
     let bin = dir.path().join(OsStr::from_bytes(b"hello-\xff"));
     std::fs::copy(fx("x86_64-musl-static-pie"), &bin).expect("copy");
-    let hex = crate::util::hex;
+    let hex = crate::harness::hex;
 
-    let run = crate::util::kiln_os(&[
-        OsStr::new("verify"),
-        OsStr::new("--json"),
-        bin.as_os_str(),
-        OsStr::new("--target"),
-        OsStr::new("x86_64-musl"),
-    ])
-    .code(0);
+    let run = Test::new()
+        .args([
+            OsStr::new("verify"),
+            OsStr::new("--json"),
+            bin.as_os_str(),
+            OsStr::new("--target"),
+            OsStr::new("x86_64-musl"),
+        ])
+        .success();
     let obj = run.json_array(1).remove(0);
     assert_eq!(obj["path_bytes"], hex(bin.as_os_str().as_bytes()), "{run}");
     assert!(str_field(&obj, "path").ends_with("hello-\\xff"), "{run}");
 
     let release = dir.path().join(OsStr::from_bytes(b"dist-\xfe"));
     std::fs::create_dir(&release).expect("mkdir");
-    let run = crate::util::kiln_os(&[
-        OsStr::new("verify-release"),
-        OsStr::new("--json"),
-        release.as_os_str(),
-    ]);
+    let run = Test::new()
+        .args([
+            OsStr::new("verify-release"),
+            OsStr::new("--json"),
+            release.as_os_str(),
+        ])
+        .run();
     let obj = run.json();
     assert_eq!(obj["dir_bytes"], hex(release.as_os_str().as_bytes()), "{run}");
     assert_eq!(obj["ok"], false, "{run}");
-    let _ = run.code(1);
+    let _ = run.failure();
 
     let prefix = dir.path().join(OsStr::from_bytes(b"key-\xfd"));
-    let _ = crate::util::kiln_os(&[OsStr::new("keygen"), OsStr::new("--out"), prefix.as_os_str()]).code(0);
+    let _ = Test::new()
+        .args([OsStr::new("keygen"), OsStr::new("--out"), prefix.as_os_str()])
+        .success();
     for suffix in [&b".key"[..], b".pub"] {
         let mut name = prefix.as_os_str().as_bytes().to_vec();
         name.extend_from_slice(suffix);

@@ -44,14 +44,12 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 printf '{"flakes":[],"version":2}\n' >"$work/registry.json"
 
-# A self-contained configuration: no daemon, no substituter, no global flake
-# registry download. The store is the 2.26 wrapper's own.
-export NIX_CONFIG="experimental-features = nix-command flakes
-build-users-group =
-substituters =
-sandbox = true
-sandbox-fallback = false
+# A self-contained configuration: the settings of scripts/nix.conf (no daemon,
+# no substituter) and an empty flake registry, so nothing downloads a global one.
+# The store is the 2.26 wrapper's own.
+NIX_CONFIG="$(grep -Ev '^[[:space:]]*(#|$)' "$root/scripts/nix.conf")
 flake-registry = $work/registry.json"
+export NIX_CONFIG
 
 total_passed=0
 total_failed=0

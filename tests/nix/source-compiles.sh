@@ -32,10 +32,11 @@ die() { printf 'source-compiles: %s\n' "$*" >&2; exit 2; }
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 printf '{"flakes":[],"version":2}\n' >"$work/registry.json"
-# Pure evaluation: nothing is added to any store (toList needs none).
-export NIX_CONFIG="experimental-features = nix-command flakes
-substituters =
+# Pure evaluation: nothing is added to any store (toList needs none). The settings are
+# scripts/nix.conf's, with an empty flake registry.
+NIX_CONFIG="$(grep -Ev '^[[:space:]]*(#|$)' "$root/scripts/nix.conf")
 flake-registry = $work/registry.json"
+export NIX_CONFIG
 export KILN_MODERN_NIX_STORE=dummy://
 
 "$instantiate" --eval --strict --json \

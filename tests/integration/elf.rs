@@ -1,25 +1,16 @@
-//! The harness shared by the integration tests: the real-binary fixtures
-//! (built once per test run by `tests/fixtures/elf/build.sh`), running the
-//! `kiln` binary, and an independent reading of the same files with `readelf`
-//! to compare kiln's facts against.
-//!
-//! A tool the tests need (zig, patchelf, readelf, qemu, sha256sum) that is
-//! missing makes the test fail with a message that says to run
-//! `scripts/setup`; nothing is skipped silently.
+//! The ELF side of the integration tests: the real-binary fixtures (built once per test run by
+//! `tests/fixtures/elf/build.sh`), what kiln must report about them, an independent reading of
+//! the same files with `readelf` to compare kiln's facts against, and running them under qemu.
+//! Running kiln itself is [`crate::harness`]'s.
 
 use std::ffi::OsStr;
-use std::fmt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
 use serde_json::Value;
 
-/// The kiln binary under test.
-pub(crate) const KILN: &str = env!("CARGO_BIN_EXE_kiln");
-
-/// The repository root.
-pub(crate) const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+use crate::harness::{ROOT, Test, tool_stdout};
 
 /// The keys of one `kiln inspect --json` object, besides the optional `error`.
 pub(crate) const INSPECT_KEYS: [&str; 24] = [
@@ -200,46 +191,6 @@ pub(crate) fn fx(name: &str) -> String {
 
 // --- tools ----------------------------------------------------------------
 
-/// Fails the test unless `tool` is an executable on PATH.
-#[track_caller]
-pub(crate) fn require_tool(tool: &str) {
-    let found = std::env::var_os("PATH").is_some_and(|paths| {
-        std::env::split_paths(&paths).any(|dir| {
-            let candidate = dir.join(tool);
-            candidate.is_file() && is_executable(&candidate)
-        })
-    });
-    assert!(
-        found,
-        "required tool '{tool}' not found on PATH; run scripts/setup"
-    );
-}
-
-fn is_executable(path: &Path) -> bool {
-    use std::os::unix::fs::PermissionsExt as _;
-    path.metadata().is_ok_and(|m| m.permissions().mode() & 0o111 != 0)
-}
-
-/// Runs an external tool and returns its stdout; any failure fails the test.
-#[track_caller]
-#[must_use]
-pub(crate) fn tool_stdout<S: AsRef<OsStr>>(tool: &str, args: &[S]) -> String {
-    require_tool(tool);
-    let output = Command::new(tool)
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {tool}: {e}"));
-    let shown: Vec<_> = args.iter().map(|a| a.as_ref().to_string_lossy()).collect();
-    assert!(
-        output.status.success(),
-        "{tool} {} failed ({}):\n{}",
-        shown.join(" "),
-        output.status,
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout).expect("tool output is UTF-8")
-}
-
 /// The lowercase hex sha256 of a file, from `sha256sum`.
 #[track_caller]
 #[must_use]
@@ -251,191 +202,17 @@ pub(crate) fn sha256sum(path: &Path) -> String {
         .to_owned()
 }
 
-// --- running kiln ---------------------------------------------------------
-
-/// One finished run of the kiln binary.
-#[must_use]
-pub(crate) struct Run {
-    pub(crate) args: Vec<String>,
-    pub(crate) code: i32,
-    pub(crate) stdout: String,
-    pub(crate) stderr: String,
-}
-
-impl fmt::Display for Run {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "command: kiln {}", self.args.join(" "))?;
-        writeln!(f, "exit: {}", self.code)?;
-        writeln!(f, "--- stdout ---\n{}", self.stdout)?;
-        write!(f, "--- stderr ---\n{}", self.stderr)
-    }
-}
-
-impl Run {
-    /// Asserts the exit code.
-    #[track_caller]
-    pub(crate) fn code(self, expected: i32) -> Self {
-        assert!(
-            self.code == expected,
-            "expected exit {expected}, got {}\n{self}",
-            self.code
-        );
-        self
-    }
-
-    /// stdout parsed as JSON.
-    #[track_caller]
-    #[must_use]
-    pub(crate) fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("stdout is not JSON: {e}\n{self}"))
-    }
-
-    /// stdout parsed as a JSON array with `len` elements.
-    #[track_caller]
-    #[must_use]
-    pub(crate) fn json_array(&self, len: usize) -> Vec<Value> {
-        let Value::Array(items) = self.json() else {
-            panic!("stdout is not a JSON array\n{self}")
-        };
-        assert_eq!(items.len(), len, "expected {len} elements\n{self}");
-        items
-    }
-}
-
-/// Runs kiln with `args`. Fails the test if kiln cannot be started, is killed
-/// by a signal, or panics.
-#[track_caller]
-pub(crate) fn kiln<I, S>(args: I) -> Run
-where
-    I: IntoIterator<Item = S>,
-    S: AsRef<OsStr>,
-{
-    run_kiln(None, args)
-}
-
-/// [`kiln`] with `dir` as the working directory.
-#[track_caller]
-pub(crate) fn kiln_in<I, S>(dir: &Path, args: I) -> Run
-where
-    I: IntoIterator<Item = S>,
-    S: AsRef<OsStr>,
-{
-    run_kiln(Some(dir), args)
-}
-
-#[track_caller]
-fn run_kiln<I, S>(dir: Option<&Path>, args: I) -> Run
-where
-    I: IntoIterator<Item = S>,
-    S: AsRef<OsStr>,
-{
-    let args: Vec<String> = args
-        .into_iter()
-        .map(|a| a.as_ref().to_string_lossy().into_owned())
-        .collect();
-    let mut command = Command::new(KILN);
-    command.args(&args).env("NO_COLOR", "1").env_remove("RUST_LOG");
-    if let Some(dir) = dir {
-        command.current_dir(dir);
-    }
-    let output = command
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {KILN}: {e}"));
-    let run = Run {
-        args,
-        code: output.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    };
-    assert!(
-        output.status.code().is_some(),
-        "kiln was killed by a signal ({})\n{run}",
-        output.status
-    );
-    assert!(!run.stderr.contains("panicked"), "kiln panicked\n{run}");
-    run
-}
-
-/// [`kiln`] for arguments that are bytes, not text (non-UTF-8 paths): they reach kiln exactly
-/// as given; `Run::args` shows them lossily.
-#[track_caller]
-pub(crate) fn kiln_os(args: &[&OsStr]) -> Run {
-    let output = Command::new(KILN)
-        .args(args)
-        .env("NO_COLOR", "1")
-        .env_remove("RUST_LOG")
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {KILN}: {e}"));
-    let run = Run {
-        args: args.iter().map(|a| a.to_string_lossy().into_owned()).collect(),
-        code: output.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    };
-    assert!(
-        output.status.code().is_some(),
-        "kiln was killed by a signal ({})\n{run}",
-        output.status
-    );
-    assert!(!run.stderr.contains("panicked"), "kiln panicked\n{run}");
-    run
-}
-
-/// Lower-case hex of `bytes` (how kiln's JSON carries `*_bytes`).
-#[must_use]
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write as _;
-    bytes.iter().fold(String::new(), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
-}
-
-/// Runs `command` (already set up) to its end, killing it and failing the test if it takes
-/// longer than `limit`. Returns its exit status, stdout and stderr.
-#[track_caller]
-pub(crate) fn run_with_timeout(
-    mut command: Command,
-    limit: std::time::Duration,
-) -> (std::process::ExitStatus, String, String) {
-    use std::io::Read as _;
-    use std::process::Stdio;
-    let mut child = command
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start {command:?}: {e}"));
-    let started = std::time::Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("try_wait") {
-            break status;
-        }
-        if started.elapsed() > limit {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("{command:?} still running after {limit:?}: killed");
-        }
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    };
-    let mut out = String::new();
-    let mut err = String::new();
-    if let Some(mut s) = child.stdout.take() {
-        let _ = s.read_to_string(&mut out);
-    }
-    if let Some(mut s) = child.stderr.take() {
-        let _ = s.read_to_string(&mut err);
-    }
-    (status, out, err)
-}
+// --- running kiln on fixtures ---------------------------------------------
 
 /// `kiln inspect --json FILES...`, asserting the exit code; one object per file.
 #[track_caller]
 #[must_use]
 pub(crate) fn inspect_json(files: &[String], code: i32) -> Vec<Value> {
-    let mut args = vec!["inspect".to_owned(), "--json".to_owned()];
-    args.extend(files.iter().cloned());
-    kiln(&args).code(code).json_array(files.len())
+    Test::new()
+        .args(["inspect", "--json"])
+        .args(files)
+        .status(code)
+        .json_array(files.len())
 }
 
 /// `kiln verify --json FILES... --target TARGET EXTRA...`, asserting the exit
@@ -443,11 +220,13 @@ pub(crate) fn inspect_json(files: &[String], code: i32) -> Vec<Value> {
 #[track_caller]
 #[must_use]
 pub(crate) fn verify_json(files: &[String], target: &str, extra: &[&str], code: i32) -> Vec<Value> {
-    let mut args = vec!["verify".to_owned(), "--json".to_owned()];
-    args.extend(files.iter().cloned());
-    args.extend(["--target".to_owned(), target.to_owned()]);
-    args.extend(extra.iter().map(|s| (*s).to_owned()));
-    kiln(&args).code(code).json_array(files.len())
+    Test::new()
+        .args(["verify", "--json"])
+        .args(files)
+        .args(["--target", target])
+        .args(extra)
+        .status(code)
+        .json_array(files.len())
 }
 
 // --- targets.json ---------------------------------------------------------
@@ -653,7 +432,7 @@ fn parse_file_header(header: &str) -> (u64, &'static str, &'static str, &'static
         "Advanced Micro Devices X86-64" => "x86_64",
         "AArch64" => "aarch64",
         "Intel 80386" => "x86",
-        other => panic!("readelf: machine {other} has no mapping in util.rs"),
+        other => panic!("readelf: machine {other} has no mapping in elf.rs"),
     };
     let elf_type = match header_value(header, "Type:")
         .split_whitespace()
