@@ -48,7 +48,7 @@ fn check(name: &'static str, level: Level, detail: impl Into<String>, hint: Opti
 }
 
 /// Runs every check.
-pub fn run(verbose: bool) -> Vec<Check> {
+pub fn check_all(verbose: bool) -> Vec<Check> {
     let mut out = Vec::new();
     let nix = match Nix::detect(verbose) {
         Ok(n) => n,

@@ -1375,7 +1375,7 @@ fn refuse(plan: &[Planned]) -> Result<()> {
 /// on any path kiln would write (a file, `.github`, `.github/workflows`) is an error naming it,
 /// before anything is written.
 #[allow(clippy::too_many_lines)] // one plan, file by file, in the order the files are printed
-pub fn run(req: &InitRequest) -> Result<Vec<Planned>> {
+pub fn plan_and_write(req: &InitRequest) -> Result<Vec<Planned>> {
     if let Some(url) = &req.kiln_url {
         check_kiln_url(url)?;
     }

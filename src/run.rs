@@ -204,7 +204,7 @@ fn verify(c: &VerifyConfig, style: Style) -> Result<Outcome> {
 }
 
 fn init_cmd(req: &InitRequest) -> Result<Outcome> {
-    let plan = init::run(req)?;
+    let plan = init::plan_and_write(req)?;
     let mut text = String::new();
     if req.dry_run {
         // The diff on stdout (for `patch -p1`), what each file would get on stderr.
@@ -332,7 +332,7 @@ fn build(c: &BuildConfig, style: Style, interrupt: &Interrupt) -> Result<Outcome
 }
 
 fn doctor(json: bool, verbose: bool, style: Style) -> Result<Outcome> {
-    let checks = doctor::run(verbose);
+    let checks = doctor::check_all(verbose);
     if json {
         print_json(&checks)?;
     } else {

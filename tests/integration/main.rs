@@ -18,6 +18,7 @@ mod init;
 mod inspect;
 mod nixenv;
 mod profile;
+mod readme;
 mod release;
 mod remote;
 mod targets;
