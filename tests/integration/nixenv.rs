@@ -6,7 +6,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::OnceLock;
+use std::sync::{Mutex, MutexGuard, OnceLock};
 
 use crate::harness::{Output, Test, copy_dir, repo, require_tool, sh};
 
@@ -75,10 +75,21 @@ pub(crate) fn nix_config() -> String {
         .clone()
 }
 
+/// Held by every test that builds the example crate, one at a time: two `nix build --rebuild`
+/// (`--check-reproducible`) of the same derivations in two processes can each take the other's
+/// output locks and wait forever (seen with Nix 2.8), and the example's builds are the suite's
+/// heaviest, so running them side by side on two cores gains nothing.
+pub(crate) fn example_guard() -> MutexGuard<'static, ()> {
+    static EXAMPLE: Mutex<()> = Mutex::new(());
+    EXAMPLE.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// A fixture flake copied into a fresh temp dir as `<tmp>/f` (with `<tmp>/f/nix/`).
 pub(crate) struct Fixture {
     /// Holds the directory.
     pub(crate) tmp: tempfile::TempDir,
+    /// For a copy of an example: its turn to build (see [`example_guard`]).
+    _turn: Option<MutexGuard<'static, ()>>,
 }
 
 impl Fixture {
@@ -89,7 +100,7 @@ impl Fixture {
         let f = tmp.path().join("f");
         copy_dir(&repo().join("tests/fixtures/flakes").join(name), &f);
         copy_dir(&repo().join("nix"), &f.join("nix"));
-        Fixture { tmp }
+        Fixture { tmp, _turn: None }
     }
 
     /// A fixture whose flake.nix is given inline (the hermetic builder is still copied).
@@ -103,7 +114,7 @@ impl Fixture {
             std::fs::write(f.join(name), body).unwrap();
         }
         copy_dir(&repo().join("nix"), &f.join("nix"));
-        Fixture { tmp }
+        Fixture { tmp, _turn: None }
     }
 
     /// Gives every file and directory of the copied flake the same mtime, as `cp -a` of one
@@ -143,6 +154,7 @@ impl Fixture {
     /// imports `./nix/` instead of `../../nix/`.
     pub(crate) fn example(name: &str) -> Fixture {
         require_tool("nix");
+        let turn = example_guard();
         let tmp = tempfile::Builder::new().prefix("kiln-it-").tempdir().unwrap();
         let f = tmp.path().join("f");
         copy_dir(&repo().join("examples").join(name), &f);
@@ -155,7 +167,10 @@ impl Fixture {
         );
         std::fs::write(&flake, text.replace("../../nix/", "./nix/")).unwrap();
         copy_dir(&repo().join("nix"), &f.join("nix"));
-        Fixture { tmp }
+        Fixture {
+            tmp,
+            _turn: Some(turn),
+        }
     }
 
     /// The temp dir (kiln runs here).

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::harness::{Output, copy_dir, repo, require_tool, sh};
-use crate::nixenv::{nix_config, path_env};
+use crate::nixenv::{example_guard, nix_config, path_env};
 
 /// One `$ command` of the README and the lines it shows after it.
 #[derive(Debug)]
@@ -192,6 +192,7 @@ fn issue17_readme_examples_run_as_shown() {
     require_tool("git");
     let readme = fs::read_to_string(repo().join("README.md")).unwrap();
     let all = examples(&readme);
+    let _turn = example_guard();
     let tmp = checkout();
     let dir = tmp.path();
     // What a reader has from the build section: the dist, and its archives unpacked here.
