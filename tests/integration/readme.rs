@@ -1,7 +1,7 @@
 //! The README's examples run as shown (issue 17): every `$ command` of a README code block is run
 //! from the root of a repository laid out like this one (`nix/` and `examples/hello`, committed
-//! to git), on the example's real Rust build, and its output (stdout and stderr, as a terminal
-//! shows them) must have the README's shape: the same lines once digits, hex digests and store
+//! to git, beside the root's flake.nix and flake.lock), on the example's real Rust build, and
+//! its standard output (progress goes to stderr) must have the README's shape: the same lines once digits, hex digests and store
 //! hashes are set aside; a line `...` or `…` in the README stands for any number of lines.
 //!
 //! Before the first command the example's dist is built once and its archives unpacked, as a
@@ -115,11 +115,14 @@ fn matches(want: &[String], got: &[String]) -> bool {
     }
 }
 
-/// A temp dir laid out like this repository's root for the example: `nix/` and
-/// `examples/hello`, committed, so `--flake ./examples/hello` is a git flake whose
+/// A temp dir laid out like this repository's root for the example: `flake.nix`, `flake.lock`
+/// (what `kiln doctor` reads), `nix/` and `examples/hello`, committed, so `--flake ./examples/hello` is a git flake whose
 /// `../../nix/` import resolves, as in a clone.
 fn checkout() -> tempfile::TempDir {
     let tmp = tempfile::Builder::new().prefix("kiln-readme-").tempdir().unwrap();
+    for file in ["flake.nix", "flake.lock"] {
+        fs::copy(repo().join(file), tmp.path().join(file)).unwrap();
+    }
     copy_dir(&repo().join("nix"), &tmp.path().join("nix"));
     copy_dir(&repo().join("examples/hello"), &tmp.path().join("examples/hello"));
     let git = "git init -q . && git add -A && git -c commit.gpgsign=false commit -q -m readme";
@@ -138,14 +141,14 @@ fn checkout() -> tempfile::TempDir {
     tmp
 }
 
-/// `bash -c COMMAND 2>&1` in `dir` with `kiln` (the binary under test) first on PATH and the
+/// `bash -c COMMAND` in `dir` with `kiln` (the binary under test) first on PATH and the
 /// tests' Nix settings, as `. scripts/nix-env` gives a reader.
 fn shell(dir: &Path, command: &str) -> Output {
     let bin = PathBuf::from(env!("CARGO_BIN_EXE_kiln"));
     let path = format!("{}:{}", bin.parent().unwrap().display(), path_env());
     Output::of(
         Command::new("bash")
-            .args(["-c", &format!("{command} 2>&1")])
+            .args(["-c", command])
             .current_dir(dir)
             .env("PATH", path)
             .env("NIX_CONFIG", nix_config())
