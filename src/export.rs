@@ -461,6 +461,24 @@ impl Staging {
         Ok(())
     }
 
+    /// Writes `manifest.json` (pretty JSON and a newline), fsynced, and records its SHA-256 in
+    /// `sums`: the one place a dist's manifest is written, for `kiln build` and `kiln image`.
+    pub fn write_manifest(
+        &self,
+        manifest: &crate::manifest::Manifest,
+        sums: &mut Vec<(String, String)>,
+    ) -> Result<(), ExportError> {
+        // Plain structs of strings, numbers and maps: serializing cannot fail.
+        let mut bytes = serde_json::to_vec_pretty(manifest).expect("a manifest serializes");
+        bytes.push(b'\n');
+        let (sha, _) = self.write(&DistFile::Bytes {
+            file: crate::manifest::MANIFEST_FILE.into(),
+            bytes,
+        })?;
+        sums.push((crate::manifest::MANIFEST_FILE.into(), sha));
+        Ok(())
+    }
+
     /// Writes one output, fsynced; returns its SHA-256 and size.
     pub fn write(&self, output: &DistFile) -> Result<(String, u64), ExportError> {
         self.check_interrupt()?;

@@ -10,6 +10,8 @@ use crate::policy::Finding;
 
 /// The manifest's schema identifier.
 pub const SCHEMA: &str = "kiln-manifest/v1";
+/// The manifest's file name in a dist.
+pub const MANIFEST_FILE: &str = "manifest.json";
 
 /// The whole `manifest.json`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

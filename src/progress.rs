@@ -294,13 +294,7 @@ impl Progress {
 mod tests {
     use super::*;
 
-    fn recorded(version: &str, case: &str) -> String {
-        let path = format!(
-            "{}/tests/fixtures/nix-stderr/{version}/{case}.stderr",
-            env!("CARGO_MANIFEST_DIR")
-        );
-        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
-    }
+    use crate::nix::log::recorded;
 
     const DRV: &str =
         "/nix/store/3lvpqci15sazfwkckzjfjcpjv4wrh7fs-fixture-aarch64-unknown-linux-gnu-1.2.3.drv";

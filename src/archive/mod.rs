@@ -19,6 +19,28 @@ pub mod read;
 pub mod write;
 mod zip;
 
+/// What the reader's and the zip parser's unit tests build their archives from.
+#[cfg(test)]
+pub(crate) mod testing {
+    use super::{ArchiveFormat, Member, UnpackedMembers, read_archive};
+
+    /// 1980-01-01, the first instant a zip can hold.
+    pub(crate) const EPOCH: u64 = 315_532_800;
+
+    /// A binary and a document under one top directory.
+    pub(crate) fn entries() -> Vec<Member> {
+        vec![
+            Member::bytes("top/bin", b"\x7fELF...".to_vec(), 0o755),
+            Member::bytes("top/README.md", b"hi\n".to_vec(), 0o644),
+        ]
+    }
+
+    /// `bytes` read whole as `f`.
+    pub(crate) fn read(f: ArchiveFormat, bytes: &[u8]) -> Result<UnpackedMembers, String> {
+        read_archive(f, std::io::Cursor::new(bytes))
+    }
+}
+
 pub use read::{
     MAX_MEMBER, MAX_MEMBERS, MAX_UNPACKED, Unpacked, UnpackedMembers, XZ_MEMLIMIT, ZSTD_WINDOW_LOG_MAX,
     read_archive, read_archive_keeping, read_plain_tar,

@@ -589,21 +589,11 @@ mod tests {
 #[cfg(test)]
 mod refusals {
     use super::*;
-    use crate::archive::{Member, archive_bytes};
-    use std::io::Cursor;
+    use crate::archive::archive_bytes;
 
     const EPOCH: u64 = 315_532_800;
 
-    fn entries() -> Vec<Member> {
-        vec![
-            Member::bytes("top/bin", b"\x7fELF...".to_vec(), 0o755),
-            Member::bytes("top/README.md", b"hi\n".to_vec(), 0o644),
-        ]
-    }
-
-    fn read(f: ArchiveFormat, bytes: &[u8]) -> Result<UnpackedMembers, String> {
-        read_archive(f, Cursor::new(bytes))
-    }
+    use crate::archive::testing::{entries, read};
 
     fn gz(tar: &[u8]) -> Vec<u8> {
         let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());

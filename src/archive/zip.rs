@@ -203,18 +203,7 @@ mod tests {
     use super::*;
     use crate::archive::{ArchiveFormat, Member, archive_bytes, read_archive};
 
-    const EPOCH: u64 = 315_532_800;
-
-    fn entries() -> Vec<Member> {
-        vec![
-            Member::bytes("top/bin", b"\x7fELF...".to_vec(), 0o755),
-            Member::bytes("top/README.md", b"hi\n".to_vec(), 0o644),
-        ]
-    }
-
-    fn read(f: ArchiveFormat, bytes: &[u8]) -> Result<crate::archive::UnpackedMembers, String> {
-        read_archive(f, std::io::Cursor::new(bytes))
-    }
+    use crate::archive::testing::{EPOCH, entries, read};
 
     /// `zip` with its central directory replaced by `copies` records that all point at the
     /// first file member's local header, under names of the same length.

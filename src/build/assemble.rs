@@ -301,13 +301,7 @@ pub(super) fn export_release(
         artifacts,
         images: None,
     };
-    let mut json = serde_json::to_vec_pretty(&manifest).map_err(|e| Stop::Error(e.into()))?;
-    json.push(b'\n');
-    let (sha, _) = staging.write(&DistFile::Bytes {
-        file: "manifest.json".into(),
-        bytes: json,
-    })?;
-    sums.push(("manifest.json".into(), sha));
+    staging.write_manifest(&manifest, &mut sums)?;
     write_provenance(ctx, &staging, &sums, &outputs)?;
     staging.publish(&sums)?;
     for r in reports.iter_mut().filter(|r| r.status == Status::Verified) {

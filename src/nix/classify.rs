@@ -229,14 +229,7 @@ pub fn names_in_error(stderr: &str, drv: &str) -> bool {
 mod tests {
     use super::*;
 
-    /// Recorded stderr of Nix 2.8 and 2.26 (tests/fixtures/nix-stderr/record).
-    fn recorded(version: &str, case: &str) -> String {
-        let path = format!(
-            "{}/tests/fixtures/nix-stderr/{version}/{case}.stderr",
-            env!("CARGO_MANIFEST_DIR")
-        );
-        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
-    }
+    use crate::nix::log::recorded;
 
     const VERSIONS: [&str; 2] = ["2.8", "2.26"];
 

@@ -47,6 +47,17 @@ pub fn kept_build_dirs(stderr: &str) -> Vec<PathBuf> {
         .collect()
 }
 
+/// Recorded stderr of a real Nix 2.8 or 2.26 run (`tests/fixtures/nix-stderr/record`), for the
+/// unit tests of everything that reads nix's output.
+#[cfg(test)]
+pub(crate) fn recorded(version: &str, case: &str) -> String {
+    let path = format!(
+        "{}/tests/fixtures/nix-stderr/{version}/{case}.stderr",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

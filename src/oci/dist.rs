@@ -355,13 +355,7 @@ pub fn add_images(req: &ImageRequest, interrupt: &Interrupt) -> Result<(Manifest
         tag: layout.tag.clone(),
         platforms: layout.platforms.clone(),
     });
-    let mut json = serde_json::to_vec_pretty(&manifest)?;
-    json.push(b'\n');
-    let (sha, _) = staging.write(&DistFile::Bytes {
-        file: "manifest.json".into(),
-        bytes: json,
-    })?;
-    sums.push(("manifest.json".into(), sha));
+    staging.write_manifest(&manifest, &mut sums)?;
     sums.sort();
     restate_provenance(req, &staging, &sums)?;
     staging.publish(&sums)?;

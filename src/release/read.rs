@@ -28,7 +28,7 @@ pub const MAX_DOCUMENT: u64 = 16 << 20;
 /// The checksum file's name in a dist.
 pub const SUMS_FILE: &str = "SHA256SUMS";
 /// The manifest's file name in a dist.
-pub const MANIFEST_FILE: &str = "manifest.json";
+pub use crate::manifest::MANIFEST_FILE;
 
 /// Why a file of a dist could not be read; each names the file.
 #[derive(Debug, thiserror::Error)]
