@@ -11,18 +11,10 @@
       hermetic = import ../../nix/hermetic { };
       # The crate: everything but the flake itself, its lock and build results (and nix/, where
       # kiln's tests put a copy of the library next to a copy of this flake).
-      src = builtins.path {
-        name = "hello-source";
+      src = hermetic.crateSource {
         path = ./.;
-        filter =
-          path: _type:
-          !(builtins.elem (baseNameOf path) [
-            "flake.nix"
-            "flake.lock"
-            "target"
-            "result"
-            "nix"
-          ]);
+        name = "hello-source";
+        exclude = [ "nix" ];
       };
       hello = hermetic.mkCrossPackages {
         inherit src;

@@ -5,7 +5,7 @@
 # (./cargo-env.nix). Work in progress: see docs/hermetic.md.
 #
 #   import ./nix/hermetic { }
-#   => { mkCrossPackages; mkCrossPackage; kilnPackages; kilnSource; sysroots; toolchain; ... }
+#   => { mkCrossPackages; mkCrossPackage; crateSource; kilnPackages; kilnSource; sysroots; toolchain; ... }
 {
   system ? "x86_64-linux",
 }:
@@ -56,6 +56,29 @@ let
       }) chosen
     );
 
+  # A crate's directory as its source: everything cargo may read, without the flake itself,
+  # its lock and build results (so editing flake.nix rebuilds nothing); `exclude` adds names.
+  crateSource =
+    {
+      path,
+      name ? "source",
+      exclude ? [ ],
+    }:
+    builtins.path {
+      inherit name path;
+      filter =
+        p: _type:
+        !(builtins.elem (baseNameOf p) (
+          [
+            "flake.nix"
+            "flake.lock"
+            "target"
+            "result"
+          ]
+          ++ exclude
+        ));
+    };
+
   # kiln itself, from the files nix/source.nix selects (./source.nix, builtins only).
   kilnSource = import ./source.nix;
   kilnPackages = mkCrossPackages {
@@ -66,6 +89,7 @@ let
 in
 {
   inherit
+    crateSource
     kilnSource
     kilnPackages
     mkCrossPackage
