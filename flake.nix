@@ -125,5 +125,9 @@
         path = ./templates/default;
         description = "A Rust crate built for four Linux targets with kiln";
       };
+      templates.hermetic = {
+        path = ./templates/hermetic;
+        description = "A Rust crate built for four Linux targets by kiln's hermetic provider (no nixpkgs)";
+      };
     };
 }

@@ -216,3 +216,45 @@ fn issue16_hermetic_debug_builds_are_caught_on_other_targets() {
         "both targets are refused as debug builds:\n{out}"
     );
 }
+
+// issue 15: `nix flake init -t kiln#hermetic` gives a crate the same no-nixpkgs flake: the
+// template, with its kiln input pointed at this checkout's nix/, builds for a gnu and a musl
+// target, verifies and runs (aarch64 under qemu).
+#[test]
+fn issue15_hermetic_template_builds_a_crate_without_nixpkgs() {
+    require_tool("qemu-aarch64-static");
+    require_fetch_env();
+    let _turn = crate::nixenv::example_guard();
+    let tmp = tempfile::Builder::new().prefix("kiln-it-").tempdir().unwrap();
+    let (f, kiln_src) = (tmp.path().join("f"), tmp.path().join("kiln"));
+    crate::harness::copy_dir(&crate::harness::repo().join("templates/hermetic"), &f);
+    crate::harness::copy_dir(&crate::harness::repo().join("nix"), &kiln_src.join("nix"));
+    let flake = f.join("flake.nix");
+    let text = fs::read_to_string(&flake).unwrap();
+    assert!(text.contains("\"github:OWNER/kiln\""), "{text}");
+    let local = format!("\"path:{}\"", kiln_src.display());
+    fs::write(&flake, text.replace("\"github:OWNER/kiln\"", &local)).unwrap();
+    let flake_ref = format!("path:{}", f.display());
+    let run = Test::in_dir(tmp.path())
+        .args(["build", "--flake", &flake_ref, "--target", "x86_64-musl"])
+        .args(["--target", "aarch64-gnu", "--smoke", "", "--json"])
+        .success();
+    let report = run.json();
+    let artifacts = report["manifest"]["artifacts"].as_array().unwrap();
+    assert_eq!(artifacts.len(), 2, "{report}");
+    for (triple, line) in [
+        ("x86_64-unknown-linux-musl", "hermetic-hello 0.1.0 x86_64-musl"),
+        ("aarch64-unknown-linux-gnu", "hermetic-hello 0.1.0 aarch64-gnu"),
+    ] {
+        let a = artifacts.iter().find(|a| a["target"] == triple).unwrap();
+        let bin = &a["binaries"][0];
+        assert!(
+            !bin["findings"].to_string().contains("\"error\""),
+            "{triple}: {bin}"
+        );
+        assert_eq!(bin["smoke"]["first_line"], line, "{triple}: {bin}");
+    }
+    Test::in_dir(tmp.path())
+        .args(["verify-release", "dist"])
+        .success();
+}

@@ -204,6 +204,35 @@ in
     ];
   }
   {
+    name = "templates.hermetic: a crate whose flake's one input is kiln's source, not a flake";
+    expr =
+      let
+        dir = outputs.templates.hermetic.path;
+        flake = import (dir + "/flake.nix");
+      in
+      {
+        described = outputs.templates.hermetic.description != "";
+        inputs = flake.inputs;
+        crate = map (f: builtins.pathExists (dir + "/${f}")) [
+          "Cargo.toml"
+          "Cargo.lock"
+          "src/main.rs"
+        ];
+      };
+    expected = {
+      described = true;
+      inputs.kiln = {
+        url = "github:OWNER/kiln";
+        flake = false;
+      };
+      crate = [
+        true
+        true
+        true
+      ];
+    };
+  }
+  {
     name = "templates.default has a description and the files of a crate";
     expr = {
       described = outputs.templates.default.description != "";
