@@ -382,8 +382,29 @@ pub fn sniff(bytes: &[u8]) -> Format {
 /// How many bytes one pass step covers before its pages are released.
 const CHUNK: usize = 8 << 20;
 
-/// The strings glibc links into every static binary (see [`detect_libc`]).
+/// The strings glibc links into every static binary (see [`detect_libc`]): its private symbol
+/// version, and the prefix of its malloc tunables' names. Each counts only as a whole C string
+/// ([`glibc_string_at`]), as glibc stores them; a program that merely mentions them (kiln's own
+/// binary holds both, packed among its other literals) is not glibc.
 const GLIBC_STRINGS: [&[u8]; 2] = [b"GLIBC_PRIVATE", b"glibc.malloc."];
+
+/// Whether the match of `marker` at `at` is a C string of glibc's: a NUL before it (or the file's
+/// start) and a NUL after it, after a tunable's name (`[a-z0-9_]`) for the `glibc.malloc.` prefix.
+fn glibc_string_at(bytes: &[u8], at: usize, marker: &[u8]) -> bool {
+    if at > 0 && bytes[at - 1] != 0 {
+        return false;
+    }
+    let rest = &bytes[at + marker.len()..];
+    let name = if marker.ends_with(b".") {
+        rest.iter()
+            .take(64)
+            .take_while(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || **c == b'_')
+            .count()
+    } else {
+        0
+    };
+    (name > 0 || !marker.ends_with(b".")) && rest.get(name) == Some(&0)
+}
 
 /// One sequential pass: SHA-256, store-reference scan, the search for [`GLIBC_STRINGS`] and
 /// the Rust build-profile markers ([`profile::RustMarkers`]), telling `release` about
@@ -409,7 +430,7 @@ fn hash_and_scan(
             let window = &bytes[start..(end + longest - 1).min(bytes.len())];
             glibc_strings = GLIBC_STRINGS
                 .iter()
-                .any(|m| memchr::memmem::find(window, m).is_some());
+                .any(|m| memchr::memmem::find_iter(window, m).any(|i| glibc_string_at(bytes, start + i, m)));
         }
         // The window may have peeked past `end` for a reference that straddles it; those pages
         // are released when the next window finishes.
@@ -1082,6 +1103,25 @@ fn detect_libc(ev: &LibcEvidence<'_>) -> Option<crate::target::Libc> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    // glibc's markers count as its C strings only: kiln's own static musl build holds both
+    // among its literals ("...scriptGLIBC_PRIVATEglibc.malloc.") and is not glibc.
+    #[test]
+    fn glibc_strings_only_as_whole_c_strings() {
+        let found = |bytes: &[u8]| {
+            GLIBC_STRINGS
+                .iter()
+                .any(|m| memchr::memmem::find_iter(bytes, m).any(|i| glibc_string_at(bytes, i, m)))
+        };
+        assert!(found(b"sh\0GLIBC_PRIVATE\0\0"));
+        assert!(found(b"\0\0glibc.malloc.trim_threshold\0"));
+        assert!(found(b"GLIBC_PRIVATE\0"));
+        assert!(!found(b"formatscriptGLIBC_PRIVATEglibc.malloc.ld-linux"));
+        assert!(!found(b"\0GLIBC_PRIVATEx\0"));
+        assert!(!found(b"\0glibc.malloc.\0"));
+        assert!(!found(b"\0glibc.malloc.Tunable\0"));
+        assert!(!found(b"\0glibc.malloc.arena"));
+    }
 
     #[test]
     fn glibc_versions_order_numerically() {
