@@ -10,7 +10,10 @@
 #
 # The pins live in ./hermetic-tools.json, which scripts/setup reads too.
 #
-# Type: { system ? "x86_64-linux" } -> { zig = drv; busybox = drv; pins = attrs; }
+# Type: { system ? "x86_64-linux" } -> { zig = drv; busybox = drv; pins = attrs; shDerivation; }
+#
+# shDerivation { name, script, ... }: a derivation whose builder is busybox's `sh -c script`,
+# as every hermetic build step is; the other attributes go to `derivation` as they are.
 {
   system ? "x86_64-linux",
 }:
@@ -33,5 +36,21 @@ let
       outputHashAlgo = "sha256";
       outputHash = tool.narHash;
     };
+  tools = builtins.mapAttrs toolDrv pins;
+
+  shDerivation =
+    { script, ... }@attrs:
+    derivation (
+      removeAttrs attrs [ "script" ]
+      // {
+        inherit system;
+        builder = "${tools.busybox}/busybox";
+        args = [
+          "sh"
+          "-c"
+          script
+        ];
+      }
+    );
 in
-builtins.mapAttrs toolDrv pins // { inherit pins; }
+tools // { inherit pins shDerivation; }

@@ -161,23 +161,17 @@ let
   # change the optimisation mode still builds: zig then makes its own libc.
   libcCache =
     zigTarget: linkFlagList:
-    derivation {
+    tools.shDerivation {
       name = "kiln-zig-libc-${zigTarget}${join "" linkFlagList}";
-      inherit system;
-      builder = "${tools.busybox}/busybox";
-      args = [
-        "sh"
-        "-c"
-        ''
-          set -eu
-          B=${tools.busybox}/busybox
-          export ZIG_GLOBAL_CACHE_DIR="$out" ZIG_LOCAL_CACHE_DIR="$TMPDIR/.zig-local"
-          cd "$TMPDIR"
-          echo 'int main(void) { return 0; }' > warm.c
-          "$ZIG" cc -target ${quote zigTarget} ${words (baseFlags ++ linkFlagList)} -o warm warm.c
-          $B rm -rf "$out/tmp"
-        ''
-      ];
+      script = ''
+        set -eu
+        B=${tools.busybox}/busybox
+        export ZIG_GLOBAL_CACHE_DIR="$out" ZIG_LOCAL_CACHE_DIR="$TMPDIR/.zig-local"
+        cd "$TMPDIR"
+        echo 'int main(void) { return 0; }' > warm.c
+        "$ZIG" cc -target ${quote zigTarget} ${words (baseFlags ++ linkFlagList)} -o warm warm.c
+        $B rm -rf "$out/tmp"
+      '';
       ZIG = "${tools.zig}/zig";
     };
 
@@ -222,17 +216,12 @@ let
         ${ov.extraScript or ""}
       '';
 
-      drv = derivation (
+      drv = tools.shDerivation (
         {
           name = "${name}-${t.triple}-${version}";
-          inherit system version src;
+          inherit version src;
           pname = name;
-          builder = "${tools.busybox}/busybox";
-          args = [
-            "sh"
-            "-c"
-            script
-          ];
+          inherit script;
           ZIG = "${tools.zig}/zig";
           ZIG_TARGET = zigTarget;
           libcCache = libcCache zigTarget targetLinkFlags;

@@ -32,42 +32,36 @@ let
       version,
       checksum,
     }:
-    derivation {
+    tools.shDerivation {
       name = "${name}-${version}.crate";
-      inherit system;
-      builder = bb;
-      args = [
-        "sh"
-        "-c"
-        ''
-          set -eu
-          B=${bb}
-          dl=''${KILN_CRATES_DL:-}
-          if [ -z "$dl" ]; then
-            echo "kiln: crate ${name} ${version} is not in the store and KILN_CRATES_DL is unset: set it to the registry's download template (the dl field of its config.json), e.g. via '. scripts/nix-env'" >&2
-            exit 1
-          fi
-          n=${name}
-          lower=$(echo "$n" | $B tr 'A-Z' 'a-z')
-          case ''${#n} in
-            1) prefix=1 ;;
-            2) prefix=2 ;;
-            3) prefix=3/$(echo "$n" | $B cut -c1) ;;
-            *) prefix=$(echo "$n" | $B cut -c1-2)/$(echo "$n" | $B cut -c3-4) ;;
-          esac
-          lowerprefix=$(echo "$prefix" | $B tr 'A-Z' 'a-z')
-          case $dl in
-            *'{crate}'* | *'{version}'* | *'{prefix}'* | *'{lowerprefix}'* | *'{sha256-checksum}'*)
-              url=$(echo "$dl" | $B sed -e "s|{crate}|$n|g" -e "s|{version}|${version}|g" \
-                -e "s|{prefix}|$prefix|g" -e "s|{lowerprefix}|$lowerprefix|g" -e "s|{sha256-checksum}|${checksum}|g") ;;
-            *) url="''${dl%/}/$n/${version}/download" ;;
-          esac
-          # TLS is not what makes this safe: Nix checks the pinned SHA-256 before the output is
-          # valid, so the sandbox needs no CA bundle.
-          ${toolchain.bin}/bin/curl --fail --silent --show-error --location --insecure \
-            --retry 3 --connect-timeout 30 -o "$out" "$url"
-        ''
-      ];
+      script = ''
+        set -eu
+        B=${bb}
+        dl=''${KILN_CRATES_DL:-}
+        if [ -z "$dl" ]; then
+          echo "kiln: crate ${name} ${version} is not in the store and KILN_CRATES_DL is unset: set it to the registry's download template (the dl field of its config.json), e.g. via '. scripts/nix-env'" >&2
+          exit 1
+        fi
+        n=${name}
+        lower=$(echo "$n" | $B tr 'A-Z' 'a-z')
+        case ''${#n} in
+          1) prefix=1 ;;
+          2) prefix=2 ;;
+          3) prefix=3/$(echo "$n" | $B cut -c1) ;;
+          *) prefix=$(echo "$n" | $B cut -c1-2)/$(echo "$n" | $B cut -c3-4) ;;
+        esac
+        lowerprefix=$(echo "$prefix" | $B tr 'A-Z' 'a-z')
+        case $dl in
+          *'{crate}'* | *'{version}'* | *'{prefix}'* | *'{lowerprefix}'* | *'{sha256-checksum}'*)
+            url=$(echo "$dl" | $B sed -e "s|{crate}|$n|g" -e "s|{version}|${version}|g" \
+              -e "s|{prefix}|$prefix|g" -e "s|{lowerprefix}|$lowerprefix|g" -e "s|{sha256-checksum}|${checksum}|g") ;;
+          *) url="''${dl%/}/$n/${version}/download" ;;
+        esac
+        # TLS is not what makes this safe: Nix checks the pinned SHA-256 before the output is
+        # valid, so the sandbox needs no CA bundle.
+        ${toolchain.bin}/bin/curl --fail --silent --show-error --location --insecure \
+          --retry 3 --connect-timeout 30 -o "$out" "$url"
+      '';
       impureEnvVars = [ "KILN_CRATES_DL" ];
       outputHashMode = "flat";
       outputHashAlgo = "sha256";
@@ -115,22 +109,16 @@ let
         printf '{"files":{},"package":"%s"}' ${c.checksum} > "$d/.cargo-checksum.json"
       '';
     in
-    derivation {
+    tools.shDerivation {
       name = "kiln-${name}";
-      inherit system;
-      builder = bb;
-      args = [
-        "sh"
-        "-c"
-        ''
-          set -eu
-          B=${bb}
-          $B mkdir -p "$out"
-          ${builtins.concatStringsSep "\n" (map (v: ''$B cp -R ${v}/. "$out/"'') extraVendor)}
-          $B chmod -R u+w "$out"
-          ${builtins.concatStringsSep "" (map unpackOne crates)}
-        ''
-      ];
+      script = ''
+        set -eu
+        B=${bb}
+        $B mkdir -p "$out"
+        ${builtins.concatStringsSep "\n" (map (v: ''$B cp -R ${v}/. "$out/"'') extraVendor)}
+        $B chmod -R u+w "$out"
+        ${builtins.concatStringsSep "" (map unpackOne crates)}
+      '';
     };
 in
 {

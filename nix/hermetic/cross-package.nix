@@ -54,29 +54,24 @@ let
     inherit target vendor glibcFloor;
     sysroot = sysroots.${t.attr};
   };
-  drv = derivation {
+  drv = tools.shDerivation {
     name = "${pname}-${t.attr}-${version}";
-    inherit system src version;
+    inherit src version;
     pname = "${pname}-${t.attr}";
-    builder = "${tools.busybox}/busybox";
-    args = [
-      "sh"
-      "-c"
-      ''
-        ${env.script}
-        export SOURCE_DATE_EPOCH=${toString sourceDateEpoch}
-        export CARGO_PROFILE_RELEASE_STRIP=symbols${stripOtherProfile}
-        $B cp -R "$src" "$NIX_BUILD_TOP/source"
-        $B chmod -R u+w "$NIX_BUILD_TOP/source"
-        cd "$NIX_BUILD_TOP/source"
-        echo "kiln: cargo build --profile ${profile} --locked --frozen --target ${t.triple} ${cargoExtraArgs}"
-        cargo build --profile ${profile} --locked --frozen --target ${t.triple} ${cargoExtraArgs}
-        $B mkdir -p "$out/bin"
-        for f in target/${t.triple}/${profileDir}/*; do
-          if [ -f "$f" ] && [ -x "$f" ]; then $B cp "$f" "$out/bin/"; fi
-        done
-      ''
-    ];
+    script = ''
+      ${env.script}
+      export SOURCE_DATE_EPOCH=${toString sourceDateEpoch}
+      export CARGO_PROFILE_RELEASE_STRIP=symbols${stripOtherProfile}
+      $B cp -R "$src" "$NIX_BUILD_TOP/source"
+      $B chmod -R u+w "$NIX_BUILD_TOP/source"
+      cd "$NIX_BUILD_TOP/source"
+      echo "kiln: cargo build --profile ${profile} --locked --frozen --target ${t.triple} ${cargoExtraArgs}"
+      cargo build --profile ${profile} --locked --frozen --target ${t.triple} ${cargoExtraArgs}
+      $B mkdir -p "$out/bin"
+      for f in target/${t.triple}/${profileDir}/*; do
+        if [ -f "$f" ] && [ -x "$f" ]; then $B cp "$f" "$out/bin/"; fi
+      done
+    '';
     # The cargo profile this derivation builds with (kiln records it in the manifest).
     kilnCargoProfile = profile;
     kilnTarget = t.triple;

@@ -30,21 +30,16 @@ let
       path,
       sha256,
     }:
-    derivation {
-      inherit name system;
-      builder = bb;
-      args = [
-        "sh"
-        "-c"
-        ''
-          set -eu
-          if [ -z "''${KILN_DEBIAN_MIRROR:-}" ]; then
-            echo "kiln: ${name} is not in the store and KILN_DEBIAN_MIRROR is unset: set it to a Debian archive URI (the one in /etc/apt/sources.list), e.g. via '. scripts/nix-env'" >&2
-            exit 1
-          fi
-          ${bb} wget -q -O "$out" "''${KILN_DEBIAN_MIRROR%/}/${path}"
-        ''
-      ];
+    tools.shDerivation {
+      inherit name;
+      script = ''
+        set -eu
+        if [ -z "''${KILN_DEBIAN_MIRROR:-}" ]; then
+          echo "kiln: ${name} is not in the store and KILN_DEBIAN_MIRROR is unset: set it to a Debian archive URI (the one in /etc/apt/sources.list), e.g. via '. scripts/nix-env'" >&2
+          exit 1
+        fi
+        ${bb} wget -q -O "$out" "''${KILN_DEBIAN_MIRROR%/}/${path}"
+      '';
       impureEnvVars = [ "KILN_DEBIAN_MIRROR" ];
       outputHashMode = "flat";
       outputHashAlgo = "sha256";
@@ -72,22 +67,16 @@ let
   names = builtins.attrNames debs;
 
   # Every .deb unpacked into one prefix (usr/bin/rustc, usr/lib/x86_64-linux-gnu/..., ...).
-  unpacked = derivation {
+  unpacked = tools.shDerivation {
     name = "kiln-rust-debian-${pins.suite}-${storeName pins.packages.rustc-web.version}";
-    inherit system;
-    builder = bb;
-    args = [
-      "sh"
-      "-c"
-      ''
-        set -eu
-        B=${bb}
-        $B mkdir -p "$out"
-        ${builtins.concatStringsSep "\n" (map (n: "$B dpkg-deb -x ${debs.${n}} \"$out\"") names)}
-        # Documentation is not part of a toolchain.
-        $B rm -rf "$out/usr/share/doc" "$out/usr/share/man" "$out/usr/share/lintian"
-      ''
-    ];
+    script = ''
+      set -eu
+      B=${bb}
+      $B mkdir -p "$out"
+      ${builtins.concatStringsSep "\n" (map (n: "$B dpkg-deb -x ${debs.${n}} \"$out\"") names)}
+      # Documentation is not part of a toolchain.
+      $B rm -rf "$out/usr/share/doc" "$out/usr/share/man" "$out/usr/share/lintian"
+    '';
   };
 in
 {

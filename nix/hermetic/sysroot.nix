@@ -25,28 +25,22 @@ let
     extraRustflags = [ "-Cembed-bitcode=yes" ];
   };
 in
-derivation {
+tools.shDerivation {
   name = "kiln-rust-std-${toolchain.version}-${t.triple}";
-  inherit system;
-  builder = "${tools.busybox}/busybox";
-  args = [
-    "sh"
-    "-c"
-    ''
-      ${env.script}
-      cd "$TMPDIR"
-      $B mkdir -p stub/src
-      printf '[package]\nname = "kiln-std-stub"\nversion = "0.0.0"\nedition = "2021"\n[lib]\npath = "src/lib.rs"\n' > stub/Cargo.toml
-      printf '#![no_std]\n' > stub/src/lib.rs
-      cd stub
-      cargo build --release --offline -Zbuild-std=std,panic_abort --target ${t.triple}
-      lib="$out/lib/rustlib/${t.triple}/lib"
-      $B mkdir -p "$lib"
-      for f in target/${t.triple}/release/deps/*.rlib; do
-        case $f in */libkiln_std_stub-*) continue ;; esac
-        $B cp "$f" "$lib/"
-      done
-    ''
-  ];
+  script = ''
+    ${env.script}
+    cd "$TMPDIR"
+    $B mkdir -p stub/src
+    printf '[package]\nname = "kiln-std-stub"\nversion = "0.0.0"\nedition = "2021"\n[lib]\npath = "src/lib.rs"\n' > stub/Cargo.toml
+    printf '#![no_std]\n' > stub/src/lib.rs
+    cd stub
+    cargo build --release --offline -Zbuild-std=std,panic_abort --target ${t.triple}
+    lib="$out/lib/rustlib/${t.triple}/lib"
+    $B mkdir -p "$lib"
+    for f in target/${t.triple}/release/deps/*.rlib; do
+      case $f in */libkiln_std_stub-*) continue ;; esac
+      $B cp "$f" "$lib/"
+    done
+  '';
 
 }

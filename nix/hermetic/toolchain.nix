@@ -27,39 +27,33 @@ let
   # against the unpacked glibc's loader and libraries, so the programs run in the sandbox.
   hostZigTarget = "x86_64-linux-gnu.2.41";
 
-  bin = derivation {
+  bin = tools.shDerivation {
     name = "kiln-rust-${version}-bin";
-    inherit system;
-    builder = bb;
-    args = [
-      "sh"
-      "-c"
-      ''
-        set -eu
-        B=${bb}
-        $B mkdir -p "$out/bin"
-        for tool in rustc rustdoc cargo curl; do
-          $B cat > "$out/bin/$tool" <<EOF
-        #!${bb} sh
-        exec ${loader} --library-path ${libdir}:${prefix}/usr/lib ${prefix}/usr/bin/$tool "\$@"
-        EOF
-          $B chmod 555 "$out/bin/$tool"
-        done
-        for tool in cc c++; do
-          $B cat > "$out/bin/$tool" <<EOF
-        #!${bb} sh
-        export ZIG_GLOBAL_CACHE_DIR="\''${ZIG_GLOBAL_CACHE_DIR:-\$TMPDIR/.zig-global}" ZIG_LOCAL_CACHE_DIR="\''${ZIG_LOCAL_CACHE_DIR:-\$TMPDIR/.zig-local}"
-        exec ${tools.zig}/zig $tool -target ${hostZigTarget} -Wl,--dynamic-linker=${loader} -Wl,-rpath,${libdir} "\$@"
-        EOF
-          $B chmod 555 "$out/bin/$tool"
-        done
-        $B cat > "$out/bin/ar" <<EOF
-        #!${bb} sh
-        exec ${tools.zig}/zig ar "\$@"
-        EOF
-        $B chmod 555 "$out/bin/ar"
-      ''
-    ];
+    script = ''
+      set -eu
+      B=${bb}
+      $B mkdir -p "$out/bin"
+      for tool in rustc rustdoc cargo curl; do
+        $B cat > "$out/bin/$tool" <<EOF
+      #!${bb} sh
+      exec ${loader} --library-path ${libdir}:${prefix}/usr/lib ${prefix}/usr/bin/$tool "\$@"
+      EOF
+        $B chmod 555 "$out/bin/$tool"
+      done
+      for tool in cc c++; do
+        $B cat > "$out/bin/$tool" <<EOF
+      #!${bb} sh
+      export ZIG_GLOBAL_CACHE_DIR="\''${ZIG_GLOBAL_CACHE_DIR:-\$TMPDIR/.zig-global}" ZIG_LOCAL_CACHE_DIR="\''${ZIG_LOCAL_CACHE_DIR:-\$TMPDIR/.zig-local}"
+      exec ${tools.zig}/zig $tool -target ${hostZigTarget} -Wl,--dynamic-linker=${loader} -Wl,-rpath,${libdir} "\$@"
+      EOF
+        $B chmod 555 "$out/bin/$tool"
+      done
+      $B cat > "$out/bin/ar" <<EOF
+      #!${bb} sh
+      exec ${tools.zig}/zig ar "\$@"
+      EOF
+      $B chmod 555 "$out/bin/ar"
+    '';
   };
 in
 {
