@@ -72,19 +72,25 @@ pub fn sha256_bytes(bytes: &[u8]) -> String {
 
 /// Lower-case hex SHA-256 of the file at `path`, read in 1 MiB chunks.
 pub fn sha256_file(path: impl AsRef<Path>) -> io::Result<String> {
-    let mut file = File::open(path)?;
+    sha256_reader(&mut File::open(path)?).map(|(digest, _)| digest)
+}
+
+/// Lower-case hex SHA-256 of everything `r` yields, read in 1 MiB chunks, and its length.
+pub fn sha256_reader(r: &mut impl Read) -> io::Result<(String, u64)> {
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; BUF_SIZE];
+    let mut total = 0u64;
     loop {
-        let n = match file.read(&mut buf) {
+        let n = match r.read(&mut buf) {
             Ok(0) => break,
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(e),
         };
         hasher.update(&buf[..n]);
+        total += n as u64;
     }
-    Ok(hex::encode(hasher.finalize()))
+    Ok((hex::encode(hasher.finalize()), total))
 }
 
 /// Why `name` may not appear in a `SHA256SUMS` kiln writes or reads, if it may not.

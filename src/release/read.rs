@@ -17,7 +17,6 @@ use std::io::{self, Read, Seek, SeekFrom};
 use std::path::Path;
 
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 
 use crate::checksum::{self, ChecksumError};
 use crate::manifest::Manifest;
@@ -151,21 +150,8 @@ fn read_required(dir: &Path, name: &str) -> Result<Vec<u8>, ReadError> {
 
 /// Streams `f` from its start through SHA-256; returns the hex digest and the number of bytes.
 pub fn hash_file(f: &mut File) -> io::Result<(String, u64)> {
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    let mut n_total = 0u64;
     f.seek(SeekFrom::Start(0))?;
-    loop {
-        let n = match f.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        };
-        hasher.update(&buf[..n]);
-        n_total += n as u64;
-    }
-    Ok((hex::encode(hasher.finalize()), n_total))
+    crate::checksum::sha256_reader(f)
 }
 
 /// A file of the release, opened once and hashed: what was hashed is what is read afterwards.
