@@ -388,6 +388,13 @@ const CHUNK: usize = 8 << 20;
 /// binary holds both, packed among its other literals) is not glibc.
 const GLIBC_STRINGS: [&[u8]; 2] = [b"GLIBC_PRIVATE", b"glibc.malloc."];
 
+/// Whether one of [`GLIBC_STRINGS`] starts in `bytes[from..to]` as glibc's C string.
+fn glibc_string_in(bytes: &[u8], from: usize, to: usize) -> bool {
+    GLIBC_STRINGS
+        .iter()
+        .any(|m| memchr::memmem::find_iter(&bytes[from..to], m).any(|i| glibc_string_at(bytes, from + i, m)))
+}
+
 /// Whether the match of `marker` at `at` is a C string of glibc's: a NUL before it (or the file's
 /// start) and a NUL after it, after a tunable's name (`[a-z0-9_]`) for the `glibc.malloc.` prefix.
 fn glibc_string_at(bytes: &[u8], at: usize, marker: &[u8]) -> bool {
@@ -427,10 +434,7 @@ fn hash_and_scan(
         if !glibc_strings {
             // Matches starting in this chunk, so the window reaches a little past its end.
             let longest = GLIBC_STRINGS.iter().map(|m| m.len()).max().unwrap_or(1);
-            let window = &bytes[start..(end + longest - 1).min(bytes.len())];
-            glibc_strings = GLIBC_STRINGS
-                .iter()
-                .any(|m| memchr::memmem::find_iter(window, m).any(|i| glibc_string_at(bytes, start + i, m)));
+            glibc_strings = glibc_string_in(bytes, start, (end + longest - 1).min(bytes.len()));
         }
         // The window may have peeked past `end` for a reference that straddles it; those pages
         // are released when the next window finishes.
@@ -1108,11 +1112,7 @@ mod tests {
     // among its literals ("...scriptGLIBC_PRIVATEglibc.malloc.") and is not glibc.
     #[test]
     fn glibc_strings_only_as_whole_c_strings() {
-        let found = |bytes: &[u8]| {
-            GLIBC_STRINGS
-                .iter()
-                .any(|m| memchr::memmem::find_iter(bytes, m).any(|i| glibc_string_at(bytes, i, m)))
-        };
+        let found = |bytes: &[u8]| glibc_string_in(bytes, 0, bytes.len());
         assert!(found(b"sh\0GLIBC_PRIVATE\0\0"));
         assert!(found(b"\0\0glibc.malloc.trim_threshold\0"));
         assert!(found(b"GLIBC_PRIVATE\0"));
