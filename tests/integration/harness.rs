@@ -373,6 +373,27 @@ pub(crate) fn tool_stdout<S: AsRef<OsStr>>(tool: &str, args: &[S]) -> String {
     output.stdout
 }
 
+/// Makes `dir` a git checkout with one commit of everything in it, at a fixed author, committer
+/// and date, so two such checkouts of the same files have the same revision.
+pub(crate) fn git_commit_all(dir: &Path) {
+    require_tool("git");
+    let git = "git init -q . && git add -A && git -c commit.gpgsign=false commit -q -m fixture";
+    Output::of(
+        Command::new("sh")
+            .args(["-c", git])
+            .current_dir(dir)
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("GIT_AUTHOR_NAME", "kiln")
+            .env("GIT_AUTHOR_EMAIL", "kiln@example.invalid")
+            .env("GIT_COMMITTER_NAME", "kiln")
+            .env("GIT_COMMITTER_EMAIL", "kiln@example.invalid")
+            .env("GIT_AUTHOR_DATE", "1700000000 +0000")
+            .env("GIT_COMMITTER_DATE", "1700000000 +0000"),
+    )
+    .success();
+}
+
 /// `sh -c SCRIPT` in `dir`.
 pub(crate) fn sh(dir: &Path, script: &str) -> Output {
     Output::of(Command::new("sh").args(["-c", script]).current_dir(dir))

@@ -5,10 +5,9 @@
 //! Nothing here is a stand-in: a missing tool fails the test with a pointer to `scripts/setup`.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::{Mutex, MutexGuard, OnceLock};
 
-use crate::harness::{Output, Test, copy_dir, repo, require_tool, sh};
+use crate::harness::{Test, copy_dir, git_commit_all, repo, require_tool, sh};
 
 /// The settings file `scripts/nix-env` exports too (the one copy of them). Read when the tests
 /// run, not embedded: `tests/nix/source-compiles.sh` compiles the tests from a tree without
@@ -130,24 +129,7 @@ impl Fixture {
     /// Makes the copied flake a git checkout with one commit of everything in it, at a fixed
     /// author, committer and date, so two such checkouts have the same revision.
     pub(crate) fn git_commit(&self) {
-        require_tool("git");
-        let r = Output::of(
-            Command::new("sh")
-                .args([
-                    "-c",
-                    "git init -q . && git add -A && git -c commit.gpgsign=false commit -q -m fixture",
-                ])
-                .current_dir(self.tmp.path().join("f"))
-                .env("GIT_CONFIG_GLOBAL", "/dev/null")
-                .env("GIT_CONFIG_NOSYSTEM", "1")
-                .env("GIT_AUTHOR_NAME", "kiln")
-                .env("GIT_AUTHOR_EMAIL", "kiln@example.invalid")
-                .env("GIT_COMMITTER_NAME", "kiln")
-                .env("GIT_COMMITTER_EMAIL", "kiln@example.invalid")
-                .env("GIT_AUTHOR_DATE", "1700000000 +0000")
-                .env("GIT_COMMITTER_DATE", "1700000000 +0000"),
-        );
-        let _ = r.success();
+        git_commit_all(&self.tmp.path().join("f"));
     }
 
     /// A copy of `examples/<name>` with the repo's `nix/` beside its flake.nix, which then

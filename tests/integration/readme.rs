@@ -11,7 +11,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::harness::{Output, copy_dir, repo, require_tool, sh};
+use crate::harness::{Output, copy_dir, git_commit_all, repo, require_tool, sh};
 use crate::nixenv::{example_guard, nix_config, path_env};
 
 /// One `$ command` of the README and the lines it shows after it.
@@ -116,8 +116,8 @@ fn matches(want: &[String], got: &[String]) -> bool {
 }
 
 /// A temp dir laid out like this repository's root for the example: `flake.nix`, `flake.lock`
-/// (what `kiln doctor` reads), `nix/` and `examples/hello`, committed, so `--flake ./examples/hello` is a git flake whose
-/// `../../nix/` import resolves, as in a clone.
+/// (what `kiln doctor` reads), `nix/` and `examples/hello`, committed, so
+/// `--flake ./examples/hello` is a git flake whose `../../nix/` import resolves, as in a clone.
 fn checkout() -> tempfile::TempDir {
     let tmp = tempfile::Builder::new().prefix("kiln-readme-").tempdir().unwrap();
     for file in ["flake.nix", "flake.lock"] {
@@ -125,19 +125,7 @@ fn checkout() -> tempfile::TempDir {
     }
     copy_dir(&repo().join("nix"), &tmp.path().join("nix"));
     copy_dir(&repo().join("examples/hello"), &tmp.path().join("examples/hello"));
-    let git = "git init -q . && git add -A && git -c commit.gpgsign=false commit -q -m readme";
-    Output::of(
-        Command::new("sh")
-            .args(["-c", git])
-            .current_dir(tmp.path())
-            .env("GIT_CONFIG_GLOBAL", "/dev/null")
-            .env("GIT_CONFIG_NOSYSTEM", "1")
-            .env("GIT_AUTHOR_NAME", "kiln")
-            .env("GIT_AUTHOR_EMAIL", "kiln@example.invalid")
-            .env("GIT_COMMITTER_NAME", "kiln")
-            .env("GIT_COMMITTER_EMAIL", "kiln@example.invalid"),
-    )
-    .success();
+    git_commit_all(tmp.path());
     tmp
 }
 
@@ -192,7 +180,6 @@ fn issue17_readme_examples_are_found() {
 fn issue17_readme_examples_run_as_shown() {
     require_tool("qemu-aarch64-static");
     require_tool("skopeo");
-    require_tool("git");
     let readme = fs::read_to_string(repo().join("README.md")).unwrap();
     let all = examples(&readme);
     let _turn = example_guard();
