@@ -156,14 +156,18 @@ fn issue15_git_dependency_is_refused_naming_it() {
 #[test]
 fn issue15_a_source_edit_rebuilds_only_the_crate_and_nix_versions_agree() {
     let fx = Fixture::example("hello");
-    let before: Vec<String> = [
-        "aarch64-musl.drvPath",
-        "aarch64-musl.kilnVendor.drvPath",
-        "aarch64-musl.kilnSysroot.drvPath",
-    ]
-    .iter()
-    .map(|e| eval(&fx, false, e))
-    .collect();
+    // The crate's derivation, its vendored crates' and std's sysroot, as evaluated now.
+    let drvs = || -> Vec<String> {
+        [
+            "aarch64-musl.drvPath",
+            "aarch64-musl.kilnVendor.drvPath",
+            "aarch64-musl.kilnSysroot.drvPath",
+        ]
+        .iter()
+        .map(|e| eval(&fx, false, e))
+        .collect()
+    };
+    let before = drvs();
     for (attr, _) in TRIPLES {
         let expr = format!("{attr}.outPath");
         assert_eq!(
@@ -175,14 +179,7 @@ fn issue15_a_source_edit_rebuilds_only_the_crate_and_nix_versions_agree() {
     let main = fx.dir().join("f/src/main.rs");
     let text = fs::read_to_string(&main).unwrap();
     fs::write(&main, format!("{text}\n// an edit\n")).unwrap();
-    let after: Vec<String> = [
-        "aarch64-musl.drvPath",
-        "aarch64-musl.kilnVendor.drvPath",
-        "aarch64-musl.kilnSysroot.drvPath",
-    ]
-    .iter()
-    .map(|e| eval(&fx, false, e))
-    .collect();
+    let after = drvs();
     assert_ne!(before[0], after[0], "the crate's derivation changes");
     assert_eq!(before[1], after[1], "the vendored crates do not");
     assert_eq!(before[2], after[2], "std's sysroot does not");
