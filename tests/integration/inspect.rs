@@ -702,25 +702,41 @@ fn issue13_inspect_json_non_utf8_path() {
     );
 }
 
-/// `kiln inspect --json FILE`'s own peak RSS in KiB (wait4's rusage of that child alone).
-#[allow(unsafe_code, clippy::zombie_processes)]
+/// `kiln inspect --json FILE`'s own peak RSS in KiB, as GNU time reports it.
+///
+/// Not wait4 on a child of this process: a spawned child's `ru_maxrss` takes in the high-water
+/// mark of the address space it was spawned from (Linux keeps it across exec), so it reads as
+/// at least this test binary's own peak, which grows with the tests running beside it. GNU
+/// time is a small process, and kiln, forked from it, starts from its size.
 fn inspect_peak_rss_kib(file: &Path) -> i64 {
-    let child = Test::in_dir(crate::harness::ROOT)
+    let dir = tempfile::tempdir().expect("tempdir");
+    let report = dir.path().join("maxrss");
+    let command = Test::in_dir(crate::harness::ROOT)
         .args(["inspect", "--json"])
         .arg(file)
-        .command()
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .expect("spawn kiln");
-    let pid = libc::pid_t::try_from(child.id()).expect("pid");
-    // SAFETY: wait4 on our own child, writing into a zeroed rusage and status we own.
-    unsafe {
-        let mut ru: libc::rusage = std::mem::zeroed();
-        let mut status = 0;
-        assert_eq!(libc::wait4(pid, &raw mut status, 0, &raw mut ru), pid);
-        assert_eq!(status, 0, "kiln inspect failed on {}", file.display());
-        ru.ru_maxrss
+        .command();
+    let kiln = command.get_program().to_owned();
+    let args: Vec<_> = command.get_args().map(ToOwned::to_owned).collect();
+    let mut timed = std::process::Command::new("/usr/bin/time");
+    timed
+        .args(["-f", "%M", "-o"])
+        .arg(&report)
+        .arg(kiln)
+        .args(args)
+        .current_dir(crate::harness::ROOT)
+        .stdout(std::process::Stdio::null());
+    for (key, value) in command.get_envs() {
+        match value {
+            Some(value) => timed.env(key, value),
+            None => timed.env_remove(key),
+        };
     }
+    let status = timed
+        .status()
+        .expect("run /usr/bin/time (Debian package `time`, installed by scripts/setup)");
+    assert!(status.success(), "kiln inspect failed on {}", file.display());
+    let text = std::fs::read_to_string(&report).expect("read GNU time's report");
+    text.trim().parse().unwrap_or_else(|e| panic!("GNU time wrote {text:?}: {e}"))
 }
 
 // issue 13 item 7 (the memory goal kept): the map stays and a large *static*
