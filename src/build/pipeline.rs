@@ -431,7 +431,14 @@ impl Pipeline<'_> {
                 continue;
             }
             r.status = Status::BuildFailed;
-            r.log_tail = self.nix.log(&drv).map(|l| tail(&l, 20)).unwrap_or_default();
+            // This run's own `-L` lines first: `nix log` reads the store's log file, which a
+            // concurrent build of the same derivation may be rewriting.
+            let own = nix::log::lines_of(&run.stderr, &drv);
+            r.log_tail = if own.is_empty() {
+                self.nix.log(&drv).map(|l| tail(&l, 20)).unwrap_or_default()
+            } else {
+                tail(&own.join("\n"), 20)
+            };
             r.error = Some(if r.log_tail.is_empty() {
                 format!("build failed: {summary}")
             } else {

@@ -29,6 +29,21 @@ pub fn log_prefix(name: &str) -> &str {
         .map_or(name, |(i, _)| &name[..i])
 }
 
+/// The build log lines (`name> text`, without the prefix) that a `-L` run printed for the
+/// derivation at `drv_path`: that run's own log, whatever another process has since written
+/// under the same derivation in the store's log directory.
+pub fn lines_of<'a>(stderr: &'a str, drv_path: &str) -> Vec<&'a str> {
+    let Some(prefix) = drv_name(drv_path).map(log_prefix) else {
+        return Vec::new();
+    };
+    stderr
+        .lines()
+        .filter_map(log_line)
+        .filter(|&(name, _)| name == prefix)
+        .map(|(_, text)| text)
+        .collect()
+}
+
 /// The sandbox build directories (`…/nix-build-*`) that `--keep-failed` kept, as nix names them
 /// in its `keeping build directory '…'` lines.
 pub fn kept_build_dirs(stderr: &str) -> Vec<PathBuf> {
@@ -78,6 +93,17 @@ mod tests {
         assert_eq!(log_line("hello> make: ok"), Some(("hello", "make: ok")));
         assert_eq!(log_line("error: builder for '/nix/store/x> y' failed"), None);
         assert_eq!(log_line("no marker"), None);
+    }
+
+    #[test]
+    fn lines_of_one_derivation() {
+        let stderr = "fixture-x86_64-unknown-linux-gnu> compiling\n\
+                      fixture-aarch64-unknown-linux-gnu> KILN_FIXTURE_BROKEN  \n\
+                      error: builder for '/nix/store/x-fixture.drv' failed\n\
+                      fixture-aarch64-unknown-linux-gnu> exit 1\n";
+        let drv = "/nix/store/3lvpqci15sazfwkckzjfjcpjv4wrh7fs-fixture-aarch64-unknown-linux-gnu-1.2.3.drv";
+        assert_eq!(lines_of(stderr, drv), ["KILN_FIXTURE_BROKEN", "exit 1"]);
+        assert!(lines_of(stderr, "not-a-drv-path").is_empty());
     }
 
     #[test]

@@ -736,7 +736,9 @@ fn inspect_peak_rss_kib(file: &Path) -> i64 {
         .expect("run /usr/bin/time (Debian package `time`, installed by scripts/setup)");
     assert!(status.success(), "kiln inspect failed on {}", file.display());
     let text = std::fs::read_to_string(&report).expect("read GNU time's report");
-    text.trim().parse().unwrap_or_else(|e| panic!("GNU time wrote {text:?}: {e}"))
+    text.trim()
+        .parse()
+        .unwrap_or_else(|e| panic!("GNU time wrote {text:?}: {e}"))
 }
 
 // issue 13 item 7 (the memory goal kept): the map stays and a large *static*
