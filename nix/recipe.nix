@@ -3,20 +3,29 @@
 # Owns: everything a provider of Rust and zig must do the same way for a
 # release build of one target, as plain data and builtins-only functions:
 #   - the zig wrapper scripts (cc, c++, ar) for every target, gnu and musl,
-#     with the glibc floor on gnu (`-target <arch>-linux-gnu.<floor>`);
+#     with the glibc floor on gnu (`-target <arch>-linux-gnu.<floor>`) and
+#     static PIE on musl (`-static-pie` passed to zig as `-static -pie`);
 #   - the cargo / cc-rs environment variables that select them;
 #   - rustflags (`+crt-static` on musl), path remapping, the zig caches;
 #   - the release settings (profile, strip, SOURCE_DATE_EPOCH, no incremental,
 #     no stdenv self-rpath) and the reference rule (`allowedReferences = [ ]`).
 # The nixpkgs provider (cross-env.nix, cross-package.nix) calls it with
-# cargo-zigbuild from nixpkgs and writeShellScriptBin; a provider without
-# nixpkgs (issue 15) calls it with its own zig and script writer. The seam is
+# cargo-zigbuild from nixpkgs and writeShellScriptBin; the hermetic provider
+# (hermetic/cargo-env.nix) with its own cargo-zigbuild build and script writer. The seam is
 # described in docs/flake.md ("One recipe, two providers").
 {
   targets ? import ./targets.nix { },
 }:
 let
   inherit (builtins) concatStringsSep;
+
+  # POSIX sh: replace each `-static-pie` argument by `-static -pie`, keeping the others in order.
+  staticPieLoop = ''
+    for a in "$@"; do
+      shift
+      if [ "$a" = -static-pie ]; then set -- "$@" -static -pie; else set -- "$@" "$a"; fi
+    done
+  '';
 
   # Shell quoting for the few fixed flags (none has a quote in it).
   quote = s: if builtins.match "[[:alnum:],._+:@%/=-]+" s != null then s else "'${s}'";
@@ -65,15 +74,20 @@ rec {
       t = targets.lookup target;
       flags = concatStringsSep " " (map quote (zigFlags { inherit target glibcFloor; }));
       script = tool: extra: "exec ${zigCommand} ${tool} -- ${extra}\"$@\"\n";
+      # rustc links a static musl binary with `-static-pie` (the musl targets' default); zig cc
+      # drops that flag with a warning and links a static executable that is not PIE, so the
+      # binary would have no ASLR. zig reads the same request spelled `-static -pie`.
+      staticPie = if t.libc == "musl" then staticPieLoop else "";
+      compiler = tool: staticPie + script tool "${flags} ";
     in
     {
       cc = {
         name = targets.linkerName t;
-        text = script "cc" "${flags} ";
+        text = compiler "cc";
       };
       cxx = {
         name = targets.cxxName t;
-        text = script "c++" "${flags} ";
+        text = compiler "c++";
       };
       ar = {
         name = targets.arName t;

@@ -92,9 +92,9 @@ in
     expr = map (t: (builtins.head (x86.crossEnv { target = t; }).packages).text) x86.targets.attrNames;
     expected = [
       "exec /fake/cargo-zigbuild-0.20.1/bin/cargo-zigbuild zig cc -- -g -fno-sanitize=all -target x86_64-linux-gnu.2.17 \"$@\"\n"
-      "exec /fake/cargo-zigbuild-0.20.1/bin/cargo-zigbuild zig cc -- -g -fno-sanitize=all -target x86_64-linux-musl \"$@\"\n"
+      "for a in \"$@\"; do\n  shift\n  if [ \"$a\" = -static-pie ]; then set -- \"$@\" -static -pie; else set -- \"$@\" \"$a\"; fi\ndone\nexec /fake/cargo-zigbuild-0.20.1/bin/cargo-zigbuild zig cc -- -g -fno-sanitize=all -target x86_64-linux-musl \"$@\"\n"
       "exec /fake/cargo-zigbuild-0.20.1/bin/cargo-zigbuild zig cc -- -g -fno-sanitize=all -target aarch64-linux-gnu.2.17 \"$@\"\n"
-      "exec /fake/cargo-zigbuild-0.20.1/bin/cargo-zigbuild zig cc -- -g -fno-sanitize=all -target aarch64-linux-musl \"$@\"\n"
+      "for a in \"$@\"; do\n  shift\n  if [ \"$a\" = -static-pie ]; then set -- \"$@\" -static -pie; else set -- \"$@\" \"$a\"; fi\ndone\nexec /fake/cargo-zigbuild-0.20.1/bin/cargo-zigbuild zig cc -- -g -fno-sanitize=all -target aarch64-linux-musl \"$@\"\n"
     ];
   }
   {
