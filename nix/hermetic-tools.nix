@@ -10,10 +10,12 @@
 #
 # The pins live in ./hermetic-tools.json, which scripts/setup reads too.
 #
-# Type: { system ? "x86_64-linux" } -> { zig = drv; busybox = drv; pins = attrs; shDerivation; }
+# Type: { system ? "x86_64-linux" } -> { zig = drv; busybox = drv; pins = attrs; shDerivation; writeShellScriptBin; }
 #
 # shDerivation { name, script, ... }: a derivation whose builder is busybox's `sh -c script`,
 # as every hermetic build step is; the other attributes go to `derivation` as they are.
+# writeShellScriptBin name text: bin/<name>, `text` run by busybox sh (nixpkgs' function of that
+# name runs it with bash; the recipe's wrapper texts are plain sh).
 {
   system ? "x86_64-linux",
 }:
@@ -52,5 +54,17 @@ let
         ];
       }
     );
+
+  writeShellScriptBin =
+    name: text:
+    shDerivation {
+      inherit name;
+      text = "#!${tools.busybox}/busybox sh\n" + text;
+      script = ''
+        ${tools.busybox}/busybox mkdir -p "$out/bin"
+        ${tools.busybox}/busybox printf '%s' "$text" > "$out/bin/${name}"
+        ${tools.busybox}/busybox chmod 555 "$out/bin/${name}"
+      '';
+    };
 in
-tools // { inherit pins shDerivation; }
+tools // { inherit pins shDerivation writeShellScriptBin; }

@@ -1,70 +1,29 @@
-# nix/hermetic/cargo-env.nix: the shell prelude every hermetic cargo build runs under.
+# nix/hermetic/cargo-env.nix: the shell environments hermetic cargo builds run under.
 #
-# Owns: PATH (busybox applets + the toolchain wrappers), an offline CARGO_HOME whose only source
-# is a vendored directory, the nightly switches -Zbuild-std and target-applies-to-host need on a
-# stable toolchain, the target's zig linker and C compiler, per-target rustflags (path remapping,
-# musl's link-self-contained=no, an optional --sysroot) and the host C compiler for build scripts
-# and proc-macros. Builtins only, no nixpkgs.
+# Owns:
+#   - `prelude vendor`: PATH (busybox applets + the toolchain wrappers) and an offline CARGO_HOME
+#     whose only source is a vendored directory; every hermetic cargo run starts with it.
+#   - `std { target, ... }`: the std build of a sysroot (./sysroot.nix): the nightly switches
+#     -Zbuild-std needs on a stable toolchain, plain `zig cc` wrappers (std compiles no C and
+#     links nothing), per-target rustflags (path remapping, musl's link-self-contained=no).
+#   - `crate { target, vendor, sysroot, cargoZigbuild, ... }`: a crate's release build, from the
+#     provider-independent recipe (../recipe.nix) the nixpkgs provider uses too: the same
+#     `cargo-zigbuild zig cc` wrappers, cargo and cc-rs variables, rustflags, zig caches,
+#     remapping and release settings, bound to this provider's tools (./cargo-zigbuild.nix).
+# Builtins only, no nixpkgs.
 #
-# Type: { tools, toolchain, targets } -> { target, vendor, sysroot ? null, extraRustflags ? [ ] }
-#   -> { script; linker; zigTarget; rustflags; }
+# Type: { system, tools, toolchain, targets, recipe } -> { prelude; std; crate; }
 {
+  system ? "x86_64-linux",
   tools,
   toolchain,
   targets ? import ../targets.nix { },
-}:
-{
-  # Triple, attribute name or targets.json record.
-  target,
-  # A cargo directory source (crates.nix vendorDir).
-  vendor,
-  # A std sysroot for the target (sysroot.nix); null means -Zbuild-std by the caller.
-  sysroot ? null,
-  # glibc floor for gnu targets; null takes the target's.
-  glibcFloor ? null,
-  extraRustflags ? [ ],
+  recipe ? import ../recipe.nix { inherit targets; },
 }:
 let
   bb = "${tools.busybox}/busybox";
-  t = targets.lookup target;
-  zigTarget = targets.zigTargetWithFloor (if glibcFloor != null then glibcFloor else t.glibc_floor) t;
-  upper = targets.cargoEnvVar t;
-  lower = targets.ccEnvVar t;
-  musl = t.libc == "musl";
 
-  # Flags for every zig call of the target. -g0 and -s: rustc strips; debug info would name
-  # the build directory.
-  cflags = [
-    "-target"
-    zigTarget
-  ]
-  ++ targets.cflags t;
-  # cc-rs (taking zig for clang) adds its own `--target=<rust triple>`, which zig does not
-  # parse; zig gets the target from -target above. Everything else passes through.
-  wrapper = tool: ''
-    $B cat > "$KILN_BIN/${tool}-${t.attr}" <<'EOF'
-    #!${bb} sh
-    for a in "$@"; do
-      shift
-      case $a in --target=*) ;; *) set -- "$@" "$a" ;; esac
-    done
-    exec ${tools.zig}/zig ${tool} ${builtins.concatStringsSep " " cflags} "$@"
-    EOF
-    $B chmod 555 "$KILN_BIN/${tool}-${t.attr}"
-  '';
-
-  rustflags = [
-    "--remap-path-prefix=${toolchain.rustSrc}=/rustc/src"
-    "--remap-path-prefix=${vendor}=/cargo/registry"
-  ]
-  ++ (if musl then [ "-Clink-self-contained=no" ] else [ ])
-  ++ targets.rustflags t
-  ++ (if sysroot != null then [ "--sysroot=${sysroot}" ] else [ ])
-  ++ extraRustflags;
-in
-{
-  inherit zigTarget rustflags;
-  script = ''
+  prelude = vendor: ''
     set -eu
     B=${bb}
     KILN_BIN="$TMPDIR/.kiln-bin"
@@ -82,17 +41,124 @@ in
     [net]
     offline = true
     EOF
-    ${wrapper "cc"}
-    ${wrapper "c++"}
-    export RUSTC="${toolchain.bin}/bin/rustc" RUSTDOC="${toolchain.bin}/bin/rustdoc"
-    export RUSTC_BOOTSTRAP=1 __CARGO_TEST_CHANNEL_OVERRIDE_DO_NOT_USE_THIS=nightly
-    # Target flags must not reach build scripts and proc-macros (they run here, not on the target).
-    export CARGO_UNSTABLE_TARGET_APPLIES_TO_HOST=true CARGO_TARGET_APPLIES_TO_HOST=false
-    export CARGO_BUILD_TARGET=${t.triple}
-    export CARGO_TARGET_${upper}_LINKER="$KILN_BIN/cc-${t.attr}"
-    export CARGO_TARGET_${upper}_RUSTFLAGS="${builtins.concatStringsSep " " rustflags} --remap-path-prefix=$NIX_BUILD_TOP=/build"
-    export CC_${lower}="$KILN_BIN/cc-${t.attr}" CXX_${lower}="$KILN_BIN/c++-${t.attr}" AR_${lower}="${toolchain.bin}/bin/ar"
-    export HOST_CC="${toolchain.bin}/bin/cc" HOST_CXX="${toolchain.bin}/bin/c++" HOST_AR="${toolchain.bin}/bin/ar"
-    export CARGO_INCREMENTAL=0 SOURCE_DATE_EPOCH="''${SOURCE_DATE_EPOCH:-315532800}"
   '';
+
+  # Remapped in every binary: std's sources (panic locations) and the vendored crates.
+  remaps = vendor: [
+    "--remap-path-prefix=${toolchain.rustSrc}=/rustc/src"
+    "--remap-path-prefix=${vendor}=/cargo/registry"
+  ];
+  # The sysroots are built from source and hold no self-contained crt objects or libc: zig's
+  # musl is the one linked.
+  selfContained = t: if t.libc == "musl" then [ "-Clink-self-contained=no" ] else [ ];
+
+  std =
+    {
+      # Triple, attribute name or targets.json record.
+      target,
+      # A cargo directory source (crates.nix vendorDir).
+      vendor,
+      # glibc floor for gnu targets; null takes the target's.
+      glibcFloor ? null,
+      extraRustflags ? [ ],
+    }:
+    let
+      t = targets.lookup target;
+      zigTarget = targets.zigTargetWithFloor (if glibcFloor != null then glibcFloor else t.glibc_floor) t;
+      upper = targets.cargoEnvVar t;
+      lower = targets.ccEnvVar t;
+
+      # Flags for every zig call of the target.
+      cflags = [
+        "-target"
+        zigTarget
+      ]
+      ++ targets.cflags t;
+      # cc-rs (taking zig for clang) adds its own `--target=<rust triple>`, which zig does not
+      # parse; zig gets the target from -target above. Everything else passes through.
+      wrapper = tool: ''
+        $B cat > "$KILN_BIN/${tool}-${t.attr}" <<'EOF'
+        #!${bb} sh
+        for a in "$@"; do
+          shift
+          case $a in --target=*) ;; *) set -- "$@" "$a" ;; esac
+        done
+        exec ${tools.zig}/zig ${tool} ${builtins.concatStringsSep " " cflags} "$@"
+        EOF
+        $B chmod 555 "$KILN_BIN/${tool}-${t.attr}"
+      '';
+
+      rustflags = remaps vendor ++ selfContained t ++ targets.rustflags t ++ extraRustflags;
+    in
+    {
+      inherit zigTarget rustflags;
+      script = prelude vendor + ''
+        ${wrapper "cc"}
+        ${wrapper "c++"}
+        export RUSTC="${toolchain.bin}/bin/rustc" RUSTDOC="${toolchain.bin}/bin/rustdoc"
+        export RUSTC_BOOTSTRAP=1 __CARGO_TEST_CHANNEL_OVERRIDE_DO_NOT_USE_THIS=nightly
+        # Target flags must not reach build scripts and proc-macros (they run here, not on the target).
+        export CARGO_UNSTABLE_TARGET_APPLIES_TO_HOST=true CARGO_TARGET_APPLIES_TO_HOST=false
+        export CARGO_BUILD_TARGET=${t.triple}
+        export CARGO_TARGET_${upper}_LINKER="$KILN_BIN/cc-${t.attr}"
+        export CARGO_TARGET_${upper}_RUSTFLAGS="${builtins.concatStringsSep " " rustflags} --remap-path-prefix=$NIX_BUILD_TOP=/build"
+        export CC_${lower}="$KILN_BIN/cc-${t.attr}" CXX_${lower}="$KILN_BIN/c++-${t.attr}" AR_${lower}="${toolchain.bin}/bin/ar"
+        export HOST_CC="${toolchain.bin}/bin/cc" HOST_CXX="${toolchain.bin}/bin/c++" HOST_AR="${toolchain.bin}/bin/ar"
+        export CARGO_INCREMENTAL=0 SOURCE_DATE_EPOCH="''${SOURCE_DATE_EPOCH:-315532800}"
+      '';
+    };
+
+  crate =
+    {
+      # Triple, attribute name or targets.json record.
+      target,
+      # A cargo directory source (crates.nix vendorDir).
+      vendor,
+      # The target's std sysroot (sysroot.nix).
+      sysroot,
+      # The build machine's cargo-zigbuild (./cargo-zigbuild.nix): the recipe's wrappers run it.
+      cargoZigbuild,
+      # glibc floor for gnu targets; null takes the target's.
+      glibcFloor ? null,
+      sourceDateEpoch ? 315532800,
+      extraRustflags ? [ ],
+    }:
+    let
+      t = targets.lookup target;
+      scripts = recipe.wrapperScripts {
+        inherit target glibcFloor;
+        zigCommand = "${cargoZigbuild}/bin/cargo-zigbuild zig";
+      };
+      wrap = s: "${tools.writeShellScriptBin s.name s.text}/bin/${s.name}";
+      rustflags = recipe.rustflags t (
+        remaps vendor ++ selfContained t ++ [ "--sysroot=${sysroot}" ] ++ extraRustflags
+      );
+    in
+    {
+      inherit rustflags;
+      # Derivation attributes (the nixpkgs provider passes the same ones to crane).
+      env =
+        recipe.crossEnvVars {
+          inherit target;
+          buildSystem = system;
+          cc = wrap scripts.cc;
+          cxx = wrap scripts.cxx;
+          ar = wrap scripts.ar;
+          hostCc = "${toolchain.bin}/bin/cc";
+        }
+        // recipe.releaseEnv { inherit sourceDateEpoch; }
+        // {
+          CARGO_BUILD_RUSTFLAGS = rustflags;
+          # cargo-zigbuild looks for `python3 -m ziglang`, then `zig` on PATH; name it.
+          CARGO_ZIGBUILD_ZIG_PATH = "${tools.zig}/zig";
+          RUSTC = "${toolchain.bin}/bin/rustc";
+          RUSTDOC = "${toolchain.bin}/bin/rustdoc";
+          HOST_CXX = "${toolchain.bin}/bin/c++";
+          HOST_AR = "${toolchain.bin}/bin/ar";
+        };
+      script = prelude vendor + recipe.zigCachePreBuild + recipe.remapPreBuild;
+    };
+in
+{
+  inherit prelude std crate;
 }

@@ -1,10 +1,11 @@
 # nix/hermetic/cross-package.nix: the release build of one crate for one target, without nixpkgs.
 #
 # Owns: the derivation that turns a cargo source tree with a Cargo.lock into a release binary for
-# a target: vendored crates (./crates.nix), the target's std sysroot (./sysroot.nix), the cargo
-# environment (./cargo-env.nix), and the same release rules as the nixpkgs provider: release
-# profile, `--locked --frozen`, stripped, SOURCE_DATE_EPOCH fixed, paths remapped, no store
-# reference in the output (`allowedReferences = [ ]`).
+# a target: vendored crates (./crates.nix), the target's std sysroot (./sysroot.nix), and the
+# recipe the nixpkgs provider builds with (../recipe.nix, bound here by ./cargo-env.nix `crate`):
+# `cargo-zigbuild zig cc` wrappers, the cargo and cc-rs variables, release profile, stripped,
+# SOURCE_DATE_EPOCH fixed, paths remapped, no store reference in the output
+# (`referenceRules`: `allowedReferences = [ ]`); plus `--locked --frozen`.
 #
 # Type: deps -> { src, target, pname ?, version ?, mainProgram ?, glibcFloor ?, ... } -> drv
 {
@@ -13,8 +14,10 @@
   toolchain,
   crates,
   cargoEnv,
+  cargoZigbuild,
   sysroots,
   targets,
+  recipe,
 }:
 {
   # Cargo source tree (a path) with Cargo.toml and Cargo.lock.
@@ -43,40 +46,49 @@ let
   # spells any name that way).
   stripOtherProfile =
     if profile == "release" then
-      ""
+      { }
     else
-      "\n        export CARGO_PROFILE_${targets.cargoEnvVar { triple = profile; }}_STRIP=symbols";
+      { "CARGO_PROFILE_${targets.cargoEnvVar { triple = profile; }}_STRIP" = "symbols"; };
   vendor = crates.vendorDir {
     lockFile = src + "/Cargo.lock";
     name = "${pname}-${version}-vendor";
   };
-  env = cargoEnv {
-    inherit target vendor glibcFloor;
+  env = cargoEnv.crate {
+    inherit
+      target
+      vendor
+      glibcFloor
+      sourceDateEpoch
+      cargoZigbuild
+      ;
     sysroot = sysroots.${t.attr};
   };
-  drv = tools.shDerivation {
-    name = "${pname}-${t.attr}-${version}";
-    inherit src version;
-    pname = "${pname}-${t.attr}";
-    script = ''
-      ${env.script}
-      export SOURCE_DATE_EPOCH=${toString sourceDateEpoch}
-      export CARGO_PROFILE_RELEASE_STRIP=symbols${stripOtherProfile}
-      $B cp -R "$src" "$NIX_BUILD_TOP/source"
-      $B chmod -R u+w "$NIX_BUILD_TOP/source"
-      cd "$NIX_BUILD_TOP/source"
-      echo "kiln: cargo build --profile ${profile} --locked --frozen --target ${t.triple} ${cargoExtraArgs}"
-      cargo build --profile ${profile} --locked --frozen --target ${t.triple} ${cargoExtraArgs}
-      $B mkdir -p "$out/bin"
-      for f in target/${t.triple}/${profileDir}/*; do
-        if [ -f "$f" ] && [ -x "$f" ]; then $B cp "$f" "$out/bin/"; fi
-      done
-    '';
-    # The cargo profile this derivation builds with (kiln records it in the manifest).
-    kilnCargoProfile = profile;
-    kilnTarget = t.triple;
-    allowedReferences = [ ];
-  };
+  drv = tools.shDerivation (
+    env.env
+    // stripOtherProfile
+    // recipe.referenceRules
+    // {
+      name = "${pname}-${t.attr}-${version}";
+      inherit src version;
+      pname = "${pname}-${t.attr}";
+      CARGO_PROFILE = profile;
+      script = ''
+        ${env.script}
+        $B cp -R "$src" "$NIX_BUILD_TOP/source"
+        $B chmod -R u+w "$NIX_BUILD_TOP/source"
+        cd "$NIX_BUILD_TOP/source"
+        echo "kiln: cargo build --profile ${profile} --locked --frozen --target ${t.triple} ${cargoExtraArgs}"
+        cargo build --profile ${profile} --locked --frozen --target ${t.triple} ${cargoExtraArgs}
+        $B mkdir -p "$out/bin"
+        for f in target/${t.triple}/${profileDir}/*; do
+          if [ -f "$f" ] && [ -x "$f" ]; then $B cp "$f" "$out/bin/"; fi
+        done
+      '';
+      # The cargo profile this derivation builds with (kiln records it in the manifest).
+      kilnCargoProfile = profile;
+      kilnTarget = t.triple;
+    }
+  );
 in
 drv
 // {

@@ -1,11 +1,13 @@
 # nix/hermetic/default.nix: the hermetic Rust provider (no nixpkgs).
 #
 # Owns: the wiring of the toolchain (Debian's Rust, ./debian.nix + ./toolchain.nix), the std
-# sysroots (./sysroot.nix), crate vendoring (./crates.nix) and the per-target cargo environment
-# (./cargo-env.nix). Work in progress: see docs/hermetic.md.
+# sysroots (./sysroot.nix), crate vendoring (./crates.nix), cargo-zigbuild (./cargo-zigbuild.nix)
+# and the per-target cargo environment (./cargo-env.nix, on the shared ../recipe.nix). See
+# docs/hermetic.md.
 #
 #   import ./nix/hermetic { }
-#   => { mkCrossPackages; mkCrossPackage; crateSource; kilnPackages; kilnSource; sysroots; toolchain; ... }
+#   => { mkCrossPackages; mkCrossPackage; crateSource; kilnPackages; kilnSource; sysroots; toolchain;
+#        cargoZigbuild; recipe; ... }
 {
   system ? "x86_64-linux",
 }:
@@ -14,8 +16,18 @@ let
   tools = import ../hermetic-tools.nix { inherit system; };
   debian = import ./debian.nix { inherit system tools; };
   toolchain = import ./toolchain.nix { inherit system tools debian; };
+  recipe = import ../recipe.nix { inherit targets; };
   crates = import ./crates.nix { inherit system tools toolchain; };
-  cargoEnv = import ./cargo-env.nix { inherit tools toolchain targets; };
+  cargoEnv = import ./cargo-env.nix {
+    inherit
+      system
+      tools
+      toolchain
+      targets
+      recipe
+      ;
+  };
+  cargoZigbuild = import ./cargo-zigbuild.nix { inherit tools cargoEnv crates; };
   mkSysroot = import ./sysroot.nix {
     inherit
       system
@@ -38,8 +50,10 @@ let
       toolchain
       crates
       cargoEnv
+      cargoZigbuild
       sysroots
       targets
+      recipe
       ;
   };
 
@@ -100,6 +114,8 @@ in
     toolchain
     crates
     cargoEnv
+    cargoZigbuild
+    recipe
     sysroots
     ;
 }

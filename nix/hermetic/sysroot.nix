@@ -6,7 +6,7 @@
 # `--sysroot`, the way a prebuilt rust-std component is used; with bitcode embedded, so crates
 # that use LTO link against it too. Builtins only, no nixpkgs.
 #
-# Type: { system, tools, toolchain, cargoEnv } -> target -> drv
+# Type: { system, tools, toolchain, cargoEnv } -> target -> drv (cargoEnv: ./cargo-env.nix)
 {
   system ? "x86_64-linux",
   tools,
@@ -17,7 +17,7 @@
 target:
 let
   t = targets.lookup target;
-  env = cargoEnv {
+  env = cargoEnv.std {
     inherit target;
     vendor = "${toolchain.rustSrc}/library/vendor";
     # Bitcode beside the object code, as in the official rust-std: a crate whose release

@@ -96,6 +96,14 @@ fn issue15_example_builds_for_four_targets_verified_reproducible_and_runs() {
             "dynamic"
         };
         assert_eq!(bin["linkage"], want_linkage, "{attr}: {bin}");
+        // The recipe's wrappers pass rustc's -static-pie to zig as `-static -pie` (zig drops
+        // the one-word form): x86_64 musl is static PIE. rustc's aarch64 musl target asks for
+        // no PIE, so only that one warns.
+        assert_eq!(
+            bin["findings"].to_string().contains("not-pie"),
+            attr == "aarch64-musl",
+            "{attr}: {bin}"
+        );
         assert_eq!(
             bin["smoke"]["first_line"],
             format!("hello 0.1.0 ({triple})"),
@@ -254,4 +262,99 @@ fn issue15_hermetic_template_builds_a_crate_without_nixpkgs() {
     Test::in_dir(tmp.path())
         .args(["verify-release", "dist"])
         .success();
+}
+
+/// A copy of this checkout's tracked files (as they are in the working tree) under `<tmp>/f`,
+/// with a flake.nix of its own that exposes `nix/hermetic`'s `kilnPackages`: the source
+/// `nix/hermetic/source.nix` selects from it is the one it selects from the checkout.
+fn kiln_checkout() -> tempfile::TempDir {
+    let tmp = tempfile::Builder::new().prefix("kiln-it-").tempdir().unwrap();
+    let f = tmp.path().join("f");
+    let listed = Command::new("git")
+        .args(["ls-files", "-z"])
+        .current_dir(crate::harness::ROOT)
+        .output()
+        .expect("git ls-files");
+    assert!(listed.status.success(), "git ls-files failed");
+    for rel in listed.stdout.split(|&b| b == 0).filter(|p| !p.is_empty()) {
+        let rel = Path::new(std::str::from_utf8(rel).expect("UTF-8 path"));
+        let from = Path::new(crate::harness::ROOT).join(rel);
+        if !from.is_file() {
+            continue; // deleted in the working tree
+        }
+        let to = f.join(rel);
+        fs::create_dir_all(to.parent().unwrap()).unwrap();
+        fs::copy(&from, &to).unwrap_or_else(|e| panic!("{}: {e}", from.display()));
+    }
+    fs::write(
+        f.join("flake.nix"),
+        "{ outputs = { self }: { packages.x86_64-linux = (import ./nix/hermetic { }).kilnPackages; }; }\n",
+    )
+    .unwrap();
+    fs::remove_file(f.join("flake.lock")).unwrap();
+    tmp
+}
+
+// issue 15: kiln itself, built by the hermetic provider for the four targets from the source
+// nix/source.nix selects (its C dependencies through zig as well): every binary verifies, is
+// rebuilt bit for bit, runs (aarch64 under qemu) and the release checks; then the x86_64-musl
+// kiln that was built checks that release itself.
+#[test]
+fn issue15_kiln_builds_itself_for_four_targets_through_the_hermetic_provider() {
+    require_tool("qemu-aarch64-static");
+    require_tool("sha256sum");
+    require_fetch_env();
+    let _turn = crate::nixenv::example_guard();
+    let tmp = kiln_checkout();
+    let flake_ref = format!("path:{}", tmp.path().join("f").display());
+    let run = Test::in_dir(tmp.path())
+        .args(["build", "--flake", &flake_ref, "--check-reproducible"])
+        .args(["--smoke", "--version", "--json"])
+        .success();
+    let report = run.json();
+    let artifacts = report["manifest"]["artifacts"].as_array().unwrap();
+    assert_eq!(artifacts.len(), 4, "{report}");
+    assert_eq!(report["manifest"]["name"], "kiln", "{report}");
+    for (attr, triple) in TRIPLES {
+        let a = artifacts
+            .iter()
+            .find(|a| a["target"] == triple)
+            .unwrap_or_else(|| panic!("no artifact for {attr}: {report}"));
+        let bin = &a["binaries"][0];
+        assert!(
+            !bin["findings"].to_string().contains("\"error\""),
+            "{attr}: {bin}"
+        );
+        let want_linkage = if attr.ends_with("musl") {
+            "static"
+        } else {
+            "dynamic"
+        };
+        assert_eq!(bin["linkage"], want_linkage, "{attr}: {bin}");
+        assert_eq!(bin["smoke"]["first_line"], "kiln 0.1.0", "{attr}: {bin}");
+    }
+    let dist = tmp.path().join("dist");
+    sh(&dist, "sha256sum -c SHA256SUMS").success();
+    Test::in_dir(tmp.path())
+        .args(["verify-release", "dist"])
+        .success();
+    // The artifact, not the store path: unpack the x86_64-musl archive and let it check the
+    // release it is part of.
+    let archive = artifacts
+        .iter()
+        .find(|a| a["target"] == "x86_64-unknown-linux-musl")
+        .and_then(|a| a["file"].as_str())
+        .unwrap_or_else(|| panic!("no x86_64-musl archive: {report}"))
+        .to_owned();
+    let unpacked = tmp.path().join("unpacked");
+    fs::create_dir_all(&unpacked).unwrap();
+    sh(
+        &unpacked,
+        &format!("tar -xzf {}", dist.join(&archive).display()),
+    )
+    .success();
+    let built = sh(&unpacked, "find . -type f -name kiln").success();
+    let built = unpacked.join(built.stdout.trim());
+    let own = Output::of(Command::new(&built).args(["verify-release"]).arg(&dist));
+    assert_eq!(own.code, 0, "{} verify-release: {own}", built.display());
 }
