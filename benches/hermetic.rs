@@ -23,8 +23,9 @@
 //!   path remaps. Fresh `CARGO_HOME` and zig caches, so nothing is compiled before the timing.
 //!   The binaries are run afterwards (natively on x86_64, aarch64 under qemu when installed).
 //! - One-line change: the greeting in the copy's `src/main.rs` is edited, and the same `kiln
-//!   build` runs again in the same store (sysroots and vendored crates now cached). For context,
-//!   the plain builds are repeated after the same edit too (no goal).
+//!   build` runs again in the same store (sysroots and vendored crates now cached); every
+//!   target's store path must change. For context, the plain builds are repeated after the same
+//!   edit too (no goal; their binaries must hold the new text).
 //!
 //! `KILN_BENCH_TARGETS` (comma list of attribute names, default all four) picks the targets,
 //! `KILN_BENCH_RUNS` the number of runs (default 1: a cold run takes many minutes); every figure
@@ -47,6 +48,7 @@ const ALL_TARGETS: [&str; 4] = ["x86_64-gnu", "x86_64-musl", "aarch64-gnu", "aar
 /// The line of the example's `src/main.rs` the one-line change edits, and its replacement.
 const EDIT_FROM: &str = ".unwrap_or(\"Hello\");";
 const EDIT_TO: &str = ".unwrap_or(\"Hello again\");";
+const EDIT_TO_TEXT: &str = "Hello again";
 
 /// What the plain build needs to know of a target, as the provider evaluates it.
 #[derive(serde::Deserialize)]
@@ -192,6 +194,14 @@ fn main() {
         }
         edit_one_line(&dir.join("hello"));
         fig.plain_edit.push(run_plain(&dir, &setup).iter().sum());
+        for t in &setup.provider.targets {
+            let bin = std::fs::read(plain_binary(&dir, t)).unwrap();
+            assert!(
+                memchr::memmem::find(&bin, EDIT_TO_TEXT.as_bytes()).is_some(),
+                "{}: the plain rebuild after the edit holds the new text",
+                t.attr
+            );
+        }
         std::fs::remove_dir_all(&dir).unwrap();
 
         kiln_run(
@@ -275,8 +285,8 @@ fn prepare(config: &str, repo: &Path, tmp: &Path, chosen: &[String]) -> Setup {
         .map(|(drv, _)| drv.clone())
         .collect();
     eprintln!(
-        "hermetic: {} targets; {} fixed-output inputs and the Debian prefix present",
-        chosen.len(),
+        "hermetic: targets {}; {} fixed-output inputs and the Debian prefix present",
+        chosen.join(","),
         fixed.len()
     );
     fixed.push(provider.prefix_drv.clone());
@@ -466,11 +476,16 @@ fn run_plain(dir: &Path, setup: &Setup) -> Vec<Duration> {
         .collect()
 }
 
+/// Where the plain build of `t` puts the example's binary.
+fn plain_binary(dir: &Path, t: &TargetInfo) -> PathBuf {
+    dir.join("target").join(&t.triple).join("release/hello")
+}
+
 /// The plain binaries are real: each prints its version line (x86_64 natively, aarch64 under
 /// qemu-user when it is installed).
 fn check_plain_binaries(dir: &Path, targets: &[TargetInfo]) {
     for t in targets {
-        let bin = dir.join("target").join(&t.triple).join("release/hello");
+        let bin = plain_binary(dir, t);
         assert!(bin.is_file(), "{} was not built", bin.display());
         let mut c = if t.arch == "x86_64" {
             Command::new(&bin)
