@@ -39,3 +39,25 @@ pub(crate) fn random_file(path: &Path, mib: u64, mut state: u64) {
         w.write_all(&chunk).unwrap();
     }
 }
+
+/// Copies the directory tree `from` to `to` (files and directories only; the example crates
+/// and `nix/` hold no symlinks).
+#[allow(dead_code)] // not every benchmark copies a tree
+pub(crate) fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap_or_else(|e| panic!("{}: {e}", from.display())) {
+        let e = e.unwrap();
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &to.join(e.file_name()));
+        } else {
+            std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+        }
+    }
+}
+
+/// The median of some timings (the upper middle one for an even count); zero for none.
+#[allow(dead_code)] // not every benchmark takes medians
+pub(crate) fn median_of(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v.get(v.len() / 2).copied().unwrap_or_default()
+}
