@@ -247,7 +247,7 @@ fn prepare(config: &str, repo: &Path, tmp: &Path, chosen: &[String]) -> Setup {
     let targets = format!("(import {} {{ }})", nix_str(&format!("{nix_dir}/targets.nix")));
     let info = format!(
         "let h = {hermetic}; t = {targets}; one = a: let r = t.lookup a; \
-         e = h.cargoEnv {{ target = a; vendor = \"/kiln-bench-unused\"; }}; in {{ \
+         e = h.cargoEnv.std {{ target = a; vendor = \"/kiln-bench-unused\"; }}; in {{ \
          inherit (r) attr triple arch libc; inherit (e) zigTarget rustflags; \
          cflags = t.cflags a; cargoVar = t.cargoEnvVar a; ccVar = t.ccEnvVar a; }}; \
          in {{ targets = map one {}; zig = h.tools.zig.outPath; \

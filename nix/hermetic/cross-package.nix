@@ -63,13 +63,85 @@ let
       ;
     sysroot = sysroots.${t.attr};
   };
+  cargoBuild = "cargo build --profile ${profile} --locked --frozen --target ${t.triple} ${cargoExtraArgs}";
+
+  # Every .rs file of the source, as paths relative to it.
+  rustFiles =
+    let
+      go =
+        dir: rel:
+        builtins.concatLists (
+          builtins.attrValues (
+            builtins.mapAttrs (
+              name: type:
+              let
+                path = if builtins.isPath dir then dir + "/${name}" else "${dir}/${name}";
+                r = if rel == "" then name else "${rel}/${name}";
+              in
+              if type == "directory" then
+                go path r
+              else if type == "regular" && builtins.match ".*[.]rs" name != null then
+                [ r ]
+              else
+                [ ]
+            ) (builtins.readDir dir)
+          )
+        );
+    in
+    go src "";
+
+  # The dependencies, built once per target and kept, as crane's buildDepsOnly does for the
+  # nixpkgs provider: the crate's manifests and lock, with every .rs file of the source replaced
+  # by an empty program, so only a change to Cargo.toml or Cargo.lock (or a .rs file added or
+  # removed) builds them again. Keeps cargo's target directory and zig's caches (the target's C
+  # library, crt and unwinder, compiled by zig on first use), which the crate's build continues.
+  deps = tools.shDerivation (
+    env.env
+    // stripOtherProfile
+    // {
+      name = "${pname}-${t.attr}-${version}-deps";
+      src = builtins.path {
+        name = "${pname}-${version}-manifests";
+        path = src;
+        filter =
+          p: type:
+          type == "directory"
+          || builtins.elem (baseNameOf p) [
+            "Cargo.toml"
+            "Cargo.lock"
+          ]
+          || builtins.match ".*/[.]cargo/.*" p != null;
+      };
+      rustFiles = builtins.concatStringsSep "\n" rustFiles;
+      CARGO_PROFILE = profile;
+      script = ''
+        ${env.script}
+        $B cp -R "$src" "$NIX_BUILD_TOP/source"
+        $B chmod -R u+w "$NIX_BUILD_TOP/source"
+        cd "$NIX_BUILD_TOP/source"
+        printf '%s\n' "$rustFiles" | while IFS= read -r f; do
+          [ -n "$f" ] || continue
+          $B mkdir -p "$($B dirname "$f")"
+          printf '#![allow(warnings)]\nfn main() {}\n' > "$f"
+        done
+        echo "kiln: ${cargoBuild} (dependencies)"
+        ${cargoBuild}
+        $B mkdir -p "$out"
+        $B cp -R target "$out/target"
+        for d in kiln-zig-cache kiln-cargo-zigbuild; do
+          if [ -d "$TMPDIR/$d" ]; then $B cp -R "$TMPDIR/$d" "$out/$d"; fi
+        done
+      '';
+    }
+  );
+
   drv = tools.shDerivation (
     env.env
     // stripOtherProfile
     // recipe.referenceRules
     // {
       name = "${pname}-${t.attr}-${version}";
-      inherit src version;
+      inherit src version deps;
       pname = "${pname}-${t.attr}";
       CARGO_PROFILE = profile;
       script = ''
@@ -77,8 +149,18 @@ let
         $B cp -R "$src" "$NIX_BUILD_TOP/source"
         $B chmod -R u+w "$NIX_BUILD_TOP/source"
         cd "$NIX_BUILD_TOP/source"
-        echo "kiln: cargo build --profile ${profile} --locked --frozen --target ${t.triple} ${cargoExtraArgs}"
-        cargo build --profile ${profile} --locked --frozen --target ${t.triple} ${cargoExtraArgs}
+        $B cp -R "$deps/target" target
+        for d in kiln-zig-cache kiln-cargo-zigbuild; do
+          if [ -d "$deps/$d" ]; then $B cp -R "$deps/$d" "$TMPDIR/$d"; fi
+        done
+        $B chmod -R u+w target "$TMPDIR"
+        # cargo compares times: the dependency build's files (fingerprints, build script
+        # outputs) all get one old time, so none looks newer than another and the dependencies
+        # stay fresh; the crate's real sources get the current one, so cargo builds the crate.
+        $B find target -exec $B touch -h -d @1 {} +
+        $B find . -path ./target -prune -o -type f -exec $B touch {} +
+        echo "kiln: ${cargoBuild}"
+        ${cargoBuild}
         $B mkdir -p "$out/bin"
         for f in target/${t.triple}/${profileDir}/*; do
           if [ -f "$f" ] && [ -x "$f" ]; then $B cp "$f" "$out/bin/"; fi
@@ -92,8 +174,9 @@ let
 in
 drv
 // {
-  # The two inputs a crate's own edit must not rebuild (tests/integration/hermetic.rs).
+  # The inputs a crate's own edit must not rebuild (tests/integration/hermetic.rs).
   kilnVendor = vendor;
+  kilnDeps = deps;
   kilnSysroot = sysroots.${t.attr};
   kilnAttr = t.attr;
   target = t;
