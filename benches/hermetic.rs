@@ -9,7 +9,8 @@
 //!
 //! - Cold: a fresh chroot store (`store = local?root=<tmp>`), filled beforehand with `nix copy`
 //!   of exactly the fixed-output outputs the example's derivations need (Debian's `.deb`s and
-//!   index, zig, busybox, the `.crate` files) and the unpacked Debian prefix; everything else —
+//!   index, zig, busybox, the `.crate` files), the unpacked Debian prefix and the provider's
+//!   cargo-zigbuild (tools a cargo-zigbuild user has installed once); everything else —
 //!   the toolchain wrappers, the vendored directory, std's sysroot per target, the crate per
 //!   target — is built by the timed `kiln build`, which also verifies and exports. Fresh
 //!   `XDG_CACHE_HOME`, so neither Nix's nor kiln's evaluation cache helps. The machine's own
@@ -71,6 +72,7 @@ struct Provider {
     targets: Vec<TargetInfo>,
     zig: String,
     prefix_drv: String,
+    cargo_zigbuild_drv: String,
 }
 
 /// Runs `cmd`, its stdout returned; on failure, panics with the tail of its stderr.
@@ -145,7 +147,8 @@ struct Setup {
     tool_bin: String,
     /// The plain builds' cargo directory source: the example's crates and std's.
     vendor: String,
-    /// The fixed-output outputs and the unpacked Debian prefix, copied into each cold store.
+    /// The fixed-output outputs, the unpacked Debian prefix and cargo-zigbuild, copied into each
+    /// cold store.
     inputs: Vec<String>,
 }
 
@@ -251,7 +254,8 @@ fn prepare(config: &str, repo: &Path, tmp: &Path, chosen: &[String]) -> Setup {
          inherit (r) attr triple arch libc; inherit (e) zigTarget rustflags; \
          cflags = t.cflags a; cargoVar = t.cargoEnvVar a; ccVar = t.ccEnvVar a; }}; \
          in {{ targets = map one {}; zig = h.tools.zig.outPath; \
-         prefixDrv = h.toolchain.prefix.drvPath; }}",
+         prefixDrv = h.toolchain.prefix.drvPath; \
+         cargoZigbuildDrv = h.cargoZigbuild.drvPath; }}",
         nix_list(chosen)
     );
     let eval_args = ["eval", "--json", "--impure", "--expr", &info];
@@ -285,11 +289,15 @@ fn prepare(config: &str, repo: &Path, tmp: &Path, chosen: &[String]) -> Setup {
         .map(|(drv, _)| drv.clone())
         .collect();
     eprintln!(
-        "hermetic: targets {}; {} fixed-output inputs and the Debian prefix present",
+        "hermetic: targets {}; {} fixed-output inputs, the Debian prefix and cargo-zigbuild \
+         present",
         chosen.join(","),
         fixed.len()
     );
+    // Tools, as on the plain side's machine: the unpacked toolchain, and cargo-zigbuild (what
+    // `cargo install cargo-zigbuild` gives a user once).
     fixed.push(provider.prefix_drv.clone());
+    fixed.push(provider.cargo_zigbuild_drv.clone());
     let mut realise = Command::new("nix-store");
     realise.env("NIX_CONFIG", config).arg("--realise").args(&fixed);
     let inputs = run(&mut realise).lines().map(str::to_owned).collect();

@@ -366,11 +366,7 @@ fn issue15_kiln_builds_itself_for_four_targets_through_the_hermetic_provider() {
         .to_owned();
     let unpacked = tmp.path().join("unpacked");
     fs::create_dir_all(&unpacked).unwrap();
-    sh(
-        &unpacked,
-        &format!("tar -xzf {}", dist.join(&archive).display()),
-    )
-    .success();
+    sh(&unpacked, &format!("tar -xzf {}", dist.join(&archive).display())).success();
     let built = sh(&unpacked, "find . -type f -name kiln").success();
     let built = unpacked.join(built.stdout.trim());
     let own = Output::of(Command::new(&built).args(["verify-release"]).arg(&dist));
@@ -389,7 +385,10 @@ fn issue15_nix_2_26_builds_the_example_to_the_same_bytes() {
         let run = fx
             .build(&["--target", "x86_64-musl", "--smoke", "", "--json"])
             .arg("--out")
-            .arg(fx.dir().join(if path == "2.8" { "dist-2.8" } else { "dist-2.26" }))
+            .arg(
+                fx.dir()
+                    .join(if path == "2.8" { "dist-2.8" } else { "dist-2.26" }),
+            )
             .env("PATH", if path == "2.8" { path_env() } else { modern_path() })
             .success();
         let a = run.json()["manifest"]["artifacts"][0].clone();
@@ -412,11 +411,17 @@ fn issue15_nix_2_26_builds_the_example_to_the_same_bytes() {
     )
     .success();
     let inputs = inputs.stdout.split_whitespace().collect::<Vec<_>>().join(" ");
-    assert!(inputs.contains("kiln-rust-std-"), "the sysroot is an input: {inputs}");
+    assert!(
+        inputs.contains("kiln-rust-std-"),
+        "the sysroot is an input: {inputs}"
+    );
     let store = modern_bin().join("nix-store");
     sh(
         fx.dir(),
-        &format!("nix-store --export {inputs} | {} --import >/dev/null", store.display()),
+        &format!(
+            "nix-store --export {inputs} | {} --import >/dev/null",
+            store.display()
+        ),
     )
     .success();
     // A run before this one left the crate's output in 2.26's store (the tests' own): drop it,
