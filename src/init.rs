@@ -1567,6 +1567,19 @@ pub fn plan_and_write(req: &InitRequest) -> Result<Plan> {
             cargo_path.display()
         );
     }
+    // What an earlier run wrote, to keep what this one does not repeat.
+    let old_flake = check_path(&req.dir, "flake.nix")
+        .ok()
+        .and_then(|()| read_regular(&req.dir.join("flake.nix"), false).ok().flatten());
+    // The kind of flake: as asked, else the one an earlier run wrote. Its needs are checked
+    // before anything else is read (a workspace root's members, too).
+    let hermetic = !req.ci_only
+        && req
+            .hermetic
+            .unwrap_or_else(|| old_flake.as_deref().is_some_and(is_hermetic_flake));
+    if hermetic {
+        check_hermetic(&req.dir, parsed.as_ref(), &cargo_path, workspace)?;
+    }
     let members = if workspace {
         chosen_members(req, parsed.as_ref(), &cargo_path)?
     } else {
@@ -1583,20 +1596,6 @@ pub fn plan_and_write(req: &InitRequest) -> Result<Plan> {
         None => (None, None),
     };
     let wf_dir = wf_root.clone().unwrap_or_else(|| req.dir.clone());
-    // What an earlier run wrote, to keep what this one does not repeat.
-    let earlier = |rel: &str| {
-        check_path(&req.dir, rel)
-            .ok()
-            .and_then(|()| read_regular(&req.dir.join(rel), false).ok().flatten())
-    };
-    let old_flake = earlier("flake.nix");
-    let hermetic = !req.ci_only
-        && req
-            .hermetic
-            .unwrap_or_else(|| old_flake.as_deref().is_some_and(is_hermetic_flake));
-    if hermetic {
-        check_hermetic(&req.dir, parsed.as_ref(), &cargo_path, workspace)?;
-    }
     let old_workflow = check_path(&wf_dir, WORKFLOW_PATH)
         .ok()
         .and_then(|()| read_regular(&wf_dir.join(WORKFLOW_PATH), false).ok().flatten());
