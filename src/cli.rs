@@ -70,9 +70,9 @@ pub enum Command {
     #[command(subcommand)]
     Cache(CacheCommand),
     /// Add kiln to an existing Rust crate: flake.nix, Cargo.toml metadata, rust-toolchain.toml
-    /// (unless the crate has one: it is kept) and the release workflow. Idempotent, keeping an
-    /// earlier run's choices; refuses to overwrite edited files unless --skip or --force names
-    /// them; --dry-run shows the change as a diff.
+    /// (unless the crate has one: it is kept; none with --hermetic) and the release workflow.
+    /// Idempotent, keeping an earlier run's choices; refuses to overwrite edited files unless
+    /// --skip or --force names them; --dry-run shows the change as a diff.
     Init(InitArgs),
     /// Continuous integration.
     #[command(subcommand)]
@@ -194,6 +194,10 @@ pub struct CiInitArgs {
     /// Write nothing: print what would change as a unified diff (exit 0).
     #[arg(long)]
     pub dry_run: bool,
+    /// Print what happened to each file as JSON (with --dry-run: what would); on an error, a
+    /// document with `ok: false` and the one-line error.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `kiln init`.
@@ -225,6 +229,17 @@ pub struct InitArgs {
     /// repeatable (default: the table's, else every member with a binary).
     #[arg(long, short = 'p', value_name = "NAME", value_delimiter = ',')]
     pub package: Vec<String>,
+    /// Write the hermetic flake (templates/hermetic: no nixpkgs, kiln's source its one input),
+    /// built with kiln's pinned Rust (Debian's rustc-web; see docs/hermetic.md), so no
+    /// rust-toolchain.toml is written. Needs one package (not a workspace root) with a
+    /// Cargo.lock of registry crates only (no git dependency) and a rust-version, if any, that
+    /// Rust meets (default: the kind of flake an earlier `kiln init` wrote, else the default).
+    #[arg(long, overrides_with = "no_hermetic")]
+    pub hermetic: bool,
+    /// Write the default (nixpkgs) flake, also where an earlier `kiln init --hermetic` wrote
+    /// the hermetic one.
+    #[arg(long, overrides_with = "hermetic")]
+    pub no_hermetic: bool,
 }
 
 /// `kiln cache` subcommands.

@@ -532,6 +532,16 @@ fn init_request(c: &CiInitArgs, full: Option<&InitArgs>) -> Result<InitRequest> 
         dry_run: c.dry_run,
         ci_only: full.is_none(),
         packages: full.map(|f| f.package.clone()).unwrap_or_default(),
+        hermetic: full.and_then(|f| {
+            if f.hermetic {
+                Some(true)
+            } else if f.no_hermetic {
+                Some(false)
+            } else {
+                None
+            }
+        }),
+        json: c.json,
     })
 }
 

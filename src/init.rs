@@ -29,6 +29,14 @@
 //! that the keys given on the command line (`--target`, `--archive`, ...) are set in it; with
 //! `--force` every key kiln writes is set, in the table's own form.
 //!
+//! With `--hermetic` the flake is `templates/hermetic` instead (no nixpkgs; kiln's source is its
+//! one input, `flake = false`), which builds with kiln's pinned Debian Rust: no toolchain file
+//! is written or read. Its needs are checked before anything is written, each an error naming
+//! the file: one package (not a workspace root), a `Cargo.lock` (kiln does not resolve
+//! dependencies), no git dependency or other registry in it, and a `rust-version` the pinned
+//! Rust meets. A later run keeps the kind of flake it finds unless `--hermetic` or
+//! `--no-hermetic` is given; replacing one kind by the other follows the rules above.
+//!
 //! Every file is written as a temporary file renamed over the old one in the same directory,
 //! and nothing is written through a symbolic link: a link on any path component below the
 //! crate directory (`flake.nix`, `.github`, `.github/workflows`, the workflow, `Cargo.toml`)
@@ -50,6 +58,16 @@ use crate::workflow::{self, CacheKind, WorkflowSpec};
 
 /// The flake template of `templates/default`, whose kiln input URL is replaced.
 const FLAKE_TEMPLATE: &str = include_str!("../templates/default/flake.nix");
+/// The flake template of `templates/hermetic` (`--hermetic`), whose kiln input URL is replaced.
+const HERMETIC_TEMPLATE: &str = include_str!("../templates/hermetic/flake.nix");
+/// The line by which a flake is known to build through kiln's hermetic provider.
+const HERMETIC_IMPORT: &str = "hermetic = import \"${kiln}/nix/hermetic\" { };";
+/// The end of the hermetic template's `crateSource` call, after which a `mainProgram` goes.
+const HERMETIC_SRC_END: &str = "          exclude = [ ];\n        };\n";
+/// kiln's pins of the hermetic toolchain's Debian packages: `rustc-web` is its Rust.
+const HERMETIC_PINS: &str = include_str!("../nix/hermetic/debian.json");
+/// The hermetic provider's vendoring, whose `defaultRegistry` is the one source it fetches.
+const HERMETIC_CRATES_NIX: &str = include_str!("../nix/hermetic/crates.nix");
 /// The kiln input URL in the template: a placeholder the user should replace.
 pub const PLACEHOLDER_URL: &str = "github:OWNER/kiln";
 /// The template's toolchain line, naming the file kiln writes when the crate has none.
@@ -97,6 +115,124 @@ pub fn pinned_rust_version() -> String {
         .expect("kiln's rust-toolchain.toml has a [toolchain] channel")
 }
 
+/// The Rust version of kiln's hermetic toolchain: the upstream part of the Debian version of
+/// `rustc-web` pinned in `nix/hermetic/debian.json` (`1.96.0+dfsg1-...` is `1.96.0`).
+pub fn hermetic_rust_version() -> String {
+    let pins: serde_json::Value =
+        serde_json::from_str(HERMETIC_PINS).expect("nix/hermetic/debian.json is JSON");
+    let debian = pins["packages"]["rustc-web"]["version"]
+        .as_str()
+        .expect("nix/hermetic/debian.json pins rustc-web");
+    debian.split(['+', '~', '-']).next().unwrap_or(debian).to_owned()
+}
+
+/// The one registry the hermetic provider vendors from, as Cargo.lock names it (the
+/// `defaultRegistry` of `nix/hermetic/crates.nix`).
+fn hermetic_registry() -> &'static str {
+    HERMETIC_CRATES_NIX
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("defaultRegistry = \""))
+        .and_then(|rest| rest.strip_suffix("\";"))
+        .expect("nix/hermetic/crates.nix sets defaultRegistry")
+}
+
+/// A Rust version `X`, `X.Y` or `X.Y.Z` as three numbers (missing parts are 0).
+fn rust_version_parts(v: &str) -> Option<[u64; 3]> {
+    let mut parts = [0; 3];
+    let mut count = 0;
+    for (i, p) in v.split('.').enumerate() {
+        *parts.get_mut(i)? = p.parse().ok()?;
+        count = i + 1;
+    }
+    (count > 0).then_some(parts)
+}
+
+/// Whether `flake` is a hermetic one (it imports kiln's `nix/hermetic`).
+fn is_hermetic_flake(flake: &str) -> bool {
+    flake.lines().any(|l| l.trim() == HERMETIC_IMPORT)
+}
+
+/// What `--hermetic` needs of the crate, checked before anything is written; each refusal is
+/// one line naming the file. `workspace`: init is at a workspace root.
+fn check_hermetic(
+    dir: &Path,
+    parsed: Option<&toml::Value>,
+    cargo_path: &Path,
+    workspace: bool,
+) -> Result<()> {
+    if workspace {
+        bail!(
+            "{}: a workspace root; --hermetic builds one package from its own Cargo.lock \
+             (templates/hermetic has no workspace members): run kiln init --package without \
+             --hermetic here",
+            cargo_path.display()
+        );
+    }
+    let package = parsed.and_then(|v| v.get("package"));
+    let rust_version = match package.and_then(|p| p.get("rust-version")) {
+        Some(toml::Value::Table(t)) if t.get("workspace").and_then(toml::Value::as_bool) == Some(true) => {
+            parsed.and_then(|v| v.get("workspace")?.get("package")?.get("rust-version")?.as_str())
+        }
+        Some(v) => v.as_str(),
+        None => None,
+    };
+    if let Some(wanted) = rust_version {
+        let have = hermetic_rust_version();
+        let newer = match (rust_version_parts(wanted), rust_version_parts(&have)) {
+            (Some(w), Some(h)) => w > h,
+            (None, _) => bail!(
+                "{}: rust-version {wanted:?} is not a version like 1.85",
+                cargo_path.display()
+            ),
+            (_, None) => false,
+        };
+        if newer {
+            bail!(
+                "{}: rust-version {wanted} is newer than Rust {have}, the hermetic toolchain's \
+                 (kiln's pinned Debian rustc-web); lower it, or run kiln init without --hermetic",
+                cargo_path.display()
+            );
+        }
+    }
+    let lock_path = dir.join("Cargo.lock");
+    let lock = read_regular(&lock_path, true)?.with_context(|| {
+        format!(
+            "{}: missing; the hermetic provider builds from the crate's Cargo.lock and kiln init \
+             resolves no dependencies: run `cargo generate-lockfile` first, or kiln init without \
+             --hermetic",
+            lock_path.display()
+        )
+    })?;
+    let lock: toml::Value = toml::from_str(&lock).map_err(|e| {
+        let message = e.message().split_whitespace().collect::<Vec<_>>().join(" ");
+        anyhow::anyhow!("{}: {message}", lock_path.display())
+    })?;
+    let packages = lock.get("package").and_then(toml::Value::as_array);
+    for p in packages.into_iter().flatten() {
+        let Some(source) = p.get("source").and_then(toml::Value::as_str) else {
+            continue; // a path dependency or the crate itself
+        };
+        let field = |k: &str| p.get(k).and_then(toml::Value::as_str).unwrap_or("?");
+        let (name, version) = (field("name"), field("version"));
+        if source.starts_with("git+") {
+            bail!(
+                "{}: {name} {version} is a git dependency ({source}); the hermetic provider \
+                 vendors registry crates only: publish it or make it a path dependency, or run \
+                 kiln init without --hermetic",
+                lock_path.display()
+            );
+        }
+        if source != hermetic_registry() {
+            bail!(
+                "{}: {name} {version} comes from the registry {source}; the hermetic provider \
+                 fetches from the default registry only: run kiln init without --hermetic",
+                lock_path.display()
+            );
+        }
+    }
+    Ok(())
+}
+
 /// Everything `kiln init` (or, with `ci_only`, `kiln ci init`) was asked for.
 #[derive(Debug, Clone)]
 pub struct InitRequest {
@@ -133,6 +269,20 @@ pub struct InitRequest {
     /// At a workspace root: the members whose binaries the flake builds (default: the
     /// `packages` of `[workspace.metadata.kiln]`, else every member with a binary).
     pub packages: Vec<String>,
+    /// The hermetic flake (`Some(true)`, `--hermetic`) or the default one (`Some(false)`,
+    /// `--no-hermetic`); `None`: the kind the existing flake is, else the default.
+    pub hermetic: Option<bool>,
+    /// Print the plan as JSON.
+    pub json: bool,
+}
+
+/// What `kiln init` planned (and, unless dry, did).
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// Each file's change, in the order they are printed.
+    pub files: Vec<Planned>,
+    /// Whether the flake is (or would be, or with `--skip flake` is meant to be) the hermetic one.
+    pub hermetic: bool,
 }
 
 impl InitRequest {
@@ -859,6 +1009,27 @@ fn flake(kiln_url: &str, toolchain: &str, main_program: Option<&str>) -> String 
         )
 }
 
+/// The hermetic template with the kiln input's URL and, when it is not the package name, the
+/// binary `main_program` (as `mainProgram` of `mkCrossPackages`) filled in.
+fn hermetic_flake(kiln_url: &str, main_program: Option<&str>) -> String {
+    let text = HERMETIC_TEMPLATE.replace(
+        &format!("url = \"{PLACEHOLDER_URL}\";"),
+        &format!("url = {};", nix_str(kiln_url)),
+    );
+    match main_program {
+        None => text,
+        Some(m) => text.replacen(
+            HERMETIC_SRC_END,
+            &format!(
+                "{HERMETIC_SRC_END}        # The binary `nix run` starts and an image's entrypoint.\n        \
+                 mainProgram = {};\n",
+                nix_str(m)
+            ),
+            1,
+        ),
+    }
+}
+
 /// `s` as a Nix string literal.
 fn nix_str(s: &str) -> String {
     toml_str(s).replace("${", "\\${")
@@ -1079,7 +1250,8 @@ fn previous_kiln_url(flake: Option<&str>, workflow: Option<&str>) -> Option<Stri
     let from_flake = flake.and_then(|f| {
         let mut in_kiln = false;
         for line in f.lines().map(str::trim) {
-            if line == "kiln = {" {
+            // `kiln = {` in the default flake's `inputs`, `inputs.kiln = {` in the hermetic one.
+            if line == "kiln = {" || line == "inputs.kiln = {" {
                 in_kiln = true;
             } else if in_kiln && let Some(lit) = line.strip_prefix("url = ") {
                 return nix_unstr(lit.strip_suffix(';')?);
@@ -1375,7 +1547,7 @@ fn refuse(plan: &[Planned]) -> Result<()> {
 /// on any path kiln would write (a file, `.github`, `.github/workflows`) is an error naming it,
 /// before anything is written.
 #[allow(clippy::too_many_lines)] // one plan, file by file, in the order the files are printed
-pub fn plan_and_write(req: &InitRequest) -> Result<Vec<Planned>> {
+pub fn plan_and_write(req: &InitRequest) -> Result<Plan> {
     if let Some(url) = &req.kiln_url {
         check_kiln_url(url)?;
     }
@@ -1395,6 +1567,19 @@ pub fn plan_and_write(req: &InitRequest) -> Result<Vec<Planned>> {
             cargo_path.display()
         );
     }
+    // What an earlier run wrote, to keep what this one does not repeat.
+    let old_flake = check_path(&req.dir, "flake.nix")
+        .ok()
+        .and_then(|()| read_regular(&req.dir.join("flake.nix"), false).ok().flatten());
+    // The kind of flake: as asked, else the one an earlier run wrote. Its needs are checked
+    // before anything else is read (a workspace root's members, too).
+    let hermetic = !req.ci_only
+        && req
+            .hermetic
+            .unwrap_or_else(|| old_flake.as_deref().is_some_and(is_hermetic_flake));
+    if hermetic {
+        check_hermetic(&req.dir, parsed.as_ref(), &cargo_path, workspace)?;
+    }
     let members = if workspace {
         chosen_members(req, parsed.as_ref(), &cargo_path)?
     } else {
@@ -1411,13 +1596,6 @@ pub fn plan_and_write(req: &InitRequest) -> Result<Vec<Planned>> {
         None => (None, None),
     };
     let wf_dir = wf_root.clone().unwrap_or_else(|| req.dir.clone());
-    // What an earlier run wrote, to keep what this one does not repeat.
-    let earlier = |rel: &str| {
-        check_path(&req.dir, rel)
-            .ok()
-            .and_then(|()| read_regular(&req.dir.join(rel), false).ok().flatten())
-    };
-    let old_flake = earlier("flake.nix");
     let old_workflow = check_path(&wf_dir, WORKFLOW_PATH)
         .ok()
         .and_then(|()| read_regular(&wf_dir.join(WORKFLOW_PATH), false).ok().flatten());
@@ -1450,15 +1628,24 @@ pub fn plan_and_write(req: &InitRequest) -> Result<Vec<Planned>> {
     };
     let mut plan = Vec::new();
     if !req.ci_only {
-        let toolchain = plan_toolchain(req)?;
+        // The hermetic flake builds with kiln's pinned Rust: no toolchain file is planned.
+        let toolchain = if hermetic {
+            None
+        } else {
+            Some(plan_toolchain(req)?)
+        };
+        let toolchain_rel = toolchain.as_ref().map_or(TOOLCHAIN_TOML, |t| t.rel.as_str());
         if req.skipped("flake.nix") {
             plan.push(skipped("flake.nix"));
         } else {
-            let flake = if workspace {
-                workspace_flake(&kiln_url, &toolchain.rel, &members)
+            let flake = if hermetic {
+                let main = main_program(&req.dir, &cargo, &name);
+                hermetic_flake(&kiln_url, main.as_deref())
+            } else if workspace {
+                workspace_flake(&kiln_url, toolchain_rel, &members)
             } else {
                 let main = main_program(&req.dir, &cargo, &name);
-                flake(&kiln_url, &toolchain.rel, main.as_deref())
+                flake(&kiln_url, toolchain_rel, main.as_deref())
             };
             plan.push(plan_owned(
                 &req.dir,
@@ -1467,10 +1654,12 @@ pub fn plan_and_write(req: &InitRequest) -> Result<Vec<Planned>> {
                 req.forced("flake.nix"),
             )?);
         }
-        if req.skipped(TOOLCHAIN_TOML) && toolchain.action == Action::Created {
-            plan.push(skipped(TOOLCHAIN_TOML));
-        } else {
-            plan.push(toolchain);
+        match toolchain {
+            Some(t) if req.skipped(TOOLCHAIN_TOML) && t.action == Action::Created => {
+                plan.push(skipped(TOOLCHAIN_TOML));
+            }
+            Some(t) => plan.push(t),
+            None => {}
         }
         if req.skipped("Cargo.toml") {
             plan.push(skipped("Cargo.toml"));
@@ -1514,7 +1703,10 @@ pub fn plan_and_write(req: &InitRequest) -> Result<Vec<Planned>> {
         plan.push(wf);
     }
     if req.dry_run {
-        return Ok(plan);
+        return Ok(Plan {
+            files: plan,
+            hermetic,
+        });
     }
 
     refuse(&plan)?;
@@ -1523,7 +1715,10 @@ pub fn plan_and_write(req: &InitRequest) -> Result<Vec<Planned>> {
             write_atomic(p.root.as_deref().unwrap_or(&req.dir), &p.rel, &p.content)?;
         }
     }
-    Ok(plan)
+    Ok(Plan {
+        files: plan,
+        hermetic,
+    })
 }
 
 #[cfg(test)]
@@ -1741,6 +1936,69 @@ mod tests {
             previous_kiln_url(Some(&flake(PLACEHOLDER_URL, TOOLCHAIN_TOML, None)), None),
             None
         );
+    }
+
+    #[test]
+    fn the_hermetic_flake_is_the_template_with_the_url_and_binary() {
+        assert_eq!(HERMETIC_TEMPLATE.matches(HERMETIC_SRC_END).count(), 1);
+        assert_eq!(
+            HERMETIC_TEMPLATE
+                .matches(&format!("url = \"{PLACEHOLDER_URL}\";"))
+                .count(),
+            1
+        );
+        assert!(is_hermetic_flake(HERMETIC_TEMPLATE));
+        assert!(!is_hermetic_flake(FLAKE_TEMPLATE));
+        let rev = "0123456789abcdef0123456789abcdef01234567";
+        let url = format!("github:o/k/{rev}");
+        let plain = hermetic_flake(&url, None);
+        assert_eq!(
+            plain,
+            HERMETIC_TEMPLATE.replace(PLACEHOLDER_URL, &url),
+            "only the URL changes"
+        );
+        assert_eq!(previous_kiln_url(Some(&plain), None), Some(url.clone()));
+        assert_eq!(
+            previous_kiln_url(Some(&hermetic_flake(PLACEHOLDER_URL, None)), None),
+            None
+        );
+        let named = hermetic_flake(&url, Some("fd"));
+        assert!(
+            named.contains("          exclude = [ ];\n        };\n        # The binary `nix run` starts and an image's entrypoint.\n        mainProgram = \"fd\";\n      };\n"),
+            "{named}"
+        );
+    }
+
+    #[test]
+    fn the_hermetic_rust_version_is_debians_rustc_web() {
+        let pins: serde_json::Value = serde_json::from_str(HERMETIC_PINS).unwrap();
+        let debian = pins["packages"]["rustc-web"]["version"].as_str().unwrap();
+        let v = hermetic_rust_version();
+        assert!(debian.starts_with(&format!("{v}+")), "{v} of {debian}");
+        assert!(rust_version_parts(&v).is_some(), "{v}");
+        assert_eq!(v.split('.').count(), 3, "{v}");
+    }
+
+    #[test]
+    fn rust_versions_compare_by_their_numbers() {
+        assert_eq!(rust_version_parts("1.96.0"), Some([1, 96, 0]));
+        assert_eq!(rust_version_parts("1.97"), Some([1, 97, 0]));
+        assert_eq!(rust_version_parts("2"), Some([2, 0, 0]));
+        assert!(rust_version_parts("1.97") > rust_version_parts("1.96.0"));
+        assert!(rust_version_parts("1.96") <= rust_version_parts("1.96.0"));
+        assert!(rust_version_parts("1.100") > rust_version_parts("1.96.0"));
+        for bad in ["", "1.x", "1.2.3.4", "1.85-beta", " 1.8"] {
+            assert_eq!(rust_version_parts(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn the_hermetic_registry_is_the_one_cargo_locks_name() {
+        let r = hermetic_registry();
+        assert!(r.starts_with("registry+https://") && r.ends_with("-index"), "{r}");
+        // The crate lock of kiln's own example names it.
+        let lock = include_str!("../examples/hello/Cargo.lock");
+        assert!(lock.contains(&format!("source = \"{r}\"")), "{r}");
     }
 
     #[test]

@@ -204,21 +204,65 @@ fn verify(c: &VerifyConfig, style: Style) -> Result<Outcome> {
 }
 
 fn init_cmd(req: &InitRequest) -> Result<Outcome> {
-    let plan = init::plan_and_write(req)?;
+    let plan = match init::plan_and_write(req) {
+        Err(e) if req.json => {
+            // `--json` promises a document on stdout whatever the end; stderr keeps its line.
+            print_json(&JsonError::new(&e))?;
+            return Err(e);
+        }
+        other => other?,
+    };
+    // The hermetic flake's Rust, which replaces the toolchain file's line.
+    let rust = plan.hermetic.then(init::hermetic_rust_version);
+    let rust_line = rust.as_ref().map(|v| {
+        format!(
+            "{:<10} Rust {v}, kiln's pinned Debian rustc-web (--hermetic: no rust-toolchain.toml \
+             is written or read)",
+            "toolchain"
+        )
+    });
+    if req.json {
+        let files: Vec<serde_json::Value> = plan
+            .files
+            .iter()
+            .map(|p| {
+                serde_json::json!({
+                    "path": p.rel,
+                    "root": p.root.as_ref().map(|r| r.display().to_string()),
+                    "action": p.action.word(),
+                    "writes": p.writes(),
+                })
+            })
+            .collect();
+        print_json(&serde_json::json!({
+            "ok": true,
+            "dry_run": req.dry_run,
+            "flake": if req.ci_only { None } else if plan.hermetic { Some("hermetic") } else { Some("default") },
+            "rust": rust,
+            "files": files,
+        }))?;
+        return Ok(Outcome::Ok);
+    }
     let mut text = String::new();
     if req.dry_run {
         // The diff on stdout (for `patch -p1`), what each file would get on stderr.
-        for p in &plan {
+        for p in &plan.files {
             text.push_str(&p.diff());
             eprintln!("would be {:<10} {}", p.action.word(), p.rel);
         }
+        if let Some(line) = &rust_line {
+            eprintln!("{line}");
+        }
     } else {
-        for p in &plan {
+        for p in &plan.files {
             let shown = p
                 .root
                 .as_ref()
                 .map_or_else(|| p.rel.clone(), |r| r.join(&p.rel).display().to_string());
             let _ = writeln!(text, "{:<10} {}", p.action.word(), shown);
+        }
+        if let Some(line) = &rust_line {
+            let _ = writeln!(text, "{line}");
         }
     }
     print(&text)?;

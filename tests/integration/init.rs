@@ -1511,3 +1511,352 @@ fn real_flake_eval(dir: &Path, body: &str) -> serde_json::Value {
     );
     run.json()
 }
+
+// --- issue 15 item 4: kiln init --hermetic ------------------------------------------------
+
+/// The Rust of kiln's hermetic toolchain, as nix/hermetic/debian.json pins it (`rustc-web`).
+fn hermetic_rust() -> String {
+    let pins: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(repo().join("nix/hermetic/debian.json")).unwrap()).unwrap();
+    let debian = pins["packages"]["rustc-web"]["version"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    debian.split('+').next().unwrap().to_owned()
+}
+
+/// templates/hermetic/flake.nix with its kiln input's URL set to `url`.
+fn hermetic_template(url: &str) -> String {
+    fs::read_to_string(repo().join("templates/hermetic/flake.nix"))
+        .unwrap()
+        .replace("url = \"github:OWNER/kiln\";", &format!("url = \"{url}\";"))
+}
+
+/// flake.nix without kiln's marker line.
+fn flake_body(dir: &Path) -> String {
+    let text = fs::read_to_string(dir.join("flake.nix")).unwrap();
+    let (marker, body) = text.split_once('\n').unwrap();
+    assert!(marker.starts_with("# kiln:generated sha256="), "{marker}");
+    body.to_owned()
+}
+
+/// Every file below `dir` with its contents (what "nothing written" compares).
+fn tree(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                let rel = p.strip_prefix(dir).unwrap().display().to_string();
+                out.push((rel, fs::read(&p).unwrap()));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// A fresh crate with a Cargo.lock (it has no dependencies, so cargo needs no index).
+fn new_locked_crate() -> (tempfile::TempDir, PathBuf) {
+    let (tmp, dir) = new_crate();
+    Output::of(
+        cargo()
+            .args(["generate-lockfile", "--offline", "--quiet"])
+            .current_dir(&dir),
+    )
+    .success();
+    (tmp, dir)
+}
+
+// issue 15 item 4: `init --hermetic` writes templates/hermetic's flake with the URL filled in,
+// no rust-toolchain.toml (it says which Rust builds instead), the kiln table; a second run,
+// bare or with --hermetic, changes nothing; --kiln-rev pins the URL the hermetic flake holds;
+// --json reports the same.
+#[test]
+fn issue15_item4_init_hermetic_writes_the_template_flake_idempotently() {
+    let (_tmp, dir) = new_locked_crate();
+    // The pinned Rust itself is enough.
+    let cargo_toml = dir.join("Cargo.toml");
+    let text = fs::read_to_string(&cargo_toml).unwrap();
+    let rust = hermetic_rust();
+    fs::write(
+        &cargo_toml,
+        text.replace("edition = ", &format!("rust-version = \"{rust}\"\nedition = ")),
+    )
+    .unwrap();
+    let run = Test::in_dir(&dir)
+        .args(["init", "--hermetic", "--kiln-url", "github:example/kiln"])
+        .success();
+    assert_eq!(
+        run.stdout,
+        format!(
+            "created    flake.nix\nupdated    Cargo.toml\ncreated    .github/workflows/kiln-release.yml\n\
+             toolchain  Rust {rust}, kiln's pinned Debian rustc-web (--hermetic: no rust-toolchain.toml is written or read)\n"
+        )
+    );
+    assert_eq!(flake_body(&dir), hermetic_template("github:example/kiln"));
+    assert!(!dir.join("rust-toolchain.toml").exists());
+    let cargo = fs::read_to_string(&cargo_toml).unwrap();
+    assert!(cargo.contains("[package.metadata.kiln]"), "{cargo}");
+    lint(&dir.join(".github/workflows/kiln-release.yml"));
+
+    let before = tree(&dir);
+    for args in [
+        &["init"][..],
+        &["init", "--hermetic"],
+        &["init", "--hermetic", "--kiln-url", "github:example/kiln"],
+    ] {
+        let run = Test::in_dir(&dir).args(args).success();
+        assert_eq!(
+            run.stdout.lines().filter(|l| l.starts_with("unchanged")).count(),
+            3,
+            "{args:?}: {}",
+            run.stdout
+        );
+        assert!(
+            run.stdout.contains(&format!("toolchain  Rust {rust},")),
+            "{args:?}: {}",
+            run.stdout
+        );
+        assert_eq!(tree(&dir), before, "{args:?} changed nothing");
+    }
+    let run = Test::in_dir(&dir).args(["init", "--json"]).success();
+    let doc = run.json();
+    assert_eq!(doc["ok"], true, "{doc}");
+    assert_eq!(doc["flake"], "hermetic", "{doc}");
+    assert_eq!(doc["rust"], rust.as_str(), "{doc}");
+    let files = doc["files"].as_array().unwrap();
+    assert_eq!(files.len(), 3, "{doc}");
+    assert!(
+        files
+            .iter()
+            .all(|f| f["action"] == "unchanged" && f["writes"] == false),
+        "{doc}"
+    );
+
+    let rev = "0123456789abcdef0123456789abcdef01234567";
+    let run = Test::in_dir(&dir).args(["init", "--kiln-rev", rev]).success();
+    assert!(run.stdout.contains("updated    flake.nix"), "{}", run.stdout);
+    assert_eq!(
+        flake_body(&dir),
+        hermetic_template(&format!("github:example/kiln/{rev}")),
+        "the earlier URL, pinned, in the hermetic flake"
+    );
+    let wf = fs::read_to_string(dir.join(".github/workflows/kiln-release.yml")).unwrap();
+    assert!(wf.contains(&format!("github:example/kiln/{rev}")), "{wf}");
+}
+
+// issue 15 item 4: what the hermetic provider cannot build is refused before anything is
+// written, each with exit 2 and one line naming the file: no Cargo.lock, a git dependency or
+// another registry in it, a rust-version newer than the pinned Rust, a workspace root.
+#[test]
+fn issue15_item4_init_hermetic_refuses_what_it_cannot_build() {
+    #[track_caller]
+    fn refused(dir: &Path, wants: &[&str]) {
+        let before = tree(dir);
+        let run = Test::in_dir(dir).args(["init", "--hermetic"]).status(2);
+        assert_eq!(run.stderr.lines().count(), 1, "one line:\n{}", run.stderr);
+        for want in wants {
+            assert!(run.stderr.contains(want), "{want} in {}", run.stderr);
+        }
+        assert!(run.stdout.is_empty(), "{}", run.stdout);
+        assert_eq!(tree(dir), before, "nothing written:\n{}", run.stderr);
+        // --json: the same line in a document on stdout.
+        let run = Test::in_dir(dir).args(["init", "--hermetic", "--json"]).status(2);
+        let doc = run.json();
+        assert_eq!(doc["ok"], false, "{doc}");
+        assert!(
+            run.stderr.contains(doc["error"].as_str().unwrap()),
+            "{doc} vs {}",
+            run.stderr
+        );
+        assert_eq!(tree(dir), before, "nothing written with --json");
+    }
+
+    // No Cargo.lock: kiln init resolves nothing, the provider needs one.
+    let (_tmp, dir) = new_crate();
+    refused(&dir, &["Cargo.lock: missing", "cargo generate-lockfile"]);
+
+    // A git dependency, and a crate of another registry.
+    let lock_head = "version = 4\n\n[[package]]\nname = \"demo\"\nversion = \"0.1.0\"\n\n";
+    let git = "[[package]]\nname = \"gitdep\"\nversion = \"0.3.1\"\nsource = \"git+https://example.org/gitdep?branch=main#0123456789abcdef0123456789abcdef01234567\"\n";
+    fs::write(dir.join("Cargo.lock"), format!("{lock_head}{git}")).unwrap();
+    refused(
+        &dir,
+        &["Cargo.lock: gitdep 0.3.1 is a git dependency (git+https://example.org/gitdep"],
+    );
+    let other = "[[package]]\nname = \"private\"\nversion = \"1.0.0\"\nsource = \"sparse+https://example.org/index/\"\nchecksum = \"00\"\n";
+    fs::write(dir.join("Cargo.lock"), format!("{lock_head}{other}")).unwrap();
+    refused(
+        &dir,
+        &["Cargo.lock: private 1.0.0 comes from the registry sparse+https://example.org/index/"],
+    );
+
+    // A rust-version the pinned Rust does not meet (the next minor release), as the package's
+    // own key or inherited from the workspace it roots.
+    fs::write(dir.join("Cargo.lock"), lock_head).unwrap();
+    let rust = hermetic_rust();
+    let minor: u32 = rust.split('.').nth(1).unwrap().parse().unwrap();
+    let newer = format!("1.{}", minor + 1);
+    let cargo_toml = dir.join("Cargo.toml");
+    let original = fs::read_to_string(&cargo_toml).unwrap();
+    fs::write(
+        &cargo_toml,
+        original.replace("edition = ", &format!("rust-version = \"{newer}\"\nedition = ")),
+    )
+    .unwrap();
+    refused(
+        &dir,
+        &["Cargo.toml: rust-version", &newer, &format!("Rust {rust}")],
+    );
+    fs::write(
+        &cargo_toml,
+        original.replace("edition = ", "rust-version.workspace = true\nedition = ")
+            + &format!("\n[workspace]\n\n[workspace.package]\nrust-version = \"{newer}\"\n"),
+    )
+    .unwrap();
+    refused(&dir, &["Cargo.toml: rust-version", &newer]);
+    // That root package with the pinned Rust is one package, which --hermetic builds.
+    fs::write(
+        &cargo_toml,
+        original.replace("edition = ", "rust-version.workspace = true\nedition = ")
+            + &format!("\n[workspace]\n\n[workspace.package]\nrust-version = \"{rust}\"\n"),
+    )
+    .unwrap();
+    Test::in_dir(&dir)
+        .args(["init", "--hermetic", "--dry-run"])
+        .success();
+
+    // A workspace root (no [package]): the template builds one package.
+    let ws = tempfile::Builder::new()
+        .prefix("kiln-init-ws-")
+        .tempdir()
+        .unwrap();
+    fs::write(
+        ws.path().join("Cargo.toml"),
+        "[workspace]\nmembers = [\"app\"]\nresolver = \"2\"\n",
+    )
+    .unwrap();
+    fs::write(ws.path().join("Cargo.lock"), "version = 4\n").unwrap();
+    refused(
+        ws.path(),
+        &["Cargo.toml: a workspace root; --hermetic builds one package"],
+    );
+}
+
+// issue 15 item 4: a default-flake project switches to --hermetic and back by init's rules for
+// kiln's own output (replaced: `updated`) and for a flake the user wrote or edited (refused,
+// exit 2, nothing written, unless --force flake); the crate's rust-toolchain.toml is kept.
+#[test]
+fn issue15_item4_init_switches_between_default_and_hermetic_flakes() {
+    let (_tmp, dir) = new_locked_crate();
+    Test::in_dir(&dir)
+        .args(["init", "--kiln-url", "github:example/kiln"])
+        .success();
+    let default_flake = fs::read_to_string(dir.join("flake.nix")).unwrap();
+    let toolchain = fs::read_to_string(dir.join("rust-toolchain.toml")).unwrap();
+
+    let run = Test::in_dir(&dir).args(["init", "--hermetic"]).success();
+    assert!(run.stdout.contains("updated    flake.nix"), "{}", run.stdout);
+    assert!(!run.stdout.contains("rust-toolchain.toml\n"), "{}", run.stdout);
+    assert_eq!(
+        flake_body(&dir),
+        hermetic_template("github:example/kiln"),
+        "the URL is kept"
+    );
+    assert_eq!(
+        fs::read_to_string(dir.join("rust-toolchain.toml")).unwrap(),
+        toolchain
+    );
+    // A bare run keeps the hermetic flake.
+    let run = Test::in_dir(&dir).arg("init").success();
+    assert!(run.stdout.contains("unchanged  flake.nix"), "{}", run.stdout);
+
+    let run = Test::in_dir(&dir).args(["init", "--no-hermetic"]).success();
+    assert!(run.stdout.contains("updated    flake.nix"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("kept       rust-toolchain.toml"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(fs::read_to_string(dir.join("flake.nix")).unwrap(), default_flake);
+
+    // An edited flake is refused either way; --force flake replaces it.
+    let edited = default_flake.replace("nixos-26.05", "nixos-unstable");
+    fs::write(dir.join("flake.nix"), &edited).unwrap();
+    let before = tree(&dir);
+    let run = Test::in_dir(&dir).args(["init", "--hermetic"]).status(2);
+    assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("refusing to overwrite flake.nix"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(tree(&dir), before, "nothing written");
+    let run = Test::in_dir(&dir)
+        .args(["init", "--hermetic", "--force", "flake"])
+        .success();
+    assert!(run.stdout.contains("overwrote  flake.nix"), "{}", run.stdout);
+    assert_eq!(flake_body(&dir), hermetic_template("github:example/kiln"));
+    // A hermetic flake the user edited is refused by a plain or --no-hermetic run alike.
+    let mine = fs::read_to_string(dir.join("flake.nix"))
+        .unwrap()
+        .replace("exclude = [ ];", "exclude = [ \"docs\" ];");
+    fs::write(dir.join("flake.nix"), &mine).unwrap();
+    Test::in_dir(&dir).args(["init", "--no-hermetic"]).status(2);
+    Test::in_dir(&dir)
+        .args(["init", "--kiln-url", "github:other/kiln"])
+        .status(2);
+    assert_eq!(fs::read_to_string(dir.join("flake.nix")).unwrap(), mine);
+}
+
+// issue 15 item 4, end to end: `kiln init --hermetic` on a small crate (examples/hello's
+// sources and Cargo.lock: serde, serde_json, a cc build script; its crates are in the store once
+// the example has been built), the kiln input a path to a copy of this repository's nix/; then
+// `kiln build --target x86_64-musl --smoke ""` in it builds, verifies and runs the binary.
+#[test]
+fn issue15_item4_init_hermetic_crate_builds_for_x86_64_musl() {
+    for var in ["KILN_DEBIAN_MIRROR", "KILN_CRATES_DL"] {
+        assert!(
+            std::env::var_os(var).is_some_and(|v| !v.is_empty()),
+            "{var} is unset: run the tests through scripts/test (it sources scripts/nix-env)"
+        );
+    }
+    let _turn = crate::nixenv::example_guard();
+    let tmp = tempfile::Builder::new().prefix("kiln-it-").tempdir().unwrap();
+    let (dir, kiln_src) = (tmp.path().join("hello"), tmp.path().join("kiln"));
+    crate::harness::copy_dir(&repo().join("nix"), &kiln_src.join("nix"));
+    let example = repo().join("examples/hello");
+    fs::create_dir_all(&dir).unwrap();
+    for f in ["Cargo.toml", "Cargo.lock", "build.rs"] {
+        fs::copy(example.join(f), dir.join(f)).unwrap();
+    }
+    crate::harness::copy_dir(&example.join("src"), &dir.join("src"));
+    let url = format!("path:{}", kiln_src.display());
+    let run = Test::in_dir(&dir)
+        .args(["init", "--hermetic", "-t", "x86_64-musl", "--kiln-url", &url])
+        .success();
+    assert!(run.stdout.contains("created    flake.nix"), "{}", run.stdout);
+    assert_eq!(flake_body(&dir), hermetic_template(&url));
+    let run = Test::in_dir(&dir)
+        .args(["build", "--target", "x86_64-musl", "--smoke", "", "--json"])
+        .success();
+    let report = run.json();
+    let artifacts = report["manifest"]["artifacts"].as_array().unwrap();
+    assert_eq!(artifacts.len(), 1, "{report}");
+    let bin = &artifacts[0]["binaries"][0];
+    assert_eq!(artifacts[0]["target"], "x86_64-unknown-linux-musl", "{report}");
+    assert!(!bin["findings"].to_string().contains("\"error\""), "{bin}");
+    assert!(
+        bin["linkage"].as_str().is_some_and(|l| l.starts_with("static")),
+        "{bin}"
+    );
+    assert_eq!(
+        bin["smoke"]["first_line"], "Hello, world! (from x86_64-unknown-linux-musl)",
+        "{bin}"
+    );
+    Test::in_dir(&dir).args(["verify-release", "dist"]).success();
+}
