@@ -63,6 +63,13 @@ let
       ;
     sysroot = sysroots.${t.attr};
   };
+  # The environment, then a writable copy of $src as the working directory.
+  prelude = ''
+    ${env.script}
+    $B cp -R "$src" "$NIX_BUILD_TOP/source"
+    $B chmod -R u+w "$NIX_BUILD_TOP/source"
+    cd "$NIX_BUILD_TOP/source"
+  '';
   cargoBuild = "cargo build --profile ${profile} --locked --frozen --target ${t.triple} ${cargoExtraArgs}";
 
   # Every .rs file of the source, as paths relative to it.
@@ -115,10 +122,7 @@ let
       rustFiles = builtins.concatStringsSep "\n" rustFiles;
       CARGO_PROFILE = profile;
       script = ''
-        ${env.script}
-        $B cp -R "$src" "$NIX_BUILD_TOP/source"
-        $B chmod -R u+w "$NIX_BUILD_TOP/source"
-        cd "$NIX_BUILD_TOP/source"
+        ${prelude}
         printf '%s\n' "$rustFiles" | while IFS= read -r f; do
           [ -n "$f" ] || continue
           $B mkdir -p "$($B dirname "$f")"
@@ -145,10 +149,7 @@ let
       pname = "${pname}-${t.attr}";
       CARGO_PROFILE = profile;
       script = ''
-        ${env.script}
-        $B cp -R "$src" "$NIX_BUILD_TOP/source"
-        $B chmod -R u+w "$NIX_BUILD_TOP/source"
-        cd "$NIX_BUILD_TOP/source"
+        ${prelude}
         $B cp -R "$deps/target" target
         for d in kiln-zig-cache kiln-cargo-zigbuild; do
           if [ -d "$deps/$d" ]; then $B cp -R "$deps/$d" "$TMPDIR/$d"; fi
