@@ -4,8 +4,11 @@
 # nix/source.nix turns it into a `lib.fileset` (nixpkgs' lib), nix/hermetic/ into a
 # `builtins.path` filter. Everything `src/` reads at compile time must be in it:
 # nix/targets.json (src/target.rs embeds it), templates/ (src/init.rs embeds
-# templates/default/flake.nix), rust-toolchain.toml (src/init.rs embeds the Rust
-# version it pins), tests/fixtures/ (unit tests embed fixtures).
+# templates/default/flake.nix and templates/hermetic/flake.nix), rust-toolchain.toml
+# (src/init.rs embeds the Rust version it pins), nix/hermetic/debian.json and
+# nix/hermetic/crates.nix (`kiln init --hermetic` reads the pinned Rust version and
+# the one registry the hermetic provider vendors from), tests/fixtures/ (unit tests
+# embed fixtures).
 # tests/nix/source-compiles.sh checks that kiln compiles from exactly these files.
 {
   # Paths relative to the repository root that must exist.
@@ -14,6 +17,8 @@
     "Cargo.lock"
     "src"
     "nix/targets.json"
+    "nix/hermetic/debian.json"
+    "nix/hermetic/crates.nix"
     "templates"
     "rust-toolchain.toml"
   ];

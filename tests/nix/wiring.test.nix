@@ -556,7 +556,7 @@ in
     expected = "rust-minimal-1.95.0";
   }
   {
-    name = "source: kiln's crate sees Cargo files, src/, the target table and templates/, not tests/nix or the flake (real lib.fileset)";
+    name = "source: kiln's crate sees Cargo files, src/, the target table, the hermetic pins init reads and templates/, not tests/nix or the flake (real lib.fileset)";
     expr =
       let
         files = map toString (lib.fileset.toList (import ../../nix/source.nix { inherit lib; }).fileset);
@@ -568,13 +568,19 @@ in
           ../../Cargo.lock
           ../../src/main.rs
           ../../nix/targets.json
+          ../../nix/hermetic/debian.json
+          ../../nix/hermetic/crates.nix
           ../../templates/default/flake.nix
+          ../../templates/hermetic/flake.nix
         ];
         flake = has ../../flake.nix;
         nixTests = builtins.any (lib.hasPrefix (toString ../../tests/nix)) files;
       };
     expected = {
       required = [
+        true
+        true
+        true
         true
         true
         true
