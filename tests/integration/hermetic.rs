@@ -21,6 +21,17 @@ const TRIPLES: [(&str, &str); 4] = [
     ("aarch64-musl", "aarch64-unknown-linux-musl"),
 ];
 
+/// The linkage a hermetic build of `attr` has: static PIE on x86_64 musl (the recipe passes
+/// rustc's -static-pie on to zig), static on aarch64 musl (rustc's target links no PIE there),
+/// dynamic on gnu.
+fn linkage(attr: &str) -> &'static str {
+    match attr {
+        "x86_64-musl" => "static-pie",
+        "aarch64-musl" => "static",
+        _ => "dynamic",
+    }
+}
+
 fn require_fetch_env() {
     for var in ["KILN_DEBIAN_MIRROR", "KILN_CRATES_DL"] {
         assert!(
@@ -100,12 +111,7 @@ fn issue15_example_builds_for_four_targets_verified_reproducible_and_runs() {
         // issue 16: the derivation's cargo profile and the one the binary shows, both release.
         assert_eq!(a["cargo_profile"], "release", "{attr}: {a}");
         assert_eq!(bin["build_profile"], "release", "{attr}: {bin}");
-        let want_linkage = if attr.ends_with("musl") {
-            "static"
-        } else {
-            "dynamic"
-        };
-        assert_eq!(bin["linkage"], want_linkage, "{attr}: {bin}");
+        assert_eq!(bin["linkage"], linkage(attr), "{attr}: {bin}");
         // The recipe's wrappers pass rustc's -static-pie to zig as `-static -pie` (zig drops
         // the one-word form): x86_64 musl is static PIE. rustc's aarch64 musl target asks for
         // no PIE, so only that one warns.
@@ -343,12 +349,7 @@ fn issue15_kiln_builds_itself_for_four_targets_through_the_hermetic_provider() {
             !bin["findings"].to_string().contains("\"error\""),
             "{attr}: {bin}"
         );
-        let want_linkage = if attr.ends_with("musl") {
-            "static"
-        } else {
-            "dynamic"
-        };
-        assert_eq!(bin["linkage"], want_linkage, "{attr}: {bin}");
+        assert_eq!(bin["linkage"], linkage(attr), "{attr}: {bin}");
         assert_eq!(bin["smoke"]["first_line"], "kiln 0.1.0", "{attr}: {bin}");
     }
     let dist = tmp.path().join("dist");
