@@ -52,7 +52,3 @@ tools.shDerivation {
     $B cp target/release/cargo-zigbuild "$out/bin/"
   '';
 }
-// {
-  inherit (pin) version;
-  kilnVendor = vendor;
-}

@@ -70,6 +70,9 @@ let
     $B chmod -R u+w "$NIX_BUILD_TOP/source"
     cd "$NIX_BUILD_TOP/source"
   '';
+  # The zig and cargo-zigbuild cache directories under $TMPDIR (../recipe.nix zigCachePreBuild)
+  # that the dependency build keeps and the crate's build continues.
+  zigCaches = "kiln-zig-cache kiln-cargo-zigbuild";
   cargoBuild = "cargo build --profile ${profile} --locked --frozen --target ${t.triple} ${cargoExtraArgs}";
 
   # Every .rs file of the source, as paths relative to it.
@@ -132,7 +135,7 @@ let
         ${cargoBuild}
         $B mkdir -p "$out"
         $B cp -R target "$out/target"
-        for d in kiln-zig-cache kiln-cargo-zigbuild; do
+        for d in ${zigCaches}; do
           if [ -d "$TMPDIR/$d" ]; then $B cp -R "$TMPDIR/$d" "$out/$d"; fi
         done
       '';
@@ -151,7 +154,7 @@ let
       script = ''
         ${prelude}
         $B cp -R "$deps/target" target
-        for d in kiln-zig-cache kiln-cargo-zigbuild; do
+        for d in ${zigCaches}; do
           if [ -d "$deps/$d" ]; then $B cp -R "$deps/$d" "$TMPDIR/$d"; fi
         done
         $B chmod -R u+w target "$TMPDIR"
