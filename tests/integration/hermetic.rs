@@ -12,7 +12,7 @@ use std::path::Path;
 use std::process::Command;
 
 use crate::harness::{Output, Test, require_tool, sh};
-use crate::nixenv::{Fixture, cache_dir, nix_config, path_env};
+use crate::nixenv::{Fixture, modern_bin, modern_path, nix_config, path_env};
 
 const TRIPLES: [(&str, &str); 4] = [
     ("x86_64-gnu", "x86_64-unknown-linux-gnu"),
@@ -39,26 +39,6 @@ fn require_fetch_env() {
             "{var} is unset: run the tests through scripts/test (it sources scripts/nix-env)"
         );
     }
-}
-
-/// The directory of the Nix 2.26 wrappers scripts/setup installs (they use a store of their own).
-fn modern_bin() -> std::path::PathBuf {
-    let bin = cache_dir().join("nix-2.26/bin");
-    assert!(
-        bin.join("nix").exists(),
-        "{} is missing: run scripts/setup",
-        bin.display()
-    );
-    bin
-}
-
-/// `PATH` with Nix 2.26 first.
-fn modern_path() -> String {
-    format!(
-        "{}:{}",
-        modern_bin().display(),
-        std::env::var("PATH").unwrap_or_default()
-    )
 }
 
 /// `nix <args>` in the fixture's flake directory with the tests' settings; `modern` picks the

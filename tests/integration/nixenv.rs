@@ -30,18 +30,31 @@ pub(crate) fn variant() -> &'static str {
 
 /// `PATH` for kiln under test: the modern Nix wrappers first when asked for.
 pub(crate) fn path_env() -> String {
-    let base = std::env::var("PATH").unwrap_or_default();
     if variant() == "modern" {
-        let bin = cache_dir().join("nix-2.26/bin");
-        assert!(
-            bin.join("nix").exists(),
-            "KILN_TEST_NIX=modern but {} is missing: run scripts/setup",
-            bin.display()
-        );
-        format!("{}:{base}", bin.display())
+        modern_path()
     } else {
-        base
+        std::env::var("PATH").unwrap_or_default()
     }
+}
+
+/// The directory of the Nix 2.26 wrappers scripts/setup installs (they use a store of their own).
+pub(crate) fn modern_bin() -> PathBuf {
+    let bin = cache_dir().join("nix-2.26/bin");
+    assert!(
+        bin.join("nix").exists(),
+        "Nix 2.26 is wanted but {} is missing: run scripts/setup",
+        bin.display()
+    );
+    bin
+}
+
+/// `PATH` with the Nix 2.26 wrappers first.
+pub(crate) fn modern_path() -> String {
+    format!(
+        "{}:{}",
+        modern_bin().display(),
+        std::env::var("PATH").unwrap_or_default()
+    )
 }
 
 /// NIX_CONFIG for every nix kiln starts in tests: `scripts/nix.conf` without its comments, and
