@@ -32,6 +32,28 @@ fn linkage(attr: &str) -> &'static str {
     }
 }
 
+/// The manifest artifact of `triple` among `artifacts` (`context` is printed when it is missing),
+/// whose first binary has no error finding (store-reference, glibc-too-new, ...) and the
+/// linkage a hermetic build of `attr` has.
+fn built_artifact<'a>(
+    artifacts: &'a [serde_json::Value],
+    attr: &str,
+    triple: &str,
+    context: &serde_json::Value,
+) -> &'a serde_json::Value {
+    let a = artifacts
+        .iter()
+        .find(|a| a["target"] == triple)
+        .unwrap_or_else(|| panic!("no artifact for {attr}: {context}"));
+    let bin = &a["binaries"][0];
+    assert!(
+        !bin["findings"].to_string().contains("\"error\""),
+        "{attr}: no error finding (store-reference, glibc-too-new, ...): {bin}"
+    );
+    assert_eq!(bin["linkage"], linkage(attr), "{attr}: {bin}");
+    a
+}
+
 fn require_fetch_env() {
     for var in ["KILN_DEBIAN_MIRROR", "KILN_CRATES_DL"] {
         assert!(
@@ -79,19 +101,11 @@ fn issue15_example_builds_for_four_targets_verified_reproducible_and_runs() {
     let artifacts = manifest["artifacts"].as_array().unwrap();
     assert_eq!(artifacts.len(), 4, "{}", run.stdout);
     for (attr, triple) in TRIPLES {
-        let a = artifacts
-            .iter()
-            .find(|a| a["target"] == triple)
-            .unwrap_or_else(|| panic!("no artifact for {attr}: {manifest}"));
+        let a = built_artifact(artifacts, attr, triple, &manifest);
         let bin = &a["binaries"][0];
-        assert!(
-            !bin["findings"].to_string().contains("\"error\""),
-            "{attr}: no error finding (store-reference, glibc-too-new, ...): {bin}"
-        );
         // issue 16: the derivation's cargo profile and the one the binary shows, both release.
         assert_eq!(a["cargo_profile"], "release", "{attr}: {a}");
         assert_eq!(bin["build_profile"], "release", "{attr}: {bin}");
-        assert_eq!(bin["linkage"], linkage(attr), "{attr}: {bin}");
         // The recipe's wrappers pass rustc's -static-pie to zig as `-static -pie` (zig drops
         // the one-word form): x86_64 musl is static PIE. rustc's aarch64 musl target asks for
         // no PIE, so only that one warns.
@@ -320,16 +334,7 @@ fn issue15_kiln_builds_itself_for_four_targets_through_the_hermetic_provider() {
     assert_eq!(artifacts.len(), 4, "{report}");
     assert_eq!(report["manifest"]["name"], "kiln", "{report}");
     for (attr, triple) in TRIPLES {
-        let a = artifacts
-            .iter()
-            .find(|a| a["target"] == triple)
-            .unwrap_or_else(|| panic!("no artifact for {attr}: {report}"));
-        let bin = &a["binaries"][0];
-        assert!(
-            !bin["findings"].to_string().contains("\"error\""),
-            "{attr}: {bin}"
-        );
-        assert_eq!(bin["linkage"], linkage(attr), "{attr}: {bin}");
+        let bin = &built_artifact(artifacts, attr, triple, &report)["binaries"][0];
         assert_eq!(bin["smoke"]["first_line"], "kiln 0.1.0", "{attr}: {bin}");
     }
     let dist = tmp.path().join("dist");
